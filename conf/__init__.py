@@ -1,0 +1,1 @@
+"""Hydra config tree, shipped as a package so installed console scripts find it."""

@@ -1,0 +1,1 @@
+"""Named studies, one YAML file each, registered as the Hydra group ``experiment``."""

@@ -1,0 +1,172 @@
+"""MobileNetV1 (Howard et al. 2017, arXiv:1704.04861) as one table of blocks and one builder.
+
+Pure Keras 3: no ``tf.`` call, so the same builder runs on the TensorFlow, JAX and PyTorch
+backends (the lent GPU machine has JAX and PyTorch only).
+
+Where this departs from the paper's text, it follows the reference implementations (TF-slim
+``mobilenet_v1.py`` and ``keras.applications.MobileNet``), each noted where it happens:
+
+* Table 1 prints the second-to-last depthwise conv as stride 2; it is stride 1 (the table's own
+  input-size column stays 7×7, and both reference implementations use 1; tensorflow/models#1997).
+* The paper says ReLU after every BatchNorm; the references use ReLU6. ``activation`` picks.
+* The classifier is ``GlobalAveragePooling → Dropout → Dense → softmax``: dropout comes before the
+  classifier (a widely copied Keras listing puts it after, where it only perturbs the output).
+
+Width rule: every layer gets ``int(channels × α)`` channels, as in Keras (TF-slim adds a floor of
+8 channels, ``min_depth``). On the paper's grid every product is an integer, so the rule only
+matters off the grid: α=0.6 gives ``int(19.2) = 19`` channels in the first conv and 614 in the
+last; α=1.25 gives 40 … 1280. An α so small that some layer would get no channel (α < 1/32) is
+rejected.
+
+Padding is SAME everywhere, so each stride-2 layer gives ``ceil(size / 2)``: 224 → 7, 192 → 6,
+160 → 5, 128 → 4 at the last feature map, and any other size ≥ 32 works (100 → 4).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import keras
+from keras import layers
+
+from mnv1.config import ACTIVATIONS, VARIANTS
+from mnv1.config import run_name as model_name
+
+Variant = Literal["separable", "full_conv", "shallow"]
+
+# The paper's Table 1, one row per block: (kind, stride, output channels at α = 1).
+# "conv" is a full 3×3 convolution; "separable" is a 3×3 depthwise conv followed by a 1×1
+# pointwise conv. Row numbers are the block ids used in layer names (block1 … block13).
+BLOCKS: tuple[tuple[str, int, int], ...] = (
+    ("conv", 2, 32),  # conv0: 224×224×3 → 112×112×32
+    ("separable", 1, 64),  # block1
+    ("separable", 2, 128),  # block2
+    ("separable", 1, 128),  # block3
+    ("separable", 2, 256),  # block4
+    ("separable", 1, 256),  # block5
+    ("separable", 2, 512),  # block6
+    ("separable", 1, 512),  # block7  ┐
+    ("separable", 1, 512),  # block8  │ the "5×" 14×14×512 blocks,
+    ("separable", 1, 512),  # block9  │ removed by variant="shallow"
+    ("separable", 1, 512),  # block10 │ (the paper's Table 5)
+    ("separable", 1, 512),  # block11 ┘
+    ("separable", 2, 1024),  # block12
+    ("separable", 1, 1024),  # block13: printed "s2" in the paper, an erratum
+)
+
+SHALLOW_REMOVED: frozenset[int] = frozenset({7, 8, 9, 10, 11})
+MIN_RESOLUTION = 32
+
+
+def width(channels: int, alpha: float) -> int:
+    """Channels of a layer at width multiplier α: ``int(channels × α)``, as Keras and TF-slim."""
+    return int(channels * alpha)
+
+
+def build_mobilenet_v1(
+    alpha: float = 1.0,
+    resolution: int = 224,
+    num_classes: int = 1000,
+    variant: Variant | str = "separable",
+    dropout: float = 1e-3,
+    activation: str = "relu6",
+    bn_momentum: float = 0.99,
+    bn_epsilon: float = 1e-3,
+    sync_bn: bool = False,
+    name: str | None = None,
+) -> keras.Model:
+    """Build MobileNetV1 for ``resolution × resolution × 3`` inputs.
+
+    Args:
+        alpha: width multiplier α > 0 (the paper's grid: 1, 0.75, 0.5, 0.25).
+        resolution: input height and width in pixels (the paper's ρ·224), an integer ≥ 32.
+        num_classes: size of the softmax classifier, ≥ 2.
+        variant: ``separable`` (the paper's MobileNet), ``full_conv`` (every separable block a
+            full 3×3 convolution, Table 4) or ``shallow`` (the five 14×14×512 blocks removed,
+            Table 5).
+        dropout: dropout rate before the classifier, in [0, 1).
+        activation: ``relu6`` (the reference implementations) or ``relu`` (the paper's text).
+        bn_momentum, bn_epsilon: BatchNorm moving-average momentum and epsilon.
+        sync_bn: synchronise BatchNorm batch statistics across replicas.
+        name: model name; defaults to ``model_name(alpha, resolution, variant)``.
+    """
+    _check_arguments(alpha, resolution, num_classes, variant, dropout, activation)
+
+    def norm_act(x: keras.KerasTensor, prefix: str) -> keras.KerasTensor:
+        x = layers.BatchNormalization(
+            momentum=bn_momentum, epsilon=bn_epsilon, synchronized=sync_bn, name=f"{prefix}_bn"
+        )(x)
+        if activation == "relu6":
+            return layers.ReLU(max_value=6.0, name=f"{prefix}_relu")(x)
+        return layers.ReLU(name=f"{prefix}_relu")(x)
+
+    def conv(x: keras.KerasTensor, filters: int, kernel: int, stride: int, prefix: str):
+        # No bias: the BatchNorm that follows has its own shift (β).
+        x = layers.Conv2D(
+            filters, kernel, strides=stride, padding="same", use_bias=False, name=prefix
+        )(x)
+        return norm_act(x, prefix)
+
+    def separable(x: keras.KerasTensor, filters: int, stride: int, prefix: str):
+        x = layers.DepthwiseConv2D(
+            3, strides=stride, padding="same", use_bias=False, name=f"{prefix}_dw"
+        )(x)
+        x = norm_act(x, f"{prefix}_dw")
+        return conv(x, filters, 1, 1, f"{prefix}_pw")
+
+    inputs = keras.Input(shape=(resolution, resolution, 3), name="image")
+    x = inputs
+    for block_id, (kind, stride, channels) in enumerate(BLOCKS):
+        filters = width(channels, alpha)
+        if kind == "conv":
+            x = conv(x, filters, 3, stride, f"conv{block_id}")
+        elif variant == "shallow" and block_id in SHALLOW_REMOVED:
+            continue
+        elif variant == "full_conv":
+            x = conv(x, filters, 3, stride, f"block{block_id}_conv")
+        else:
+            x = separable(x, filters, stride, f"block{block_id}")
+
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    x = layers.Dense(num_classes, name="fc")(x)
+    # float32 softmax keeps the probabilities exact under mixed precision.
+    outputs = layers.Activation("softmax", dtype="float32", name="predictions")(x)
+    return keras.Model(inputs, outputs, name=name or model_name(alpha, resolution, variant))
+
+
+def _check_arguments(
+    alpha: float,
+    resolution: int,
+    num_classes: int,
+    variant: str,
+    dropout: float,
+    activation: str,
+) -> None:
+    """Reject bad arguments before any layer is built, echoing the value and what is allowed."""
+    smallest = min(channels for _, _, channels in BLOCKS)
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not math.isfinite(alpha):
+        raise ValueError(f"alpha must be a finite number > 0, got {alpha!r}")
+    if alpha <= 0:
+        raise ValueError(f"alpha must be > 0 (the paper uses 1, 0.75, 0.5, 0.25), got {alpha!r}")
+    if width(smallest, alpha) < 1:
+        raise ValueError(
+            f"alpha must be >= 1/{smallest} so that every layer keeps at least one channel, "
+            f"got {alpha!r}"
+        )
+    if isinstance(resolution, bool) or not isinstance(resolution, int):
+        raise ValueError(f"resolution must be an integer number of pixels, got {resolution!r}")
+    if resolution < MIN_RESOLUTION:
+        raise ValueError(
+            f"resolution must be >= {MIN_RESOLUTION} pixels (five stride-2 layers), "
+            f"got {resolution!r}"
+        )
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
