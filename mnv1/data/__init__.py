@@ -1,0 +1,1 @@
+"""Input data: TFDS sources (named datasets, image folders, the embedded synthetic set)."""

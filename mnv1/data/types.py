@@ -1,0 +1,43 @@
+"""What the data layer hands to training: the contract between ``mnv1.data`` and ``mnv1.train``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Identifies the data a run saw; logged as tags so runs on different data never compare."""
+
+    name: str
+    version: str
+    splits: dict[str, int] = field(default_factory=dict)
+    num_classes: int = 0
+
+    def as_tags(self) -> dict[str, str]:
+        tags = {
+            "mnv1.data.name": self.name,
+            "mnv1.data.version": self.version,
+            "mnv1.data.num_classes": str(self.num_classes),
+        }
+        tags.update({f"mnv1.data.split.{k}": str(v) for k, v in sorted(self.splits.items())})
+        return tags
+
+
+@dataclass
+class Datasets:
+    """Ready-to-fit input pipelines at one resolution.
+
+    ``train`` yields ``(images, labels)`` batches of exactly the global batch size (remainder
+    dropped, so a distribution strategy splits every batch evenly); ``val`` yields every
+    validation example exactly once, the last batch possibly short. Images are float32 NHWC at
+    ``resolution × resolution``, scaled to [-1, 1]; labels are int32 class ids.
+    """
+
+    train: Any  # tf.data.Dataset
+    val: Any  # tf.data.Dataset
+    num_classes: int
+    train_examples: int
+    val_examples: int
+    fingerprint: Fingerprint
