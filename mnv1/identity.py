@@ -1,0 +1,44 @@
+"""Run identity: a key hashed from the resolved config minus the keys that do not change results.
+
+A relaunched sweep finds a cell's earlier run by this key (skip it if FINISHED, resume it if it was
+interrupted), and the cell's checkpoint directory is named by it, so the key must be stable across
+processes, machines and Python versions: sorted JSON of plain values, hashed with SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from mnv1.config import RunConfig, flatten, to_dict
+
+# Where things are written, how they are tracked and test hooks do not change what a run
+# computes, so two runs differing only in these are the same run.
+VOLATILE_PREFIXES: tuple[str, ...] = (
+    "tracking.",
+    "testing.",
+    "train.checkpoint_dir",
+    "train.checkpoint_every_steps",
+    "data.data_dir",
+    "data.manual_dir",
+)
+
+KEY_LENGTH = 16  # hex digits: 64 bits, collision-free for any sweep a store will hold
+
+
+def identity_params(cfg: RunConfig) -> dict[str, Any]:
+    """The flattened config entries that define the run."""
+    flat = flatten(to_dict(cfg))
+    return {k: v for k, v in flat.items() if not k.startswith(VOLATILE_PREFIXES)}
+
+
+def run_key(cfg: RunConfig) -> str:
+    payload = json.dumps(identity_params(cfg), sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:KEY_LENGTH]
+
+
+def checkpoint_dir(cfg: RunConfig) -> Path:
+    """Where this run keeps its checkpoints: one directory per run key."""
+    return Path(cfg.train.checkpoint_dir).expanduser() / run_key(cfg)
