@@ -13,8 +13,8 @@ import pytest
 from mnv1 import paper
 from mnv1.costs import (
     TABLE2_TYPES,
-    count_costs,
     costs_for,
+    count_costs,
     single_layer_costs,
     table3_costs,
 )
@@ -184,7 +184,5 @@ def test_counts_grouped_and_non_square_convolutions() -> None:
 def test_unknown_weighted_layer_is_refused() -> None:
     inputs = keras.Input(shape=(4,))
     x = keras.layers.Embedding(10, 3, name="lookup")(inputs)
-    with pytest.raises(
-        ValueError, match=r"cannot count layer 'lookup' of type Embedding: it holds"
-    ):
+    with pytest.raises(ValueError, match=r"cannot count layer .lookup. of type Embedding"):
         count_costs(keras.Model(inputs, x))
