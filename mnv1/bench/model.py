@@ -111,6 +111,21 @@ def timer(step: Callable[[], Any], steps: int, batch: int) -> Callable[[], float
     return run
 
 
+def step_timers(model: keras.Model, x: Any, y: Any, steps: int) -> dict[str, Callable[[], float]]:
+    """Timers for training and inference steps of one model on one fixed batch."""
+    # One untimed step of each builds the graph / compiles the kernels.
+    model.train_on_batch(x, y)
+    sync(model.predict_on_batch(x))
+
+    def train() -> Any:
+        return model.train_on_batch(x, y)
+
+    def infer() -> Any:
+        return model.predict_on_batch(x)
+
+    return {"train": timer(train, steps, len(x)), "infer": timer(infer, steps, len(x))}
+
+
 def bench_model(
     alpha: float = 1.0,
     resolution: int = 224,
@@ -127,15 +142,7 @@ def bench_model(
 
     ours = compiled(build_mobilenet_v1(alpha, resolution, 1000), jit_compile)
     ref = compiled(_keras_reference(alpha, resolution), jit_compile)
-    timers: dict[str, dict[str, Callable[[], float]]] = {}
-    for name, model in (("ours", ours), ("ref", ref)):
-        # One untimed step of each builds the graph / compiles the kernels.
-        model.train_on_batch(x, y)
-        sync(model.predict_on_batch(x))
-        timers[name] = {
-            "train": timer(lambda m=model: m.train_on_batch(x, y), steps, batch),
-            "infer": timer(lambda m=model: m.predict_on_batch(x), steps, batch),
-        }
+    timers = {"ours": step_timers(ours, x, y, steps), "ref": step_timers(ref, x, y, steps)}
 
     runs: dict[str, dict[str, list[float]]] = {
         n: {"train": [], "infer": []} for n in ("ours", "ref")
