@@ -9,9 +9,11 @@ What is read (names in :mod:`tracking.schema`):
 * the sweep's **parent run** (tag ``mnv1.kind=sweep``) and its ``grid.json`` artifact, the list of
   cells the sweep was asked to run;
 * the **cell runs** that belong to it: its children (tag ``mlflow.parentRunId``) and every other
-  cell run of the experiment whose ``mnv1.run_key`` is in the grid. The second kind matters
-  because a relaunched sweep skips a cell that an earlier sweep already FINISHED: that cell's run
-  is a child of the earlier parent, and the new sweep's report must still find it.
+  cell run of the experiment whose ``mnv1.run_key`` is in the grid and that had FINISHED before
+  the sweep ended. The second kind matters because a relaunched sweep skips a cell that an
+  earlier sweep already finished: that cell's run is a child of the earlier parent, and the new
+  sweep's report must still find it. The time limit keeps an old sweep's report as it was: a
+  later rerun of one of its cells does not rewrite it.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class SweepParent:
     study: str
     status: str
     start_time: int
+    end_time: int | None
+    """None while the sweep runs."""
     grid: tuple[GridCell, ...] | None
     """None when the parent has no ``grid.json`` (the cells are then what its children say)."""
 
@@ -193,6 +197,7 @@ def _parent(client: MlflowClient, uri: str, run: Run) -> SweepParent:
         study=tags.get(schema.TAG_STUDY, ""),
         status=run.info.status,
         start_time=int(run.info.start_time or 0),
+        end_time=None if run.info.end_time is None else int(run.info.end_time),
         grid=_read_grid(client, uri, run.info.run_id),
     )
 
@@ -241,6 +246,13 @@ def find_parent(experiment: str, sweep: str | None = None, uri: str | None = Non
     )
 
 
+def _reusable(run: Run, parent: SweepParent) -> bool:
+    """Whether another sweep's run could have been skipped into this one: finished in time."""
+    if run.info.status != "FINISHED":
+        return False
+    return parent.end_time is None or (run.info.end_time or 0) <= parent.end_time
+
+
 def read_sweep(experiment: str, sweep: str | None = None, uri: str | None = None) -> SweepRuns:
     """The parent of one sweep (default: the latest) and every cell run that belongs to it."""
     tracking_uri = resolve_uri(uri)
@@ -253,7 +265,7 @@ def read_sweep(experiment: str, sweep: str | None = None, uri: str | None = None
     for run in _search(client, parent.experiment_id, children):
         found[run.info.run_id] = _cell(run)
     for run in _search(client, parent.experiment_id, cells):
-        if run.data.tags.get(schema.TAG_RUN_KEY) in wanted_keys:
+        if run.data.tags.get(schema.TAG_RUN_KEY) in wanted_keys and _reusable(run, parent):
             found.setdefault(run.info.run_id, _cell(run))
     runs = sorted(found.values(), key=lambda r: r.start_time, reverse=True)
     return SweepRuns(
