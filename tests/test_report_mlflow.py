@@ -470,3 +470,25 @@ def test_table4_study_without_grid_json(store: dict[str, str], tmp_path: Path) -
     # One finished separable cell: no rank correlation, no slope, and no crash.
     assert result.fidelity.spearman is None and result.fidelity.fit_ours is None
     assert result.tables["fidelity"].cell(1, "Value") == DASH
+
+
+def test_a_relaunched_sweep_counts_runs_finished_after_its_first_end(tmp_path: Path) -> None:
+    db = Store(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts")
+    exp = db.experiment("relaunch")
+    cells = [(1.0, 224, "separable"), (0.5, 224, "separable")]
+    first = db.parent(exp, "r1", "demo", cells)
+    db.cell(exp, first, "r1", 1.0, 224, "FINISHED", 0.6)
+    db.finish(first)
+    # Another sweep of the same study finishes 0.5-224 afterwards ...
+    other = db.parent(exp, "r2", "demo", cells[1:])
+    db.cell(exp, other, "r2", 0.5, 224, "FINISHED", 0.5)
+    db.finish(other)
+    assert [r.status for r in build_report("relaunch", tmp_path / "a", "r1", db.uri).records] == [
+        "finished",
+        "missing",
+    ]
+    # ... then r1 is relaunched (its parent reopened, RUNNING again) and skips that cell.
+    db.client.update_run(first, status="RUNNING")
+    result = build_report("relaunch", tmp_path / "b", "r1", db.uri, log_artifacts=False)
+    assert [r.status for r in result.records] == ["finished", "finished"]
+    assert result.tables["grid"].cell(1, "Top-1 %") == "50.00"

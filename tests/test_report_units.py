@@ -194,3 +194,20 @@ def test_a_sweep_with_no_finished_cell_still_reports(tmp_path: Path) -> None:
         ["0.25", "— (failed)"],
     ]
     assert {p.name for p in result.files} >= {"report.md", "report.html", "figure4.png"}
+
+
+def test_a_child_of_the_sweep_beats_another_sweeps_finished_run() -> None:
+    grid = (
+        GridCell("mnv1_a0.5_r32", 0.5, 32, "separable", "k1"),
+        GridCell("mnv1_a0.25_r32", 0.25, 32, "separable", "k2"),
+    )
+    runs = [
+        # k1: this sweep trained it again (tracking.rerun) and that run failed: it is the answer.
+        _run("old1", "mnv1_a0.5_r32", "FINISHED", 1, {}, parent="earlier", run_key="k1"),
+        _run("new1", "mnv1_a0.5_r32", "FAILED", 2, {}, run_key="k1"),
+        # k2: this sweep skipped it, another sweep had finished it: that run is the answer.
+        _run("old2", "mnv1_a0.25_r32", "FINISHED", 1, {}, parent="earlier", run_key="k2"),
+        _run("dead", "mnv1_a0.25_r32", "KILLED", 3, {}, parent="earlier", run_key="k2"),
+    ]
+    records = cell_records(_sweep(grid, runs))
+    assert [(r.status, r.run_id) for r in records] == [("failed", "new1"), ("finished", "old2")]

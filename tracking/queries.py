@@ -250,7 +250,10 @@ def _reusable(run: Run, parent: SweepParent) -> bool:
     """Whether another sweep's run could have been skipped into this one: finished in time."""
     if run.info.status != "FINISHED":
         return False
-    return parent.end_time is None or (run.info.end_time or 0) <= parent.end_time
+    # A relaunch reopens the parent (RUNNING again) and keeps its old end time: ignore that.
+    if parent.status in ACTIVE_STATUSES or parent.end_time is None:
+        return True
+    return (run.info.end_time or 0) <= parent.end_time
 
 
 def read_sweep(experiment: str, sweep: str | None = None, uri: str | None = None) -> SweepRuns:

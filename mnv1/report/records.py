@@ -21,8 +21,8 @@ KILLED = "killed"
 MISSING = "missing"
 STATUSES: tuple[str, ...] = (FINISHED, RUNNING, FAILED, KILLED, MISSING)
 
-# Which run answers a cell when several do (a failed try and its rerun, or a rerun under a new
-# sweep): a finished one beats a live one, which beats a failed one.
+# Which of a cell's runs answers it when several do (a failed try and its rerun): a finished one
+# beats a live one, which beats a failed one; then the newest.
 _PREFERENCE = {FINISHED: 3, RUNNING: 2, FAILED: 1, KILLED: 1}
 
 
@@ -122,16 +122,14 @@ def _answers(cell: GridCell, run: CellRun) -> bool:
 
 
 def _best(runs: Sequence[CellRun], parent_run_id: str) -> CellRun | None:
-    if not runs:
+    """The run that answers a cell: its newest, most finished child run of this sweep, or, when
+    the sweep has none (it skipped the cell because another sweep had finished it), the newest
+    such run of another sweep."""
+    children = [r for r in runs if r.parent_run_id == parent_run_id]
+    candidates = children or [r for r in runs if status_of(r) == FINISHED]
+    if not candidates:
         return None
-    return max(
-        runs,
-        key=lambda r: (
-            _PREFERENCE.get(status_of(r), 0),
-            r.parent_run_id == parent_run_id,
-            r.start_time,
-        ),
-    )
+    return max(candidates, key=lambda r: (_PREFERENCE.get(status_of(r), 0), r.start_time))
 
 
 def cell_records(sweep: SweepRuns) -> list[CellRecord]:
