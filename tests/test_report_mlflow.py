@@ -236,7 +236,10 @@ def test_read_sweep_defaults_to_the_latest_parent(store: dict[str, str]) -> None
     assert store["reused"] in {r.run_id for r in sweep.runs}
     by_key = read_sweep("t16", "sw0", store["uri"])
     by_id = read_sweep("t16", store["sw0"], store["uri"])
-    assert by_key.parent.run_id == by_id.parent.run_id == store["sw0"]
+    by_prefix = read_sweep("t16", store["sw0"][:8], store["uri"])
+    assert by_key.parent.run_id == by_id.parent.run_id == by_prefix.parent.run_id == store["sw0"]
+    with pytest.raises(ValueError, match=r"sweep='sw' is a prefix of several sweeps.*sw1.*sw0"):
+        read_sweep("t16", "sw", store["uri"])
 
 
 def test_paper_tables_exact_cells(report: ReportResult) -> None:
@@ -378,6 +381,7 @@ def test_html_is_self_contained(report: ReportResult) -> None:
     assert html.count('src="data:image/png;base64,') == 2
     assert 'src="figure' not in html
     assert "<td>missing</td>" in html and f"<td>{DASH}</td>" in html
+    assert "Experiment <code>t16</code>, study <code>tradeoff16</code>" in html
 
 
 def test_artifacts_on_the_parent_run(report: ReportResult, store: dict[str, str]) -> None:

@@ -220,7 +220,8 @@ def _cell(run: Run) -> CellRun:
 
 
 def find_parent(experiment: str, sweep: str | None = None, uri: str | None = None) -> SweepParent:
-    """The parent run of ``sweep`` (a sweep key or a parent run id), or of the latest sweep.
+    """The parent run of ``sweep`` (a sweep key or a parent run id, or a unique prefix of one),
+    or of the latest sweep.
 
     Raises ValueError naming the experiment and the sweeps it holds when none matches.
     """
@@ -236,13 +237,23 @@ def find_parent(experiment: str, sweep: str | None = None, uri: str | None = Non
                 f"(tag {schema.TAG_KIND}={schema.KIND_SWEEP}) in {tracking_uri}"
             )
         return _parent(client, tracking_uri, parents[0])  # newest first
-    for run in parents:
-        if sweep in (run.info.run_id, run.data.tags.get(schema.TAG_SWEEP)):
-            return _parent(client, tracking_uri, run)
+
+    def ids(run: Run) -> tuple[str, str]:
+        return run.info.run_id, run.data.tags.get(schema.TAG_SWEEP, "")
+
+    # Newest first: a sweep relaunched with tracking.rerun=true has a second parent with the same
+    # key, and its key names the newest.
+    exact = [run for run in parents if sweep in ids(run)]
+    if exact:
+        return _parent(client, tracking_uri, exact[0])
+    # A unique prefix will do too: run names carry the first 8 characters of the sweep key.
+    matches = [run for run in parents if any(i.startswith(sweep) for i in ids(run))]
+    if len({run.data.tags.get(schema.TAG_SWEEP) or run.info.run_id for run in matches}) == 1:
+        return _parent(client, tracking_uri, matches[0])
     known = [f"{r.data.tags.get(schema.TAG_SWEEP, '?')} ({r.info.run_id})" for r in parents]
+    problem = "is a prefix of several sweeps" if matches else "matches no sweep key or run id"
     raise ValueError(
-        f"sweep={sweep!r} matches no sweep key or parent run id of experiment={experiment!r}; "
-        f"sweeps there: {known or 'none'}"
+        f"sweep={sweep!r} {problem} of experiment={experiment!r}; sweeps there: {known or 'none'}"
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from html import escape
 
 from mnv1.report.document import Block, FigureBlock, Heading, Paragraph, TableBlock
@@ -55,7 +56,9 @@ def to_html(title: str, blocks: list[Block]) -> str:
             level = min(max(block.level, 1), 6)
             parts.append(f"<h{level}>{escape(block.text)}</h{level}>")
         elif isinstance(block, Paragraph):
-            parts.append(f"<p>{escape(block.text)}</p>")
+            # Paragraphs are written for Markdown: show its `code` spans as code here too.
+            text = re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(block.text))
+            parts.append(f"<p>{text}</p>")
         elif isinstance(block, TableBlock):
             parts.append(_table(block.table))
         elif isinstance(block, FigureBlock):
