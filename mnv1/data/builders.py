@@ -131,9 +131,7 @@ def resolve_splits(builder: Any, cfg: DataConfig) -> Splits:
         cfg.val_fraction,
     )
     cut = n_train - n_val
-    return Splits(
-        f"{cfg.train_split}[:{cut}]", f"{cfg.train_split}[{cut}:]", cut, n_val
-    )
+    return Splits(f"{cfg.train_split}[:{cut}]", f"{cfg.train_split}[{cut}:]", cut, n_val)
 
 
 def supervised_keys(builder: Any) -> tuple[str, str]:
