@@ -78,3 +78,12 @@ def test_missing_imagenet_tar_names_the_files(tmp_path: Path) -> None:
     assert f"data.manual_dir={str(manual)!r} lacks ILSVRC2012_img_val.tar" in message
     assert "https://image-net.org/download-images" in message
     assert not (tmp_path / "tfds").exists()
+
+
+@pytest.mark.timeout(30)
+def test_unknown_dataset_name_is_a_data_error(tmp_path: Path) -> None:
+    cfg = DataConfig(source="tfds", name="no_such_dataset_xyz", data_dir=str(tmp_path / "tfds"))
+    cfg.download = True
+    with pytest.raises(DataError, match=r"data\.name='no_such_dataset_xyz' is not a dataset TFDS"):
+        prepare(cfg)
+    assert not (tmp_path / "tfds").exists()

@@ -88,3 +88,11 @@ def test_prepare_is_idempotent(tmp_path: Path, caplog: pytest.LogCaptureFixture)
     assert [r.getMessage() for r in caplog.records if "preparing" in r.getMessage()] == [
         f"preparing mnv1_synthetic/s0_tr40_va20_c10_px64 into {tmp_path}"
     ]
+
+
+def test_data_dir_with_tilde_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    prepare(DataConfig(data_dir="~/tfds", synthetic=TINY))
+    assert (tmp_path / "home" / "tfds" / "mnv1_synthetic").is_dir()
+    assert not (tmp_path / "~").exists()

@@ -191,5 +191,5 @@ class Mnv1ImageFolder(tfds.core.GeneratorBasedBuilder):  # registered as "mnv1_i
         log.warning("skipping unreadable image %s (%s: %s)", path, type(err).__name__, err)
 
 
-def builder(cfg: DataConfig) -> Mnv1ImageFolder:
-    return Mnv1ImageFolder(config=FolderBuilderConfig.from_config(cfg), data_dir=cfg.data_dir)
+def builder(cfg: DataConfig, data_dir: str) -> Mnv1ImageFolder:
+    return Mnv1ImageFolder(config=FolderBuilderConfig.from_config(cfg), data_dir=data_dir)
