@@ -14,6 +14,7 @@ from mnv1.bench import FORMATS
 
 # Subcommand name -> module implementing it.
 SUBCOMMANDS: dict[str, str] = {
+    "model": "mnv1.bench.model",
     "data": "mnv1.bench.data",
 }
 
