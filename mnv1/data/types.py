@@ -14,6 +14,8 @@ class Fingerprint:
     version: str
     splits: dict[str, int] = field(default_factory=dict)
     num_classes: int = 0
+    skipped_images: int = 0
+    """Unreadable images left out of a folder source (``data.skip_bad_images=true``)."""
 
     def as_tags(self) -> dict[str, str]:
         tags = {
@@ -22,6 +24,8 @@ class Fingerprint:
             "mnv1.data.num_classes": str(self.num_classes),
         }
         tags.update({f"mnv1.data.split.{k}": str(v) for k, v in sorted(self.splits.items())})
+        if self.skipped_images:  # only folders with bad files carry it: clean data stays as before
+            tags["mnv1.data.skipped_images"] = str(self.skipped_images)
         return tags
 
 

@@ -1,0 +1,94 @@
+"""Image preprocessing in the style of the reference implementations (TF-slim, tf.keras apps).
+
+* **Decode**: any JPEG/PNG/GIF/BMP to 3-channel uint8 (grayscale is replicated to RGB).
+* **Training** (``data.augment``):
+  ``standard``: random resized crop (Inception style: 8-100% of the area, aspect ratio 3/4-4/3)
+  and a random horizontal flip;
+  ``light``: the same with crops of at least 35% of the area (the paper trained its small
+  models with "less regularization and data augmentation", limiting the size of small crops);
+  ``none``: the evaluation transform.
+* **Evaluation**: central crop of 87.5% of each side, resized to ρ × ρ.
+* **Scaling**: pixels to [-1, 1] (``x / 127.5 - 1``), as MobileNetV1's reference checkpoints.
+
+Resizing is bilinear with antialiasing, so a smaller ρ sees a genuinely blurrier image instead of
+an aliased one: ρ is meant to measure how much input detail a variant gets. All randomness is
+stateless and comes from explicit seeds, so a pipeline seed reproduces the same augmentations.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+CENTRAL_FRACTION = 0.875
+# Smallest crop area (fraction of the image) per augmentation level.
+MIN_CROP_AREA: dict[str, float] = {"standard": 0.08, "light": 0.35}
+ASPECT_RATIO_RANGE = (3.0 / 4.0, 4.0 / 3.0)
+CROP_ATTEMPTS = 10  # then the whole image, as tf.image.sample_distorted_bounding_box does
+
+
+def decode_image(encoded: tf.Tensor) -> tf.Tensor:
+    """Encoded image bytes to uint8 ``(h, w, 3)``."""
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def to_unit_range(image: tf.Tensor) -> tf.Tensor:
+    """uint8 or float pixels in [0, 255] to float32 in [-1, 1]."""
+    scaled = tf.cast(image, tf.float32) / 127.5 - 1.0
+    # Bilinear resizing cannot leave [0, 255], but rounding may: keep the contract exact.
+    return tf.clip_by_value(scaled, -1.0, 1.0)
+
+
+def _resize(image: tf.Tensor, resolution: int) -> tf.Tensor:
+    resized = tf.image.resize(image, [resolution, resolution], method="bilinear", antialias=True)
+    resized.set_shape([resolution, resolution, 3])
+    return resized
+
+
+def central_crop(image: tf.Tensor, fraction: float = CENTRAL_FRACTION) -> tf.Tensor:
+    """The centred ``fraction`` of each side (rounded to whole pixels)."""
+    shape = tf.shape(image)
+    h, w = shape[0], shape[1]
+    crop_h = tf.maximum(tf.cast(tf.round(tf.cast(h, tf.float32) * fraction), tf.int32), 1)
+    crop_w = tf.maximum(tf.cast(tf.round(tf.cast(w, tf.float32) * fraction), tf.int32), 1)
+    return tf.image.crop_to_bounding_box(
+        image, (h - crop_h) // 2, (w - crop_w) // 2, crop_h, crop_w
+    )
+
+
+def eval_image(image: tf.Tensor, resolution: int) -> tf.Tensor:
+    """Evaluation transform: central 87.5% crop, resized to ``resolution``, scaled to [-1, 1]."""
+    return to_unit_range(_resize(central_crop(image), resolution))
+
+
+def random_crop_window(
+    shape: tf.Tensor, augment: str, seed: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """``(begin, size)`` of an Inception-style random crop of an image of ``shape``."""
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        shape,
+        bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+        seed=seed,
+        min_object_covered=MIN_CROP_AREA[augment],
+        aspect_ratio_range=ASPECT_RATIO_RANGE,
+        area_range=(MIN_CROP_AREA[augment], 1.0),
+        max_attempts=CROP_ATTEMPTS,
+        use_image_if_no_bounding_boxes=True,
+    )
+    return begin, size
+
+
+def train_image(image: tf.Tensor, resolution: int, augment: str, seed: tf.Tensor) -> tf.Tensor:
+    """Training transform for one uint8 image; ``seed`` is an int ``(2, 2)`` tensor.
+
+    Row 0 seeds the crop, row 1 the flip.
+    """
+    if augment == "none":
+        return eval_image(image, resolution)
+    if augment not in MIN_CROP_AREA:
+        raise ValueError(f"data.augment={augment!r} is not one of standard, light, none")
+    begin, size = random_crop_window(tf.shape(image), augment, seed[0])
+    crop = tf.slice(image, begin, size)
+    crop = tf.image.stateless_random_flip_left_right(crop, seed=seed[1])
+    return to_unit_range(_resize(crop, resolution))
