@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -149,3 +150,31 @@ def test_sigkill_after_the_first_epoch_resumes_and_finishes_the_epoch_count(tmp_
     for key in ("loss", "top1", "val_loss", "val_top1", "val_top5"):
         assert run.logged_metric_steps(key) == [1, 2, 3, 4], key
     assert json.loads((checkpoints / "latest.json").read_text())["epochs_done"] == 4
+
+
+def test_worker_command_trains_on_the_data_layer(tmp_path):
+    """``python -m mnv1.worker`` end to end: the embedded synthetic TFDS set, two replicas."""
+    cfg = tiny_config(tmp_path, train={"epochs": 1})
+    cfg["data"].update(
+        data_dir=str(tmp_path / "tfds"),
+        synthetic={"train_size": 40, "val_size": 20, "image_size": 48, "seed": 0},
+    )
+    config = tmp_path / "cell.json"
+    config.write_text(json.dumps(cfg))
+    proc = subprocess.run(
+        [sys.executable, "-m", "mnv1.worker", "--config", str(config)],
+        env=child_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "mnv1.worker: finished: val_top1" in proc.stdout
+    run = JsonlTracker(tmp_path / "cell.jsonl")  # the default tracker: beside the config
+    tags = run.tags()
+    assert tags["mnv1.data.name"] == "mnv1_synthetic/s0_tr40_va20_c10_px48"
+    assert tags["mnv1.data.split.validation"] == "20"
+    assert tags["mnv1.replicas"] == "2"
+    assert run.logged_metric_steps("val_top1") == [1]
+    assert run.metric_history("val_examples") == [(None, 20.0)]
