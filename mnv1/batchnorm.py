@@ -49,7 +49,7 @@ class BatchNormStats:
         batches: Iterator[Any] | None,
         num_batches: int,
     ) -> None:
-        """``batches`` iterates a distributed training dataset of ``(images, labels)``."""
+        """``batches`` iterates distributed batches of training images (``mnv1.train``)."""
         self.model = model
         self.strategy = strategy
         self.layers = batchnorm_layers(model)
@@ -62,8 +62,7 @@ class BatchNormStats:
 
     def _make_step(self) -> Any:
         @tf.function
-        def step(batch: Any) -> None:
-            images = batch[0]
+        def step(images: Any) -> None:
             self.strategy.run(self._forward, args=(images,))
 
         return step

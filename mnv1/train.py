@@ -214,14 +214,15 @@ def run_training(
         {schema.TAG_RESUMED_FROM_EPOCH: str(start_epoch), TAG_RESUMED_FROM_STEP: str(start_step)}
     )
 
-    bn_stats = BatchNormStats(
-        model,
-        strategy,
-        iter(strategy.experimental_distribute_dataset(train_data))
-        if cfg.train.bn_recalibration_batches
-        else None,
-        cfg.train.bn_recalibration_batches,
-    )
+    recalibration = None
+    if cfg.train.bn_recalibration_batches:
+        # Created before fit's own iterator: see recalibration_data.
+        recalibration = iter(
+            strategy.experimental_distribute_dataset(
+                recalibration_data(datasets.train, cfg.train.bn_recalibration_batches)
+            )
+        )
+    bn_stats = BatchNormStats(model, strategy, recalibration, cfg.train.bn_recalibration_batches)
     epoch_metrics = EpochMetrics(tracker)
     throughput = Throughput(cfg.train.batch_size)
     checkpointing = Checkpointing(store, steps_per_epoch, cfg.train.checkpoint_every_steps)
@@ -313,6 +314,20 @@ def training_data(train: tf.data.Dataset, num_classes: int) -> tf.data.Dataset:
     return (
         train.map(one_hot, num_parallel_calls=tf.data.AUTOTUNE).repeat().prefetch(tf.data.AUTOTUNE)
     )
+
+
+def recalibration_data(train: tf.data.Dataset, batches: int) -> tf.data.Dataset:
+    """The training images BatchNorm statistics are re-estimated on: ``batches`` batches drawn
+    once and kept in memory (20 batches of 32 at 224 px take 385 MB).
+
+    Drawn once, not streamed, for determinism: every iterator over one shuffled ``tf.data``
+    pipeline takes its shuffle order from one shared seed generator, and a second stream would
+    draw from it whenever it started a pass, racing fit's iterator, whose passes start in
+    background prefetch threads. This iterator draws once, when it is created (before fit's),
+    and the cache serves every later pass.
+    """
+    images = train.take(batches).map(lambda images, labels: images)
+    return images.cache().repeat()
 
 
 def validation_data(

@@ -18,7 +18,7 @@ from mnv1.config import RunConfig
 from mnv1.costs import count_costs
 from mnv1.model import build_mobilenet_v1
 from mnv1.tracker import JsonlTracker, MemoryTracker
-from mnv1.train import cost_table, training_data, validation_data
+from mnv1.train import cost_table, recalibration_data, training_data, validation_data
 from mnv1.worker import load_config, main, make_tracker
 
 
@@ -58,6 +58,35 @@ def test_training_data_is_one_hot_and_endless():
     assert all(float(tf.reduce_sum(y)) == 16 for _, y in batches)
 
 
+def _train_order(with_recalibration_pulls: bool) -> list[list[int]]:
+    data = make_datasets(train_count=32, val_count=8, resolution=32, global_batch=8, seed=5)
+    recal = iter(recalibration_data(data.train, 2))  # created first, as run_training does
+    stream = iter(training_data(data.train, data.num_classes))
+    order = []
+    for _ in range(12):  # three passes of four batches
+        order.append(np.argmax(next(stream)[1].numpy(), axis=1).tolist())
+        if with_recalibration_pulls:
+            for _ in range(3):  # many passes over the kept batches
+                next(recal)
+    return order
+
+
+def test_recalibration_batches_never_disturb_the_training_order():
+    # Iterators of one shuffled pipeline share its seed generator; the recalibration stream
+    # draws from it once, when created, so the training stream's passes stay the same.
+    assert _train_order(True) == _train_order(False)
+
+
+def test_recalibration_data_keeps_the_same_batches():
+    data = make_datasets(train_count=32, val_count=8, resolution=32, global_batch=8)
+    stream = iter(recalibration_data(data.train, 2))
+    first = [next(stream).numpy() for _ in range(2)]
+    again = [next(stream).numpy() for _ in range(2)]
+    assert first[0].shape == (8, 32, 32, 3)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not np.array_equal(first[0], first[1])
+
+
 def _bn_model() -> keras.Model:
     inputs = keras.Input((2,))
     outputs = keras.layers.BatchNormalization(momentum=0.99, name="bn")(inputs)
@@ -69,7 +98,7 @@ def test_recalibration_sets_the_plain_average_of_batch_statistics():
     with strategy.scope():
         model = _bn_model()
     x = np.array([[0, 1], [2, 3], [10, 20], [30, 60]], dtype="float32")
-    ds = tf.data.Dataset.from_tensor_slices((x, np.zeros(4))).batch(2).repeat()
+    ds = tf.data.Dataset.from_tensor_slices(x).batch(2).repeat()
     stats = BatchNormStats(model, strategy, iter(strategy.experimental_distribute_dataset(ds)), 2)
     stats.prepare_for_evaluation()
     bn = model.get_layer("bn")

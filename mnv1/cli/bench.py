@@ -16,6 +16,7 @@ from mnv1.bench import FORMATS
 SUBCOMMANDS: dict[str, str] = {
     "model": "mnv1.bench.model",
     "data": "mnv1.bench.data",
+    "train": "mnv1.bench.train",
 }
 
 
