@@ -135,24 +135,9 @@ def run_training(
     devices = list(strategy.extended.worker_devices)
     jit = resolve_jit(cfg.train, on_gpu=any("GPU" in d.upper() for d in devices))
 
-    with strategy.scope():
-        model = build_mobilenet_v1(
-            alpha=cfg.model.alpha,
-            resolution=cfg.model.resolution,
-            num_classes=datasets.num_classes,
-            variant=cfg.model.variant,
-            dropout=cfg.model.dropout,
-            activation=cfg.model.activation,
-            bn_momentum=bn_momentum,
-            sync_bn=cfg.model.sync_bn,
-        )
-        optimizer = make_optimizer(cfg.train, steps_per_epoch, model)
-        model.compile(
-            optimizer=optimizer,
-            loss=make_loss(cfg.train),
-            weighted_metrics=make_metrics(cfg.train),
-            jit_compile=jit,
-        )
+    model, optimizer = _compiled_model(
+        cfg, strategy, datasets.num_classes, steps_per_epoch, bn_momentum, jit
+    )
 
     costs = count_costs(model)
     tracker.log_metrics(
@@ -201,15 +186,16 @@ def run_training(
     store = CheckpointStore(
         checkpoint_dir if checkpoint_dir is not None else identity.checkpoint_dir(cfg)
     )
+    latest = store.latest()
+    if latest is not None and latest.steps_per_epoch != steps_per_epoch:
+        raise ValueError(
+            f"checkpoint in {store.directory} was written with {latest.steps_per_epoch} steps "
+            f"per epoch, this run has {steps_per_epoch}; delete the directory to start afresh"
+        )
     with strategy.scope():  # the optimizer's slots are created here when restoring
         state = store.restore(model)
     start_epoch = state.epochs_done if state else 0
     start_step = state.step_in_epoch if state else 0
-    if state is not None and state.steps_per_epoch != steps_per_epoch:
-        raise ValueError(
-            f"checkpoint in {store.directory} was written with {state.steps_per_epoch} steps per "
-            f"epoch, this run has {steps_per_epoch}; delete the directory to start afresh"
-        )
     tracker.set_tags(
         {schema.TAG_RESUMED_FROM_EPOCH: str(start_epoch), TAG_RESUMED_FROM_STEP: str(start_step)}
     )
@@ -258,28 +244,7 @@ def run_training(
     if epoch < cfg.train.epochs:
         fit(epoch, cfg.train.epochs, steps_per_epoch)
 
-    if epoch_metrics.last:
-        final = {
-            schema.METRIC_VAL_TOP1: epoch_metrics.last["val_top1"],
-            schema.METRIC_VAL_TOP5: epoch_metrics.last["val_top5"],
-        }
-        val_examples = epoch_metrics.last_val_examples or 0.0
-    else:
-        # Every epoch was done before this process: the checkpoint holds the weights and the
-        # BatchNorm statistics prepared for the last evaluation, so evaluate them as they are.
-        logs = model.evaluate(val_data, verbose=0, return_dict=True)
-        final = {
-            schema.METRIC_VAL_TOP1: float(logs["top1"]),
-            schema.METRIC_VAL_TOP5: float(logs["top5"]),
-        }
-        val_examples = float(logs["examples"])
-    final[METRIC_VAL_EXAMPLES] = val_examples
-    for key, value in (
-        (schema.METRIC_TRAIN_IPS, throughput.images_per_sec),
-        (schema.METRIC_EPOCH_SECONDS, throughput.epoch_seconds),
-    ):
-        if math.isfinite(value):  # not measured when this process trained no epoch
-            final[key] = value
+    final = _final_metrics(model, val_data, epoch_metrics, throughput)
     tracker.log_metrics(final)
 
     if cfg.tracking.log_model:
@@ -297,8 +262,69 @@ def run_training(
         epochs_done=cfg.train.epochs,
         resumed_from_epoch=start_epoch,
         replicas=replicas,
-        val_examples=round(val_examples),
+        val_examples=round(final[METRIC_VAL_EXAMPLES]),
     )
+
+
+def _compiled_model(
+    cfg: RunConfig,
+    strategy: tf.distribute.Strategy,
+    num_classes: int,
+    steps_per_epoch: int,
+    bn_momentum: float,
+    jit: bool,
+) -> tuple[keras.Model, keras.optimizers.Optimizer]:
+    """Model, optimizer and metrics, all created inside the strategy's scope."""
+    with strategy.scope():
+        model = build_mobilenet_v1(
+            alpha=cfg.model.alpha,
+            resolution=cfg.model.resolution,
+            num_classes=num_classes,
+            variant=cfg.model.variant,
+            dropout=cfg.model.dropout,
+            activation=cfg.model.activation,
+            bn_momentum=bn_momentum,
+            sync_bn=cfg.model.sync_bn,
+        )
+        optimizer = make_optimizer(cfg.train, steps_per_epoch, model)
+        model.compile(
+            optimizer=optimizer,
+            loss=make_loss(cfg.train),
+            weighted_metrics=make_metrics(cfg.train),
+            jit_compile=jit,
+        )
+    return model, optimizer
+
+
+def _final_metrics(
+    model: keras.Model,
+    val_data: tf.data.Dataset,
+    epoch_metrics: EpochMetrics,
+    throughput: Throughput,
+) -> dict[str, float]:
+    """Final validation numbers (the last epoch's) and this process's throughput."""
+    if epoch_metrics.last:
+        final = {
+            schema.METRIC_VAL_TOP1: epoch_metrics.last["val_top1"],
+            schema.METRIC_VAL_TOP5: epoch_metrics.last["val_top5"],
+            METRIC_VAL_EXAMPLES: epoch_metrics.last_val_examples or 0.0,
+        }
+    else:
+        # Every epoch was done before this process: the checkpoint holds the weights and the
+        # BatchNorm statistics prepared for the last evaluation, so evaluate them as they are.
+        logs = model.evaluate(val_data, verbose=0, return_dict=True)
+        final = {
+            schema.METRIC_VAL_TOP1: float(logs["top1"]),
+            schema.METRIC_VAL_TOP5: float(logs["top5"]),
+            METRIC_VAL_EXAMPLES: float(logs["examples"]),
+        }
+    for key, value in (
+        (schema.METRIC_TRAIN_IPS, throughput.images_per_sec),
+        (schema.METRIC_EPOCH_SECONDS, throughput.epoch_seconds),
+    ):
+        if math.isfinite(value):  # not measured when this process trained no epoch
+            final[key] = value
+    return final
 
 
 def training_data(train: tf.data.Dataset, num_classes: int) -> tf.data.Dataset:
