@@ -15,7 +15,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -271,28 +271,29 @@ class CellState:
     val_top1: float | None = None
     minutes: float | None = None
     run_id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def cell_states(uri: str, experiment_id: str, run_keys: Iterable[str]) -> dict[str, CellState]:
     """The newest run of each key (MISSING where none), for the sweep's final status matrix."""
-    wanted = list(dict.fromkeys(run_keys))
+    keys = list(dict.fromkeys(run_keys))
+    wanted = set(keys)
     newest: dict[str, RunInfo] = {}
-    for run in search(uri, experiment_id, tags={schema.TAG_KIND: schema.KIND_CELL}):
-        key = run.tags.get(schema.TAG_RUN_KEY)
+    for found in search(uri, experiment_id, tags={schema.TAG_KIND: schema.KIND_CELL}):
+        key = found.tags.get(schema.TAG_RUN_KEY, "")
         if key in wanted and key not in newest:
-            newest[key] = run  # search is newest first
+            newest[key] = found  # search lists the newest first
     states = {}
-    for key in wanted:
+    for key in keys:
         run = newest.get(key)
-        if run is None:
-            states[key] = CellState(key)
-            continue
-        states[key] = CellState(
-            run_key=key,
-            status=run.status,
-            val_top1=run.metrics.get(schema.METRIC_VAL_TOP1),
-            minutes=run.minutes,
-            run_id=run.run_id,
+        states[key] = (
+            CellState(key)
+            if run is None
+            else CellState(
+                run_key=key,
+                status=run.status,
+                val_top1=run.metrics.get(schema.METRIC_VAL_TOP1),
+                minutes=run.minutes,
+                run_id=run.run_id,
+            )
         )
     return states
