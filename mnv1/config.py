@@ -115,6 +115,10 @@ class DistributeConfig:
     cpu_replicas: int | None = None
     """Split the CPU into N logical devices so MirroredStrategy has N replicas without a GPU."""
     gpus_per_run: int | None = None
+    intra_op_threads: int | None = None
+    """Threads inside one op (TensorFlow's default, None, uses every core)."""
+    inter_op_threads: int | None = None
+    """Ops run concurrently (None: TensorFlow's default). Both are set by ``mnv1.bootstrap``."""
 
 
 @dataclass

@@ -25,6 +25,7 @@ Padding is SAME everywhere, so each stride-2 layer gives ``ceil(size / 2)``: 224
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Literal
 
 import keras
@@ -92,6 +93,9 @@ def build_mobilenet_v1(
         name: model name; defaults to ``model_name(alpha, resolution, variant)``.
     """
     _check_arguments(alpha, resolution, num_classes, variant, dropout, activation)
+    # NumPy scalars (np.int64 from a grid, np.float32 from a tuner) pass the checks; plain Python
+    # values keep the model name and the layer configs clean.
+    alpha, resolution, num_classes = float(alpha), int(resolution), int(num_classes)
 
     def norm_act(x: keras.KerasTensor, prefix: str) -> keras.KerasTensor:
         x = layers.BatchNormalization(
@@ -146,7 +150,7 @@ def _check_arguments(
 ) -> None:
     """Reject bad arguments before any layer is built, echoing the value and what is allowed."""
     smallest = min(channels for _, _, channels in BLOCKS)
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not math.isfinite(alpha):
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not math.isfinite(alpha):
         raise ValueError(f"alpha must be a finite number > 0, got {alpha!r}")
     if alpha <= 0:
         raise ValueError(f"alpha must be > 0 (the paper uses 1, 0.75, 0.5, 0.25), got {alpha!r}")
@@ -155,14 +159,18 @@ def _check_arguments(
             f"alpha must be >= 1/{smallest} so that every layer keeps at least one channel, "
             f"got {alpha!r}"
         )
-    if isinstance(resolution, bool) or not isinstance(resolution, int):
+    if isinstance(resolution, bool) or not isinstance(resolution, numbers.Integral):
         raise ValueError(f"resolution must be an integer number of pixels, got {resolution!r}")
     if resolution < MIN_RESOLUTION:
         raise ValueError(
             f"resolution must be >= {MIN_RESOLUTION} pixels (five stride-2 layers), "
             f"got {resolution!r}"
         )
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+    if (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, numbers.Integral)
+        or num_classes < 2
+    ):
         raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")

@@ -7,8 +7,10 @@ benchmarks can run a real training without any store.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -64,3 +66,76 @@ class MemoryTracker:
     def last(self, key: str) -> float:
         """The most recent value of a metric (test convenience)."""
         return self.metrics[key][-1][1]
+
+
+@dataclass
+class JsonlTracker:
+    """A Tracker that appends one JSON object per call to a file (``--tracker jsonl:PATH``).
+
+    A training process writes here when no MLflow run is wanted (tests, quick experiments);
+    every line is flushed as it is written, so a process killed at any point leaves a readable
+    file, and a relaunch appending to the same file finds the steps it already logged. Text
+    artifacts are stored inline; ``log_model`` saves the model beside the file
+    (``<stem>.model.keras``).
+    """
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _append(self, record: dict[str, Any]) -> None:
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(record, default=str) + "\n")
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        self._append({"kind": "params", "params": dict(params)})
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        values = {k: float(v) for k, v in metrics.items()}
+        self._append({"kind": "metrics", "step": step, "metrics": values})
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        self._append({"kind": "tags", "tags": {k: str(v) for k, v in tags.items()}})
+
+    def log_text(self, name: str, text: str) -> None:
+        self._append({"kind": "text", "name": name, "text": text})
+
+    def log_model(self, model: Any, input_example: Any) -> None:
+        target = self.path.with_name(f"{self.path.stem}.model.keras")
+        model.save(str(target))
+        self._append({"kind": "model", "name": getattr(model, "name", ""), "path": str(target)})
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every record written so far, in order (a half-written last line is ignored)."""
+        if not self.path.exists():
+            return []
+        out = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a killed process
+        return out
+
+    def metric_history(self, key: str) -> list[tuple[int | None, float]]:
+        """``(step, value)`` of every record of ``key``, in the order they were logged."""
+        return [
+            (r["step"], r["metrics"][key])
+            for r in self.records()
+            if r["kind"] == "metrics" and key in r["metrics"]
+        ]
+
+    def logged_metric_steps(self, key: str) -> list[int]:
+        return [step for step, _ in self.metric_history(key) if step is not None]
+
+    def tags(self) -> dict[str, str]:
+        merged: dict[str, str] = {}
+        for record in self.records():
+            if record["kind"] == "tags":
+                merged.update(record["tags"])
+        return merged
+
+    def texts(self) -> dict[str, str]:
+        return {r["name"]: r["text"] for r in self.records() if r["kind"] == "text"}

@@ -1,0 +1,379 @@
+"""One training run: strategy, model, recipe, honest evaluation, checkpoint resume, tracking.
+
+``run_training`` is called once per process (``python -m mnv1.worker``): several
+``MirroredStrategy`` trainings of different shapes in one process fail with "Collective ops is
+aborted by: Shape mismatch" (tensorflow/tensorflow#61314). Importing this module does not touch
+TensorFlow's devices; ``mnv1.bootstrap.bootstrap`` must run first when the run needs logical CPU
+devices, thread pools or GPU settings.
+
+What a run logs (names in ``tracking/schema.py``; the extra tags are defined below):
+
+* params: the flattened config (``model.alpha`` …);
+* metrics: ``alpha``, ``resolution``, ``mult_adds``, ``params``, ``keras_params`` once; ``loss``,
+  ``top1``, ``val_loss``, ``val_top1``, ``val_top5`` per epoch (step = epoch, 1..N); final
+  ``val_top1``, ``val_top5``, ``val_examples``, ``train_images_per_sec``, ``epoch_seconds``;
+* tags: variant, replicas, strategy, resumed-from epoch, versions, devices, the BatchNorm
+  settings actually used, the learning-rate plan, and the dataset fingerprint;
+* texts: ``costs.txt`` (per-layer cost table) and ``model_summary.txt``; the model at the end.
+
+Evaluation counts every validation example exactly once: each validation batch is padded to the
+global batch with zero-weight rows (so every replica gets a full, equal share and BatchNorm never
+sees an empty replica), and every metric is sample-weighted, so padding never counts.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from mnv1 import identity
+from mnv1.batchnorm import BatchNormStats
+from mnv1.bootstrap import apply_run_settings
+from mnv1.callbacks import (
+    BeforeEvaluation,
+    Checkpointing,
+    EpochLine,
+    EpochMetrics,
+    StopOnNaN,
+    Throughput,
+)
+from mnv1.checkpoint import CheckpointStore
+from mnv1.config import RunConfig, flatten, run_name, to_dict
+from mnv1.costs import ModelCosts, count_costs
+from mnv1.data.types import Datasets
+from mnv1.distribute import check_global_batch, make_strategy
+from mnv1.model import build_mobilenet_v1
+from mnv1.recipe import (
+    bn_momentum_for,
+    check_train_config,
+    make_loss,
+    make_metrics,
+    make_optimizer,
+    peak_learning_rate,
+    resolve_jit,
+)
+from mnv1.tracker import Tracker
+from tracking import schema
+
+TAG_TF_VERSION = "mnv1.tf_version"
+TAG_KERAS_VERSION = "mnv1.keras_version"
+TAG_CUDA_VERSION = "mnv1.cuda_version"
+TAG_DEVICES = "mnv1.devices"
+TAG_BN_BATCH_STATS = "mnv1.bn_batch_stats"  # "per_replica" or "synchronized"
+TAG_BN_MOMENTUM = "mnv1.bn_momentum"  # the momentum used
+TAG_BN_MOMENTUM_SOURCE = "mnv1.bn_momentum_source"  # "config" or "step_budget"
+TAG_BN_RECALIBRATION = "mnv1.bn_recalibration_batches"
+TAG_PEAK_LR = "mnv1.peak_learning_rate"
+TAG_STEPS_PER_EPOCH = "mnv1.steps_per_epoch"
+TAG_TOTAL_STEPS = "mnv1.total_steps"
+TAG_WARMUP_STEPS = "mnv1.warmup_steps"
+TAG_PER_REPLICA_BATCH = "mnv1.per_replica_batch"
+TAG_JIT = "mnv1.jit_compile"
+TAG_PRECISION = "mnv1.precision"
+TAG_RESUMED_FROM_STEP = "mnv1.resumed_from_step"  # steps into the resumed epoch (0: its start)
+METRIC_VAL_EXAMPLES = "val_examples"
+
+COSTS_TEXT = "costs.txt"
+SUMMARY_TEXT = "model_summary.txt"
+
+
+@dataclass
+class RunResult:
+    val_top1: float
+    val_top5: float
+    mult_adds: int
+    params: int
+    keras_params: int
+    train_images_per_sec: float
+    """NaN when this process trained no epoch of two steps or more (nothing steady to time)."""
+    epoch_seconds: float
+    epochs_done: int
+    resumed_from_epoch: int
+    replicas: int
+    val_examples: int = 0
+    """Validation examples counted by the final evaluation (every one, exactly once)."""
+
+
+def run_training(
+    cfg: RunConfig,
+    tracker: Tracker,
+    datasets: Datasets | None = None,
+    checkpoint_dir: Path | None = None,
+) -> RunResult:
+    """Train one run to ``cfg.train.epochs`` epochs, resuming from its last checkpoint."""
+    check_train_config(cfg.train)
+    tracker.log_params(flatten(to_dict(cfg)))
+    strategy = make_strategy(cfg.distribute)
+    replicas = int(strategy.num_replicas_in_sync)
+    per_replica = check_global_batch(cfg.train.batch_size, replicas)
+
+    keras.utils.clear_session()  # fresh layer names and global state for this run
+    apply_run_settings(cfg.train)
+    if datasets is None:
+        from mnv1.data.pipeline import load_datasets
+
+        datasets = load_datasets(
+            cfg.data, cfg.model.resolution, cfg.train.batch_size, cfg.train.seed
+        )
+    steps_per_epoch = cfg.train.steps_per_epoch or datasets.train_examples // cfg.train.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(
+            f"the training split has {datasets.train_examples} examples, fewer than one global "
+            f"batch (train.batch_size={cfg.train.batch_size}); lower train.batch_size or set "
+            "train.steps_per_epoch"
+        )
+    total_steps = cfg.train.epochs * steps_per_epoch
+    bn_momentum = cfg.model.bn_momentum
+    bn_source = "config"
+    if bn_momentum is None:
+        bn_momentum, bn_source = bn_momentum_for(total_steps), "step_budget"
+    devices = list(strategy.extended.worker_devices)
+    jit = resolve_jit(cfg.train, on_gpu=any("GPU" in d.upper() for d in devices))
+
+    with strategy.scope():
+        model = build_mobilenet_v1(
+            alpha=cfg.model.alpha,
+            resolution=cfg.model.resolution,
+            num_classes=datasets.num_classes,
+            variant=cfg.model.variant,
+            dropout=cfg.model.dropout,
+            activation=cfg.model.activation,
+            bn_momentum=bn_momentum,
+            sync_bn=cfg.model.sync_bn,
+        )
+        optimizer = make_optimizer(cfg.train, steps_per_epoch)
+        model.compile(
+            optimizer=optimizer,
+            loss=make_loss(cfg.train),
+            weighted_metrics=make_metrics(cfg.train),
+            jit_compile=jit,
+        )
+
+    costs = count_costs(model)
+    tracker.log_metrics(
+        {
+            schema.METRIC_ALPHA: cfg.model.alpha,
+            schema.METRIC_RESOLUTION: cfg.model.resolution,
+            schema.METRIC_MULT_ADDS: costs.mult_adds,
+            schema.METRIC_PARAMS: costs.params,
+            schema.METRIC_KERAS_PARAMS: costs.keras_params,
+        }
+    )
+    tags = {
+        schema.TAG_VARIANT: cfg.model.variant,
+        schema.TAG_REPLICAS: str(replicas),
+        schema.TAG_STRATEGY: type(strategy).__name__,
+        TAG_TF_VERSION: tf.__version__,
+        TAG_KERAS_VERSION: keras.__version__,
+        TAG_CUDA_VERSION: str(tf.sysconfig.get_build_info().get("cuda_version", "none")),
+        TAG_DEVICES: ",".join(devices),
+        TAG_BN_BATCH_STATS: "synchronized" if cfg.model.sync_bn else "per_replica",
+        TAG_BN_MOMENTUM: f"{bn_momentum:.6g}",
+        TAG_BN_MOMENTUM_SOURCE: bn_source,
+        TAG_BN_RECALIBRATION: str(cfg.train.bn_recalibration_batches),
+        TAG_PEAK_LR: f"{peak_learning_rate(cfg.train):.6g}",
+        TAG_STEPS_PER_EPOCH: str(steps_per_epoch),
+        TAG_TOTAL_STEPS: str(total_steps),
+        TAG_WARMUP_STEPS: str(round(cfg.train.warmup_epochs * steps_per_epoch)),
+        TAG_PER_REPLICA_BATCH: str(per_replica),
+        TAG_JIT: str(jit).lower(),
+        TAG_PRECISION: cfg.train.precision,
+    }
+    tags.update(datasets.fingerprint.as_tags())
+    tracker.set_tags(tags)
+    tracker.log_text(COSTS_TEXT, cost_table(costs))
+    tracker.log_text(SUMMARY_TEXT, model_summary(model))
+
+    name = run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant)
+    if cfg.testing.fail_cell is not None and cfg.testing.fail_cell == name:
+        raise RuntimeError(f"injected failure in {name} (testing.fail_cell)")
+
+    train_data = training_data(datasets.train, datasets.num_classes)
+    val_data = validation_data(
+        datasets.val, datasets.val_examples, cfg.train.batch_size, datasets.num_classes
+    )
+
+    store = CheckpointStore(
+        checkpoint_dir if checkpoint_dir is not None else identity.checkpoint_dir(cfg)
+    )
+    state = store.restore(model)
+    start_epoch = state.epochs_done if state else 0
+    start_step = state.step_in_epoch if state else 0
+    if state is not None and state.steps_per_epoch != steps_per_epoch:
+        raise ValueError(
+            f"checkpoint in {store.directory} was written with {state.steps_per_epoch} steps per "
+            f"epoch, this run has {steps_per_epoch}; delete the directory to start afresh"
+        )
+    tracker.set_tags(
+        {schema.TAG_RESUMED_FROM_EPOCH: str(start_epoch), TAG_RESUMED_FROM_STEP: str(start_step)}
+    )
+
+    bn_stats = BatchNormStats(
+        model,
+        strategy,
+        iter(strategy.experimental_distribute_dataset(train_data))
+        if cfg.train.bn_recalibration_batches
+        else None,
+        cfg.train.bn_recalibration_batches,
+    )
+    epoch_metrics = EpochMetrics(tracker)
+    throughput = Throughput(cfg.train.batch_size)
+    checkpointing = Checkpointing(store, steps_per_epoch, cfg.train.checkpoint_every_steps)
+    interactive = sys.stdout.isatty()
+    callbacks: list[keras.callbacks.Callback] = [
+        StopOnNaN(lambda: float(optimizer.learning_rate)),
+        throughput,
+        BeforeEvaluation(bn_stats.prepare_for_evaluation),
+        epoch_metrics,  # before checkpointing: see mnv1.callbacks
+        checkpointing,
+    ]
+    if not interactive:
+        callbacks.append(EpochLine(cfg.train.epochs))
+
+    def fit(first_epoch: int, last_epoch: int, steps: int) -> None:
+        model.fit(
+            train_data,
+            validation_data=val_data,
+            initial_epoch=first_epoch,
+            epochs=last_epoch,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            verbose=1 if interactive else 0,
+            shuffle=False,  # the data layer shuffles; Keras cannot shuffle a tf.data stream
+        )
+
+    epoch = start_epoch
+    if start_step and epoch < cfg.train.epochs:
+        # Resumed mid-epoch: finish that epoch's remaining steps first.
+        checkpointing.step_offset = start_step
+        fit(epoch, epoch + 1, steps_per_epoch - start_step)
+        epoch += 1
+    if epoch < cfg.train.epochs:
+        fit(epoch, cfg.train.epochs, steps_per_epoch)
+
+    if epoch_metrics.last:
+        final = {
+            schema.METRIC_VAL_TOP1: epoch_metrics.last["val_top1"],
+            schema.METRIC_VAL_TOP5: epoch_metrics.last["val_top5"],
+        }
+        val_examples = epoch_metrics.last_val_examples or 0.0
+    else:
+        # Every epoch was done before this process: the checkpoint holds the weights and the
+        # BatchNorm statistics prepared for the last evaluation, so evaluate them as they are.
+        logs = model.evaluate(val_data, verbose=0, return_dict=True)
+        final = {
+            schema.METRIC_VAL_TOP1: float(logs["top1"]),
+            schema.METRIC_VAL_TOP5: float(logs["top5"]),
+        }
+        val_examples = float(logs["examples"])
+    final[METRIC_VAL_EXAMPLES] = val_examples
+    for key, value in (
+        (schema.METRIC_TRAIN_IPS, throughput.images_per_sec),
+        (schema.METRIC_EPOCH_SECONDS, throughput.epoch_seconds),
+    ):
+        if math.isfinite(value):  # not measured when this process trained no epoch
+            final[key] = value
+    tracker.log_metrics(final)
+
+    if cfg.tracking.log_model:
+        example = next(iter(datasets.val))[0][:1]
+        tracker.log_model(model, example.numpy())
+
+    return RunResult(
+        val_top1=final[schema.METRIC_VAL_TOP1],
+        val_top5=final[schema.METRIC_VAL_TOP5],
+        mult_adds=costs.mult_adds,
+        params=costs.params,
+        keras_params=costs.keras_params,
+        train_images_per_sec=throughput.images_per_sec,
+        epoch_seconds=throughput.epoch_seconds,
+        epochs_done=cfg.train.epochs,
+        resumed_from_epoch=start_epoch,
+        replicas=replicas,
+        val_examples=round(val_examples),
+    )
+
+
+def training_data(train: tf.data.Dataset, num_classes: int) -> tf.data.Dataset:
+    """Full global batches of ``(images, one-hot labels)``, repeated without end.
+
+    ``fit`` draws ``steps_per_epoch`` batches per epoch from one endless iterator.
+    """
+
+    def one_hot(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
+        return images, tf.one_hot(labels, num_classes)
+
+    return (
+        train.map(one_hot, num_parallel_calls=tf.data.AUTOTUNE).repeat().prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def validation_data(
+    val: tf.data.Dataset, examples: int, global_batch: int, num_classes: int
+) -> tf.data.Dataset:
+    """``(images, one-hot labels, weights)`` batches, each padded to the global batch.
+
+    Real examples weigh 1 and padding rows 0, so sample-weighted metrics count every
+    validation example exactly once whatever the batch and replica counts.
+    """
+
+    def pad(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
+        real = tf.shape(images)[0]
+        missing = global_batch - real
+        paddings = [[0, missing]] + [[0, 0]] * (images.shape.rank - 1)
+        images = tf.pad(images, paddings)
+        targets = tf.pad(tf.one_hot(labels, num_classes), [[0, missing], [0, 0]])
+        weights = tf.concat([tf.ones([real]), tf.zeros([missing])], axis=0)
+        images = tf.ensure_shape(images, [global_batch, *images.shape[1:]])
+        return images, tf.ensure_shape(targets, [global_batch, num_classes]), weights
+
+    # rebatch: whatever batch size the data layer chose, never more than one global batch.
+    # The declared cardinality lets Keras know the epoch length (it warns "ran out of data"
+    # otherwise) and fails loudly if the split does not hold ``examples`` examples.
+    batches = -(-examples // global_batch)
+    return (
+        val.rebatch(global_batch)
+        .map(pad)
+        .apply(tf.data.experimental.assert_cardinality(batches))
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def cost_table(costs: ModelCosts) -> str:
+    """Per-layer mult-adds and parameters as an aligned text table, totals last."""
+    header = ("layer", "type", "output", "mult_adds", "params", "keras_params")
+    rows = [
+        (
+            row.name,
+            row.type,
+            "x".join(str(d) for d in row.output_shape),
+            f"{row.mult_adds:,}",
+            f"{row.params:,}",
+            f"{row.keras_params:,}",
+        )
+        for row in costs.layers
+    ]
+    rows.append(
+        ("total", "", "", f"{costs.mult_adds:,}", f"{costs.params:,}", f"{costs.keras_params:,}")
+    )
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        left = [c.ljust(w) for c, w in zip(cells[:3], widths[:3], strict=True)]
+        right = [c.rjust(w) for c, w in zip(cells[3:], widths[3:], strict=True)]
+        return "  ".join(left + right).rstrip()
+
+    return "\n".join([line(header), *(line(r) for r in rows)]) + "\n"
+
+
+def model_summary(model: keras.Model) -> str:
+    lines: list[str] = []
+    model.summary(print_fn=lambda text, **_: lines.append(text), line_length=110)
+    return "\n".join(lines) + "\n"

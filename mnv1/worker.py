@@ -1,0 +1,121 @@
+"""The training process: ``python -m mnv1.worker --config run.json [--tracker SPEC]``.
+
+Every run trains in a process of its own: ``bootstrap`` must configure TensorFlow before its
+devices exist, and several ``MirroredStrategy`` trainings of different shapes cannot share a
+process (tensorflow/tensorflow#61314). The sweep launches one worker per cell.
+
+Tracker specs:
+
+* ``jsonl:PATH``: append records to a JSON-lines file (``mnv1.tracker.JsonlTracker``);
+* ``mlflow:RUN_ID``: log into an existing MLflow run (``tracking.writer.MLflowTracker``) at
+  ``tracking.uri`` of the config.
+
+Exit status: 0 when the run finished; 1 when it failed (the traceback goes to stderr and to the
+tracker as ``traceback.txt``; a NaN loss fails the run the same way, with its reason); 2 for a
+bad command line or a config file that cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mnv1.config import RunConfig, from_dict
+from mnv1.data.types import Datasets
+from mnv1.tracker import JsonlTracker, Tracker
+
+TRACEBACK_TEXT = "traceback.txt"
+
+
+def make_tracker(spec: str, cfg: RunConfig) -> Tracker:
+    """Build the tracker named by ``spec`` (``jsonl:PATH`` or ``mlflow:RUN_ID``)."""
+    kind, sep, value = spec.partition(":")
+    if not sep or not value:
+        raise ValueError(f"--tracker must be jsonl:PATH or mlflow:RUN_ID, got {spec!r}")
+    if kind == "jsonl":
+        return JsonlTracker(Path(value))
+    if kind == "mlflow":
+        # Imported only here: mlflow lives behind tracking/, and a jsonl run never loads it.
+        from tracking.writer import MLflowTracker
+
+        tracker: Tracker = MLflowTracker(run_id=value, uri=cfg.tracking.uri)
+        return tracker
+    raise ValueError(f"--tracker kind must be jsonl or mlflow, got {kind!r} in {spec!r}")
+
+
+def load_config(path: Path) -> RunConfig:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"--config {path}: cannot read a JSON run config ({err})") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"--config {path}: expected a JSON object, got {type(data).__name__}")
+    try:
+        return from_dict(data)
+    except TypeError as err:  # an unknown or misspelt key in a section
+        raise ValueError(f"--config {path}: {err}") from err
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mnv1.worker", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--config", required=True, type=Path, help="RunConfig as JSON (to_dict)")
+    parser.add_argument(
+        "--tracker",
+        default=None,
+        help="jsonl:PATH or mlflow:RUN_ID (default: jsonl:<config stem>.jsonl beside the config)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+        spec = args.tracker or f"jsonl:{args.config.with_suffix('.jsonl')}"
+        tracker = make_tracker(spec, cfg)
+    except (ValueError, ImportError) as err:
+        print(f"mnv1.worker: {err}", file=sys.stderr)
+        return 2
+
+    return run(cfg, tracker)
+
+
+def run(
+    cfg: RunConfig,
+    tracker: Tracker,
+    datasets_factory: Callable[[], Datasets] | None = None,
+) -> int:
+    """Bootstrap, train and report one run in this process; the exit status of ``main``.
+
+    ``datasets_factory`` (default: the data layer from ``cfg.data``) is called after bootstrap,
+    because building a dataset initialises TensorFlow's devices.
+    """
+    try:
+        # Imported here: TensorFlow takes seconds to import, not worth it for a bad command line.
+        from mnv1.bootstrap import bootstrap
+        from mnv1.train import run_training
+
+        bootstrap(cfg.distribute, cfg.train)
+        datasets = datasets_factory() if datasets_factory is not None else None
+        result = run_training(cfg, tracker, datasets=datasets)
+    except Exception as err:
+        text = traceback.format_exc()
+        print(text, file=sys.stderr, end="")
+        print(f"mnv1.worker: run failed: {type(err).__name__}: {err}", file=sys.stderr)
+        try:
+            tracker.log_text(TRACEBACK_TEXT, text)
+        except Exception as log_err:  # the tracker itself may be what failed
+            print(f"mnv1.worker: could not log the traceback: {log_err}", file=sys.stderr)
+        return 1
+    print(
+        f"mnv1.worker: finished: val_top1 {result.val_top1:.4f}, val_top5 {result.val_top5:.4f}, "
+        f"{result.train_images_per_sec:.1f} images/s, {result.replicas} replica(s)",
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
