@@ -191,6 +191,8 @@ def _distribute(cfg: RunConfig) -> list[Problem]:
     out = _choice("distribute.strategy", d.strategy, STRATEGIES)
     out += _at_least("distribute.cpu_replicas", d.cpu_replicas, 1, optional=True)
     out += _at_least("distribute.gpus_per_run", d.gpus_per_run, 1, optional=True)
+    out += _at_least("distribute.intra_op_threads", d.intra_op_threads, 1, optional=True)
+    out += _at_least("distribute.inter_op_threads", d.inter_op_threads, 1, optional=True)
     if d.devices is not None and (
         not d.devices or not all(isinstance(x, str) and x for x in d.devices)
     ):

@@ -86,6 +86,12 @@ def test_default_config_is_valid(cfg: RunConfig) -> None:
             0,
             "distribute.cpu_replicas=0: must be an integer >= 1 or null",
         ),
+        (
+            "distribute",
+            "intra_op_threads",
+            0,
+            "distribute.intra_op_threads=0: must be an integer >= 1 or null",
+        ),
         ("tracking", "experiment", "", "tracking.experiment='': must be a non-empty name"),
     ],
 )

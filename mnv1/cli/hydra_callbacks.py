@@ -13,12 +13,13 @@ a multirun whatever its jobs did.
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mnv1.config import RunConfig
 
@@ -43,53 +44,81 @@ STATE = LaunchState()
 
 
 def _sweep_config_text(config: DictConfig) -> str:
-    """The resolved base config plus the sweep definition, as logged on the parent run."""
-    task = OmegaConf.to_container(config, resolve=True, throw_on_missing=False)
-    assert isinstance(task, dict)
-    hydra = task.pop("hydra", {})
+    """The resolved base config plus the sweep definition, as logged on the parent run.
+
+    Only the task part is resolved: parts of Hydra's own node (the job number, its output
+    directory) exist only inside a job.
+    """
+    task = copy.deepcopy(config)
+    with open_dict(task):
+        del task["hydra"]
+    hydra = config.hydra
     record = {
-        "config": task,
+        "config": OmegaConf.to_container(task, resolve=True),
         "sweep": {
-            "params": hydra.get("sweeper", {}).get("params"),
-            "overrides": hydra.get("overrides", {}),
-            "launcher": hydra.get("launcher", {}).get("_target_"),
+            "params": OmegaConf.to_container(hydra.sweeper.params, resolve=False)
+            if hydra.sweeper.get("params")
+            else None,
+            "overrides": OmegaConf.to_container(hydra.overrides, resolve=False),
+            "launcher": OmegaConf.select(hydra, "launcher._target_", default=None),
         },
     }
     return OmegaConf.to_yaml(OmegaConf.create(record))
 
 
+def _abort(stage: str, exc: Exception) -> NoReturn:
+    """Stop the launch from inside a callback.
+
+    Hydra turns an Exception raised by a callback into a warning and carries on, which would run
+    the cells without their parent run; SystemExit is not an Exception, so it stops the launch
+    and ``mnv1-train`` ends the parent (if one was opened) on its way out.
+    """
+    log.error("the sweep could not %s", stage, exc_info=exc)
+    raise SystemExit(f"mnv1-train: the sweep could not {stage}: {type(exc).__name__}: {exc}")
+
+
 class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            self._start(config)
+        except Exception as exc:
+            _abort("start", exc)
+
+    def _start(self, config: DictConfig) -> None:
         from mnv1.cli.hydra_grid import cells_of
         from mnv1.sweep import start_sweep
 
         cells = cells_of(config)
-        launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default="")).rsplit(
-            ".", 1
-        )[-1]
-        sweep = start_sweep(cells, _sweep_config_text(config), launcher)
+        target = OmegaConf.select(config, "hydra.launcher._target_", default="")
+        sweep = start_sweep(cells, _sweep_config_text(config), str(target).rsplit(".", 1)[-1])
         STATE.sweep, STATE.grid = sweep, cells
+        # Every job composes its config from these overrides, whatever the launcher.
         overrides = config.hydra.overrides.hydra
         for key, value in sweep.env().items():
             quoted = value.replace("\\", "\\\\").replace("'", "\\'")
             overrides.append(f"++hydra.job.env_set.{key}='{quoted}'")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from mnv1.sweep import finish_sweep
-
         if STATE.sweep is None:
             return
+        try:
+            self._finish()
+        except Exception as exc:
+            _abort("finish", exc)
+
+    def _finish(self) -> None:
+        from mnv1.sweep import finish_sweep
+
+        assert STATE.sweep is not None
         outcome = finish_sweep(STATE.sweep, STATE.grid)
         STATE.outcome = outcome
         failed = len(outcome.failed)
+        total = len(outcome.states)
         verdict = (
-            "all cells FINISHED"
-            if not failed
-            else f"{failed} of {len(outcome.states)} cells did not finish"
+            "all cells FINISHED" if not failed else f"{failed} of {total} cells did not finish"
         )
-        print(
-            f"\nSweep {STATE.sweep.sweep_key} ({verdict}); parent run {STATE.sweep.parent_run_id}\n"
-        )
+        sweep = STATE.sweep
+        print(f"\nSweep {sweep.sweep_key}: {verdict}; parent run {sweep.parent_run_id}\n")
         print(outcome.matrix, flush=True)
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -97,4 +126,7 @@ class SweepCallback(Callback):
         from mnv1.sweep import prepare_data
 
         # A single run prepares its dataset here, in the launching process, like a sweep does.
-        prepare_data([to_run_config(config)])
+        try:
+            prepare_data([to_run_config(config)])
+        except Exception as exc:
+            _abort("prepare its data", exc)

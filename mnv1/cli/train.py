@@ -15,6 +15,7 @@ multirun whatever its jobs did, so ``main`` exits 1 afterwards if any cell did n
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,6 +67,10 @@ def _exit_code() -> int:
     return 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = get_args_parser().parse_args(arguments)
@@ -91,16 +96,29 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
 
     sys.argv = [sys.argv[0], *arguments]
+    # A scheduler stops a job with SIGTERM (SLURM preemption, `kill`): treat it like Ctrl-C, so
+    # the running cell's worker is stopped and its run and the sweep's parent end KILLED rather
+    # than being left RUNNING until the next launch reconciles them.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         _app()
     except BaseException as exc:
-        if STATE.sweep is not None and STATE.outcome is None:
-            from mnv1.sweep import abort_sweep
-
-            abort_sweep(STATE.sweep, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        _end_unfinished_sweep("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
+    if _end_unfinished_sweep("FAILED"):
+        sys.exit(EXIT_FAILED)
     if not _informational(args):
         sys.exit(_exit_code())
+
+
+def _end_unfinished_sweep(status: str) -> bool:
+    """End the parent of a sweep that stopped before its end; True if there was one."""
+    if STATE.sweep is None or STATE.outcome is not None:
+        return False
+    from mnv1.sweep import abort_sweep
+
+    abort_sweep(STATE.sweep, status)
+    return True
 
 
 if __name__ == "__main__":
