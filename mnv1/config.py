@@ -62,7 +62,7 @@ class DataConfig:
     path: str | None = None
     """Root of a local image folder (``source=folder``)."""
     download: bool = False
-    """Allow TFDS to download; off by default so an offline machine fails fast, not after minutes."""
+    """Allow TFDS to download; off by default: offline, a download retries for minutes."""
     train_split: str = "train"
     val_split: str = "validation"
     val_fraction: float = 0.1

@@ -44,13 +44,6 @@ from mnv1.config import OPTIMIZERS, PRECISIONS, SCHEDULES, TrainConfig
 
 JIT_CHOICES: tuple[str, ...] = ("auto", "true", "false")
 
-# Variables that never decay: BatchNorm scale and shift (and statistics, which are not trained
-# anyway) and biases. Matched against Keras variable names, which are the bare attribute names.
-NO_DECAY_NAMES: frozenset[str] = frozenset(
-    {"gamma", "beta", "bias", "moving_mean", "moving_variance"}
-)
-DEPTHWISE_NAME = "depthwise_kernel"
-
 BN_MOMENTUM_RANGE = (0.9, 0.99)
 BN_WINDOW_SHARE = 10  # the moving average spans about 1/10 of the run's steps
 
@@ -101,7 +94,7 @@ def check_train_config(train: TrainConfig) -> None:
 
 def peak_learning_rate(train: TrainConfig) -> float:
     """``train.learning_rate`` scaled linearly from ``lr_reference_batch`` to the global batch."""
-    return train.learning_rate * train.batch_size / train.lr_reference_batch
+    return train.learning_rate * (train.batch_size / train.lr_reference_batch)
 
 
 def bn_momentum_for(total_steps: int) -> float:
@@ -174,18 +167,13 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-def decay_rate_for(variable: Any, weight_decay: float, depthwise_weight_decay: float) -> float:
-    """The decoupled weight-decay rate of one variable under the rules in the module doc."""
-    name = variable.name.split("/")[-1].split(":")[0]
-    if name in NO_DECAY_NAMES:
-        return 0.0
-    if name == DEPTHWISE_NAME:
-        return depthwise_weight_decay
-    return weight_decay
-
-
 class _DecayRules:
     """Decoupled weight decay at a rate per variable (Keras optimizers have one rate for all).
+
+    Variables of rank ≤ 1 (BatchNorm γ and β, biases) never decay; the kernels named by
+    ``set_depthwise_kernels`` decay at ``depthwise_weight_decay``; every other kernel at
+    ``weight_decay``. (Variable names cannot tell a depthwise kernel apart: Keras 3 calls it
+    ``kernel`` like any other.)
 
     Keras's ``_apply_weight_decay`` reads ``self.weight_decay`` while it runs (under
     ``tf.function`` at trace time), so each group of variables is decayed by the parent method
@@ -193,16 +181,31 @@ class _DecayRules:
     """
 
     weight_decay: float | None
+    _var_key: Any
 
     def __init__(self, *args: Any, depthwise_weight_decay: float = 0.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.depthwise_weight_decay = float(depthwise_weight_decay)
+        self._depthwise_keys: set[Any] = set()
+
+    def set_depthwise_kernels(self, kernels: list[Any]) -> None:
+        """Name the depthwise kernels (before the first update)."""
+        self._depthwise_keys = {self._var_key(v) for v in kernels}
+
+    def decay_rate(self, variable: Any) -> float:
+        if len(variable.shape) <= 1:
+            return 0.0
+        if self._var_key(variable) in self._depthwise_keys:
+            return self.depthwise_weight_decay
+        return self.weight_decay or 0.0
 
     def _apply_weight_decay(self, variables: list[Any]) -> None:
         base = self.weight_decay
+        if base is None:
+            return
         groups: dict[float, list[Any]] = {}
         for variable in variables:
-            rate = decay_rate_for(variable, base or 0.0, self.depthwise_weight_decay)
+            rate = self.decay_rate(variable)
             if rate > 0.0:
                 groups.setdefault(rate, []).append(variable)
         try:
@@ -239,14 +242,29 @@ def make_schedule(train: TrainConfig, steps_per_epoch: int) -> WarmupDecay:
     )
 
 
-def make_optimizer(train: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """The optimizer with its schedule; create it inside ``strategy.scope()``."""
+def depthwise_kernels(model: keras.Model) -> list[Any]:
+    return [
+        layer.kernel
+        for layer in model._flatten_layers(include_self=False)
+        if isinstance(layer, keras.layers.DepthwiseConv2D)
+    ]
+
+
+def make_optimizer(
+    train: TrainConfig, steps_per_epoch: int, model: keras.Model | None = None
+) -> keras.optimizers.Optimizer:
+    """The optimizer with its schedule and decay rules; create it inside ``strategy.scope()``.
+
+    ``model`` tells the optimizer which kernels are depthwise (without it every kernel decays
+    at ``train.weight_decay``).
+    """
     schedule = make_schedule(train, steps_per_epoch)
     # Keras skips decay entirely when weight_decay is None; any positive rate turns the
     # per-variable rules on (the kernel rate itself may be 0 when only depthwise decays).
     decay = train.weight_decay if (train.weight_decay or train.depthwise_weight_decay) else None
+    optimizer: RMSprop | SGD
     if train.optimizer == "rmsprop":
-        return RMSprop(
+        optimizer = RMSprop(
             learning_rate=schedule,
             rho=train.rmsprop_rho,
             momentum=train.momentum,
@@ -254,12 +272,16 @@ def make_optimizer(train: TrainConfig, steps_per_epoch: int) -> keras.optimizers
             weight_decay=decay,
             depthwise_weight_decay=train.depthwise_weight_decay,
         )
-    return SGD(
-        learning_rate=schedule,
-        momentum=train.momentum,
-        weight_decay=decay,
-        depthwise_weight_decay=train.depthwise_weight_decay,
-    )
+    else:
+        optimizer = SGD(
+            learning_rate=schedule,
+            momentum=train.momentum,
+            weight_decay=decay,
+            depthwise_weight_decay=train.depthwise_weight_decay,
+        )
+    if model is not None:
+        optimizer.set_depthwise_kernels(depthwise_kernels(model))
+    return optimizer
 
 
 @keras.saving.register_keras_serializable(package="mnv1")

@@ -146,7 +146,7 @@ def run_training(
             bn_momentum=bn_momentum,
             sync_bn=cfg.model.sync_bn,
         )
-        optimizer = make_optimizer(cfg.train, steps_per_epoch)
+        optimizer = make_optimizer(cfg.train, steps_per_epoch, model)
         model.compile(
             optimizer=optimizer,
             loss=make_loss(cfg.train),
@@ -201,7 +201,8 @@ def run_training(
     store = CheckpointStore(
         checkpoint_dir if checkpoint_dir is not None else identity.checkpoint_dir(cfg)
     )
-    state = store.restore(model)
+    with strategy.scope():  # the optimizer's slots are created here when restoring
+        state = store.restore(model)
     start_epoch = state.epochs_done if state else 0
     start_step = state.step_in_epoch if state else 0
     if state is not None and state.steps_per_epoch != steps_per_epoch:

@@ -34,7 +34,7 @@ def learnable_arrays(
     """
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, num_classes, size=count).astype(np.int32)
-    images = rng.normal(0.0, 0.35, size=(count, resolution, resolution, 3)).astype(np.float32)
+    images = rng.normal(0.0, 0.25, size=(count, resolution, resolution, 3)).astype(np.float32)
     half = resolution // 2
     for i, label in enumerate(labels):
         row, col = divmod(int(label), 2)

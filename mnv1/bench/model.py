@@ -12,6 +12,7 @@ backend; the GPU script (``mnv1.bench.gpu``) reuses it.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
@@ -21,8 +22,12 @@ from typing import Any
 import keras
 import numpy as np
 
+from mnv1.bench import render
+from mnv1.config import PAPER_ALPHAS, PAPER_RESOLUTIONS
 from mnv1.costs import count_costs
 from mnv1.model import build_mobilenet_v1
+
+HELP = "training and inference images/s of our model vs keras.applications.MobileNet"
 
 # Training FLOPs per image ≈ 3 × forward (the backward pass computes two products per forward
 # one: gradients for the activations and for the weights); 2 FLOPs per multiply-add.
@@ -111,6 +116,21 @@ def timer(step: Callable[[], Any], steps: int, batch: int) -> Callable[[], float
     return run
 
 
+def step_timers(model: keras.Model, x: Any, y: Any, steps: int) -> dict[str, Callable[[], float]]:
+    """Timers for training and inference steps of one model on one fixed batch."""
+    # One untimed step of each builds the graph / compiles the kernels.
+    model.train_on_batch(x, y)
+    sync(model.predict_on_batch(x))
+
+    def train() -> Any:
+        return model.train_on_batch(x, y)
+
+    def infer() -> Any:
+        return model.predict_on_batch(x)
+
+    return {"train": timer(train, steps, len(x)), "infer": timer(infer, steps, len(x))}
+
+
 def bench_model(
     alpha: float = 1.0,
     resolution: int = 224,
@@ -127,15 +147,7 @@ def bench_model(
 
     ours = compiled(build_mobilenet_v1(alpha, resolution, 1000), jit_compile)
     ref = compiled(_keras_reference(alpha, resolution), jit_compile)
-    timers: dict[str, dict[str, Callable[[], float]]] = {}
-    for name, model in (("ours", ours), ("ref", ref)):
-        # One untimed step of each builds the graph / compiles the kernels.
-        model.train_on_batch(x, y)
-        sync(model.predict_on_batch(x))
-        timers[name] = {
-            "train": timer(lambda m=model: m.train_on_batch(x, y), steps, batch),
-            "infer": timer(lambda m=model: m.predict_on_batch(x), steps, batch),
-        }
+    timers = {"ours": step_timers(ours, x, y, steps), "ref": step_timers(ref, x, y, steps)}
 
     runs: dict[str, dict[str, list[float]]] = {
         n: {"train": [], "infer": []} for n in ("ours", "ref")
@@ -174,17 +186,62 @@ def bench_model(
     )
 
 
-def markdown(results: list[ModelBench]) -> str:
-    head = (
-        "| α | ρ | batch | ours train img/s | Keras train img/s | ratio | ours infer img/s "
-        "| Keras infer img/s | ratio | train GFLOP/s | matmul GFLOP/s | share of ceiling |\n"
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--alphas", type=float, nargs="+", default=list(PAPER_ALPHAS))
+    parser.add_argument("--resolutions", type=int, nargs="+", default=list(PAPER_RESOLUTIONS))
+    parser.add_argument("--batch-size", type=int, default=32, help="batch per step (default 32)")
+    parser.add_argument("--repeats", type=int, default=5, help="A B repeats; medians reported")
+    parser.add_argument("--steps", type=int, default=3, help="steps per timed repeat")
+    parser.add_argument(
+        "--tiny", action="store_true", help="seconds-long smoke run (α 0.25, ρ 32, batch 4)"
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.tiny:
+        args.alphas, args.resolutions, args.batch_size = [0.25], [32], 4
+        args.repeats, args.steps = 2, 1
+    ceiling = matmul_gflops(size=512 if args.tiny else 2048)
+    results = [
+        bench_model(a, r, args.batch_size, args.repeats, args.steps, ceiling=ceiling)
+        for a in args.alphas
+        for r in args.resolutions
+    ]
+    columns = {
+        "alpha": "α",
+        "resolution": "ρ",
+        "ours_train": "ours train img/s",
+        "keras_train": "Keras train img/s",
+        "train_ratio": "train ratio",
+        "ours_infer": "ours infer img/s",
+        "keras_infer": "Keras infer img/s",
+        "infer_ratio": "infer ratio",
+        "train_gflops": "train GFLOP/s",
+        "ceiling_share": "share of matmul ceiling",
+    }
     rows = [
-        f"| {r.alpha:g} | {r.resolution} | {r.batch} | {r.ours.train_ips:.1f} "
-        f"| {r.keras_ref.train_ips:.1f} | {r.train_ratio:.2f} | {r.ours.infer_ips:.1f} "
-        f"| {r.keras_ref.infer_ips:.1f} | {r.infer_ratio:.2f} | {r.train_gflops:.1f} "
-        f"| {r.matmul_gflops:.1f} | {r.ceiling_share:.0%} |"
+        {
+            "alpha": r.alpha,
+            "resolution": r.resolution,
+            "ours_train": r.ours.train_ips,
+            "keras_train": r.keras_ref.train_ips,
+            "train_ratio": r.train_ratio,
+            "ours_infer": r.ours.infer_ips,
+            "keras_infer": r.keras_ref.infer_ips,
+            "infer_ratio": r.infer_ratio,
+            "train_gflops": r.train_gflops,
+            "ceiling_share": r.ceiling_share,
+            "runs": r.as_dict(),
+        }
         for r in results
     ]
-    return head + "\n".join(rows) + "\n"
+    meta = {
+        "backend": keras.backend.backend(),
+        "batch": args.batch_size,
+        "repeats (A B alternated)": args.repeats,
+        "steps per repeat": args.steps,
+        "float32 matmul ceiling GFLOP/s": round(ceiling, 1),
+        "training FLOPs per image": "6 × mult-adds",
+    }
+    print(render("model", columns, rows, meta, args.format))
+    return 0

@@ -15,7 +15,7 @@ from typing import Any
 import tensorflow_datasets as tfds
 
 from mnv1.config import DataConfig
-from mnv1.data import folder, synthetic
+from mnv1.data import folder, locate, synthetic
 from mnv1.data.errors import DataError
 from mnv1.data.types import Fingerprint
 
@@ -42,12 +42,13 @@ logging.getLogger("absl").addFilter(_QuietOwnConfigs())
 
 def make_builder(cfg: DataConfig) -> Any:
     """The TFDS builder for ``cfg`` (prepared or not)."""
+    data_dir = str(locate.expand(cfg.data_dir))  # TFDS would create a directory named "~"
     if cfg.source == "synthetic":
-        return synthetic.builder(cfg.synthetic, cfg.data_dir)
+        return synthetic.builder(cfg.synthetic, data_dir)
     if cfg.source == "folder":
-        return folder.builder(cfg)
+        return folder.builder(cfg, data_dir)
     try:
-        return tfds.builder(cfg.name, data_dir=cfg.data_dir)
+        return tfds.builder(cfg.name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError as err:
         raise DataError(
             f"data.name={cfg.name!r} is not a dataset TFDS {tfds.__version__} knows: "
@@ -131,9 +132,7 @@ def resolve_splits(builder: Any, cfg: DataConfig) -> Splits:
         cfg.val_fraction,
     )
     cut = n_train - n_val
-    return Splits(
-        f"{cfg.train_split}[:{cut}]", f"{cfg.train_split}[{cut}:]", cut, n_val
-    )
+    return Splits(f"{cfg.train_split}[:{cut}]", f"{cfg.train_split}[{cut}:]", cut, n_val)
 
 
 def supervised_keys(builder: Any) -> tuple[str, str]:

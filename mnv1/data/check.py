@@ -125,8 +125,10 @@ def _tfds(cfg: DataConfig) -> list[str]:
 
 def _folder(cfg: DataConfig) -> list[str]:
     if not cfg.path:
-        return ["data.path is not set: data.source=folder needs the root of a class-per-subfolder "
-                "image tree (train/ and val/, or one tree split by data.val_fraction)"]
+        return [
+            "data.path is not set: data.source=folder needs the root of a class-per-subfolder "
+            "image tree (train/ and val/, or one tree split by data.val_fraction)"
+        ]
     root = locate.expand(cfg.path)
     if not root.is_dir():
         return [f"data.path={cfg.path!r} is not an existing directory"]

@@ -26,7 +26,9 @@ import hashlib
 import io
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -99,14 +101,13 @@ def _split_tree(
 ) -> tuple[list[tuple[Path, int]], list[tuple[Path, int]]]:
     """Hold out ``val_fraction`` of every class (at least one image when a class has two)."""
     rng = np.random.default_rng(SPLIT_SEED)
-    train, val = [], []
+    train: list[tuple[Path, int]] = []
+    val: list[tuple[Path, int]] = []
     for label, files in enumerate(files_per_class):
         order = rng.permutation(len(files))
         n_val = round(len(files) * val_fraction)
-        if len(files) >= 2:
-            n_val = min(max(n_val, 1), len(files) - 1)
-        else:
-            n_val = 0
+        # A class with one image keeps it for training; otherwise both splits get at least one.
+        n_val = min(max(n_val, 1), len(files) - 1) if len(files) >= 2 else 0
         held = set(order[:n_val].tolist())
         for i, f in enumerate(files):
             (val if i in held else train).append((f, label))
@@ -143,7 +144,7 @@ class Mnv1ImageFolder(tfds.core.GeneratorBasedBuilder):  # registered as "mnv1_i
             metadata=tfds.core.MetadataDict(),
         )
 
-    def _split_generators(self, dl_manager):  # type: ignore[no-untyped-def]
+    def _split_generators(self, dl_manager: Any) -> dict[str, Any]:
         layout = self._layout
         per_class = [folder_layout.images_in(layout.train_dir / c) for c in layout.classes]
         if layout.val_dir is None:
@@ -163,7 +164,9 @@ class Mnv1ImageFolder(tfds.core.GeneratorBasedBuilder):  # registered as "mnv1_i
             "validation": self._generate_examples(val),
         }
 
-    def _generate_examples(self, items: list[tuple[Path, int]]):  # type: ignore[no-untyped-def]
+    def _generate_examples(
+        self, items: list[tuple[Path, int]]
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
         root = Path(self._cfg.path)
         for path, label in items:
             try:
@@ -188,5 +191,5 @@ class Mnv1ImageFolder(tfds.core.GeneratorBasedBuilder):  # registered as "mnv1_i
         log.warning("skipping unreadable image %s (%s: %s)", path, type(err).__name__, err)
 
 
-def builder(cfg: DataConfig) -> Mnv1ImageFolder:
-    return Mnv1ImageFolder(config=FolderBuilderConfig.from_config(cfg), data_dir=cfg.data_dir)
+def builder(cfg: DataConfig, data_dir: str) -> Mnv1ImageFolder:
+    return Mnv1ImageFolder(config=FolderBuilderConfig.from_config(cfg), data_dir=data_dir)

@@ -2,7 +2,7 @@
 
 Two layouts, both one subfolder per class:
 
-* ``path/train/<class>/...`` with ``path/val/<class>/...`` (or ``validation/``): the splits as given;
+* ``path/train/<class>/...`` with ``path/val/<class>/...`` (or ``validation/``): splits as given;
 * ``path/<class>/...`` (or only ``path/train/<class>/...``): one tree, split into train and
   validation by ``data.val_fraction`` when the dataset is prepared.
 

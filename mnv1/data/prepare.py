@@ -1,4 +1,4 @@
-"""Prepare a dataset into ``data.data_dir`` once: idempotent, safe for concurrent callers, offline-safe.
+"""Prepare a dataset into ``data.data_dir`` once: idempotent, concurrency-safe, offline-safe.
 
 * **Idempotent**: a prepared dataset (its version directory holds ``dataset_info.json``) is
   reused without opening a lock.
@@ -119,7 +119,9 @@ def _prepare_locked(builder: Any, cfg: DataConfig) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         with filelock.FileLock(str(lock)):
             if builders.is_prepared(builder):
-                log.info("%s: prepared by another process meanwhile", builders.display_name(builder))
+                log.info(
+                    "%s: prepared by another process meanwhile", builders.display_name(builder)
+                )
                 return
             log.info("preparing %s into %s", builders.display_name(builder), data_dir)
             builder.download_and_prepare(download_config=_download_config(cfg))

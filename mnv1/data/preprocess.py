@@ -52,12 +52,31 @@ def central_crop(image: tf.Tensor, fraction: float = CENTRAL_FRACTION) -> tf.Ten
     h, w = shape[0], shape[1]
     crop_h = tf.maximum(tf.cast(tf.round(tf.cast(h, tf.float32) * fraction), tf.int32), 1)
     crop_w = tf.maximum(tf.cast(tf.round(tf.cast(w, tf.float32) * fraction), tf.int32), 1)
-    return tf.image.crop_to_bounding_box(image, (h - crop_h) // 2, (w - crop_w) // 2, crop_h, crop_w)
+    return tf.image.crop_to_bounding_box(
+        image, (h - crop_h) // 2, (w - crop_w) // 2, crop_h, crop_w
+    )
 
 
 def eval_image(image: tf.Tensor, resolution: int) -> tf.Tensor:
     """Evaluation transform: central 87.5% crop, resized to ``resolution``, scaled to [-1, 1]."""
     return to_unit_range(_resize(central_crop(image), resolution))
+
+
+def random_crop_window(
+    shape: tf.Tensor, augment: str, seed: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """``(begin, size)`` of an Inception-style random crop of an image of ``shape``."""
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        shape,
+        bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+        seed=seed,
+        min_object_covered=MIN_CROP_AREA[augment],
+        aspect_ratio_range=ASPECT_RATIO_RANGE,
+        area_range=(MIN_CROP_AREA[augment], 1.0),
+        max_attempts=CROP_ATTEMPTS,
+        use_image_if_no_bounding_boxes=True,
+    )
+    return begin, size
 
 
 def train_image(image: tf.Tensor, resolution: int, augment: str, seed: tf.Tensor) -> tf.Tensor:
@@ -68,19 +87,8 @@ def train_image(image: tf.Tensor, resolution: int, augment: str, seed: tf.Tensor
     if augment == "none":
         return eval_image(image, resolution)
     if augment not in MIN_CROP_AREA:
-        raise ValueError(
-            f"data.augment={augment!r} is not one of standard, light, none"
-        )
-    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
-        tf.shape(image),
-        bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
-        seed=seed[0],
-        min_object_covered=MIN_CROP_AREA[augment],
-        aspect_ratio_range=ASPECT_RATIO_RANGE,
-        area_range=(MIN_CROP_AREA[augment], 1.0),
-        max_attempts=CROP_ATTEMPTS,
-        use_image_if_no_bounding_boxes=True,
-    )
+        raise ValueError(f"data.augment={augment!r} is not one of standard, light, none")
+    begin, size = random_crop_window(tf.shape(image), augment, seed[0])
     crop = tf.slice(image, begin, size)
     crop = tf.image.stateless_random_flip_left_right(crop, seed=seed[1])
     return to_unit_range(_resize(crop, resolution))

@@ -39,12 +39,13 @@ Each ``SyntheticConfig`` is its own TFDS builder config, named from all its para
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from typing import Any
 
 import tensorflow_datasets as tfds
 
 from mnv1.config import SyntheticConfig
 from mnv1.data import synthetic_images
-from mnv1.data.locate import SYNTHETIC_NAME
 
 DATASET_VERSION = "1.0.0"
 SPLIT_IDS = {"train": 0, "validation": 1}
@@ -52,9 +53,7 @@ SPLIT_IDS = {"train": 0, "validation": 1}
 
 def config_name(s: SyntheticConfig) -> str:
     """The builder config name: every parameter that changes the examples."""
-    return (
-        f"s{s.seed}_tr{s.train_size}_va{s.val_size}_c{s.num_classes}_px{s.image_size}"
-    )
+    return f"s{s.seed}_tr{s.train_size}_va{s.val_size}_c{s.num_classes}_px{s.image_size}"
 
 
 @dataclasses.dataclass(eq=False)
@@ -108,17 +107,16 @@ class Mnv1Synthetic(tfds.core.GeneratorBasedBuilder):  # registered as "mnv1_syn
             description=__doc__,
         )
 
-    def _split_generators(self, dl_manager):  # type: ignore[no-untyped-def]
+    def _split_generators(self, dl_manager: Any) -> dict[str, Any]:
         sizes = {"train": self._cfg.train_size, "validation": self._cfg.val_size}
         return {split: self._generate_examples(split, count) for split, count in sizes.items()}
 
-    def _generate_examples(self, split: str, count: int):  # type: ignore[no-untyped-def]
+    def _generate_examples(self, split: str, count: int) -> Iterator[tuple[int, dict[str, Any]]]:
         cfg = self._cfg
         for index, jpeg, label in synthetic_images.generate(
             count, cfg.num_classes, cfg.image_size, cfg.seed, SPLIT_IDS[split]
         ):
             yield index, {"image": jpeg, "label": label}
-
 
 
 def builder(s: SyntheticConfig, data_dir: str) -> Mnv1Synthetic:

@@ -51,9 +51,7 @@ def _soft(distance: np.ndarray, radius_px: np.ndarray) -> np.ndarray:
     return np.clip((1.0 - distance) * radius_px + 0.5, 0.0, 1.0)
 
 
-def _shape_mask(
-    family: int, xs: np.ndarray, ys: np.ndarray, cx, cy, radius, angle
-) -> np.ndarray:
+def _shape_mask(family: int, xs: np.ndarray, ys: np.ndarray, cx, cy, radius, angle) -> np.ndarray:
     """Coverage maps ``(n, size, size)`` of one shape family at per-image centre, size, angle."""
     dx, dy = xs - cx, ys - cy
     cos, sin = np.cos(angle), np.sin(angle)
@@ -81,9 +79,7 @@ def _shape_mask(
     return _soft(np.minimum(bar_u, bar_v), radius * 0.3)
 
 
-def _texture(
-    kind: int, xs: np.ndarray, ys: np.ndarray, cx, cy, period, phase
-) -> np.ndarray:
+def _texture(kind: int, xs: np.ndarray, ys: np.ndarray, cx, cy, period, phase) -> np.ndarray:
     """Zero-mean patterns in [-1, 1], ``(n, size, size)``, with per-image period and phase."""
     w = 2.0 * np.pi / period
     name = TEXTURES[kind]
@@ -125,7 +121,11 @@ class _Layer:
     """
 
     def __init__(
-        self, rng: np.random.Generator, n: int, size: int, centre: tuple[float, float],
+        self,
+        rng: np.random.Generator,
+        n: int,
+        size: int,
+        centre: tuple[float, float],
         radius: tuple[float, float],
     ) -> None:
         self.cx = rng.uniform(*centre, n) * size

@@ -1,0 +1,238 @@
+"""Input pipeline vs model: can the data keep up at each resolution ρ?
+
+For each ρ this measures, in one process on the same batch size:
+
+* **pipeline images/s**: training batches out of ``load_datasets`` (decode, crop, flip, resize,
+  batch), warm (after one pass has filled the in-memory cache), as the median of several
+  repeats; plus the first, cold pass (decode included) once;
+* **train images/s**: ``train_on_batch`` steps of ``build_mobilenet_v1(α, ρ)`` on one batch
+  from that pipeline (forward, backward and optimizer update), median of several repeats.
+
+A pipeline/train ratio above 1 means the input pipeline is not the bottleneck at that ρ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from mnv1.bench import median, render
+from mnv1.config import PAPER_RESOLUTIONS, DataConfig, SyntheticConfig
+
+HELP = "input-pipeline images/s next to the model's training images/s at each ρ"
+
+# Size flags left unset take these values (``--tiny``: a seconds-long smoke run). None for the
+# synthetic sizes means the dataset's own defaults (5,000 / 1,000 images at 256 px).
+DEFAULTS: dict[str, Any] = {
+    "alpha": 1.0,
+    "batch_size": 32,
+    "batches": 20,
+    "train_steps": 5,
+    "repeats": 3,
+    "train_size": None,
+    "val_size": None,
+    "image_size": None,
+}
+TINY: dict[str, Any] = {
+    "alpha": 0.25,
+    "batch_size": 8,
+    "batches": 4,
+    "train_steps": 2,
+    "repeats": 2,
+    "train_size": 64,
+    "val_size": 16,
+    "image_size": 64,
+}
+
+
+@dataclass
+class RhoResult:
+    resolution: int
+    pipeline_images_per_sec: float
+    pipeline_cold_images_per_sec: float
+    train_images_per_sec: float
+    ratio: float
+    pipeline_repeats: list[float]
+    train_repeats: list[float]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--resolutions",
+        type=int,
+        nargs="+",
+        default=list(PAPER_RESOLUTIONS),
+        help="ρ values (default: the paper's grid 224 192 160 128)",
+    )
+    sizes = {
+        "alpha": (float, "width multiplier of the model"),
+        "batch_size": (int, "global batch, for the pipeline and the model"),
+        "batches": (int, "pipeline batches per repeat"),
+        "train_steps": (int, "train steps per repeat"),
+        "repeats": (int, "repeats; the median is reported"),
+        "train_size": (int, "synthetic training images"),
+        "val_size": (int, "synthetic validation images"),
+        "image_size": (int, "synthetic native image size"),
+    }
+    for key, (kind, text) in sizes.items():
+        parser.add_argument(
+            "--" + key.replace("_", "-"),
+            type=kind,
+            default=None,
+            help=f"{text} (default {DEFAULTS[key]}, --tiny {TINY[key]})",
+        )
+    parser.add_argument("--tiny", action="store_true", help="seconds-long smoke run")
+    parser.add_argument("--source", default="synthetic", help="data.source")
+    parser.add_argument("--name", default=None, help="data.name (source=tfds)")
+    parser.add_argument("--path", default=None, help="data.path (source=folder)")
+    parser.add_argument("--data-dir", default=None, help="data.data_dir (default: config default)")
+    parser.add_argument("--manual-dir", default=None, help="data.manual_dir")
+    parser.add_argument("--augment", default="standard", help="data.augment")
+
+
+def resolve_sizes(args: argparse.Namespace) -> None:
+    """Fill the size flags left unset from ``TINY`` (with ``--tiny``) or ``DEFAULTS``."""
+    table = TINY if args.tiny else DEFAULTS
+    for key, value in table.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+
+def data_config(args: argparse.Namespace) -> DataConfig:
+    cfg = DataConfig(source=args.source, augment=args.augment)
+    if args.name is not None:
+        cfg.name = args.name
+    cfg.path = args.path
+    cfg.manual_dir = args.manual_dir
+    if args.data_dir is not None:
+        cfg.data_dir = args.data_dir
+    synthetic = SyntheticConfig()
+    for key in ("train_size", "val_size", "image_size"):
+        if getattr(args, key) is not None:
+            setattr(synthetic, key, getattr(args, key))
+    cfg.synthetic = synthetic
+    return cfg
+
+
+def _images_per_sec(images: int, seconds: float) -> float:
+    return images / seconds if seconds > 0 else math.inf
+
+
+def measure_pipeline(
+    train: Any, train_examples: int, batch: int, batches: int, repeats: int
+) -> tuple[float, list[float]]:
+    """(cold first-pass images/s, warm images/s per repeat) of a training dataset."""
+    per_pass = train_examples // batch
+    iterator = iter(train.repeat())
+    start = time.perf_counter()
+    for _ in range(per_pass):  # the first pass decodes and fills the cache
+        next(iterator)
+    cold = _images_per_sec(per_pass * batch, time.perf_counter() - start)
+    warm = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(batches):
+            next(iterator)
+        warm.append(_images_per_sec(batches * batch, time.perf_counter() - start))
+    return cold, warm
+
+
+def measure_training(
+    alpha: float,
+    resolution: int,
+    num_classes: int,
+    images: Any,
+    labels: Any,
+    steps: int,
+    repeats: int,
+) -> list[float]:
+    """Training images/s per repeat of ``train_on_batch`` on one fixed batch."""
+    import keras
+    import tensorflow as tf
+
+    from mnv1.model import build_mobilenet_v1
+
+    keras.utils.clear_session()
+    model = build_mobilenet_v1(alpha=alpha, resolution=resolution, num_classes=num_classes)
+    model.compile(
+        optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
+        loss="sparse_categorical_crossentropy",
+        # XLA only where a GPU is: on CPU it made training slower here (see TrainConfig).
+        jit_compile=bool(tf.config.list_physical_devices("GPU")),
+    )
+    for _ in range(2):  # trace and build the train function outside the timing
+        model.train_on_batch(images, labels)
+    batch = int(images.shape[0])
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            model.train_on_batch(images, labels)
+        rates.append(_images_per_sec(steps * batch, time.perf_counter() - start))
+    return rates
+
+
+def benchmark(args: argparse.Namespace) -> tuple[list[RhoResult], dict[str, Any]]:
+    from mnv1.data.pipeline import load_datasets
+
+    cfg = data_config(args)
+    results = []
+    fingerprint = None
+    for resolution in args.resolutions:
+        data = load_datasets(cfg, resolution, args.batch_size, seed=0)
+        fingerprint = data.fingerprint
+        cold, warm = measure_pipeline(
+            data.train, data.train_examples, args.batch_size, args.batches, args.repeats
+        )
+        images, labels = next(iter(data.train))
+        train = measure_training(
+            args.alpha,
+            resolution,
+            data.num_classes,
+            images,
+            labels,
+            args.train_steps,
+            args.repeats,
+        )
+        results.append(
+            RhoResult(
+                resolution=resolution,
+                pipeline_images_per_sec=median(warm),
+                pipeline_cold_images_per_sec=cold,
+                train_images_per_sec=median(train),
+                ratio=median(warm) / median(train),
+                pipeline_repeats=warm,
+                train_repeats=train,
+            )
+        )
+    meta = {
+        "dataset": f"{fingerprint.name} {fingerprint.version}" if fingerprint else cfg.name,
+        "alpha": args.alpha,
+        "batch_size": args.batch_size,
+        "augment": cfg.augment,
+        "repeats": args.repeats,
+        "pipeline batches per repeat": args.batches,
+        "train steps per repeat": args.train_steps,
+    }
+    return results, meta
+
+
+def run(args: argparse.Namespace) -> int:
+    resolve_sizes(args)
+    # TFDS prints progress to stdout while preparing; stdout is for the report (JSON must parse).
+    with contextlib.redirect_stdout(sys.stderr):
+        results, meta = benchmark(args)
+    columns = {
+        "resolution": "ρ",
+        "pipeline_images_per_sec": "pipeline img/s (warm, median)",
+        "pipeline_cold_images_per_sec": "pipeline img/s (first pass)",
+        "train_images_per_sec": f"train img/s α={args.alpha:g} (median)",
+        "ratio": "pipeline / train",
+    }
+    print(render("data", columns, [asdict(r) for r in results], meta, args.format))
+    return 0

@@ -1,0 +1,196 @@
+"""Build the report of one sweep: read the runs, rebuild the tables and figures, write, log.
+
+:func:`build_report` is what ``mnv1-report`` and the sweep's end call. :func:`assemble` does the
+work on runs already read, so it needs no tracking store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from mnv1.report import figures, paper_tables
+from mnv1.report.document import Block, FigureBlock, Heading, Paragraph, TableBlock, to_markdown
+from mnv1.report.fidelity import SLIM_RELEASES, AnalyticCheck, Fidelity, check_release, fidelity
+from mnv1.report.grid import grid_table, status_matrix, top1_matrix
+from mnv1.report.html import to_html
+from mnv1.report.paper_tables import Costs, CostsFn
+from mnv1.report.records import CellRecord, cell_records, status_counts
+from mnv1.report.tables import Table
+from tracking.queries import SweepRuns, read_sweep
+
+MARKDOWN = "report.md"
+HTML = "report.html"
+FIDELITY_JSON = "fidelity.json"
+FIGURE4 = "figure4.png"
+FIGURE5 = "figure5.png"
+
+Table3Fn = Callable[[], Sequence[tuple[str, Costs]]]
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    out_dir: Path
+    files: tuple[Path, ...]
+    """Every file written, in the order written."""
+    experiment: str
+    parent_run_id: str
+    sweep_key: str
+    records: tuple[CellRecord, ...]
+    tables: dict[str, Table]
+    """By key: ``table2``, ``table6``, ``grid``, ``fidelity`` …"""
+    fidelity: Fidelity
+    figures: dict[str, Figure]
+    """``figure4`` and ``figure5``; read the plotted points from ``ax.collections``."""
+    artifacts: tuple[str, ...] = field(default=())
+    """Artifact paths on the parent run after logging (empty when not logged)."""
+
+
+def _default_table3() -> Table3Fn:
+    from mnv1.costs import table3_costs  # builds Keras layers: imported only when a report is made
+
+    return table3_costs
+
+
+def assemble(
+    sweep: SweepRuns,
+    out_dir: str | Path,
+    release: str = "2017",
+    costs_for: CostsFn | None = None,
+    table3_rows: Table3Fn | None = None,
+) -> ReportResult:
+    """Write the report of ``sweep`` into ``out_dir`` (created if needed); no tracking calls."""
+    check_release(release)
+    costs = costs_for or paper_tables.default_costs()
+    rows3 = (table3_rows or _default_table3())()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    records = cell_records(sweep)
+
+    checks: list[AnalyticCheck] = []
+    paper_tabs: list[Table] = []
+    for build in (lambda: paper_tables.table2(costs), lambda: paper_tables.table3(rows3)):
+        table, found = build()
+        paper_tabs.append(table)
+        checks += found
+    for key in paper_tables.tables_to_show(records):
+        table, found = paper_tables.comparison_table(key, records, costs, release)
+        paper_tabs.append(table)
+        checks += found
+    fid = fidelity(records, checks, release)
+    grid_tabs = [top1_matrix(records), grid_table(records)]
+    figs = {
+        "figure4": figures.figure4(records, release),
+        "figure5": figures.figure5(records, release),
+    }
+    pngs = {name: figures.png_bytes(fig) for name, fig in figs.items()}
+
+    counts = status_counts(records)
+    parent = sweep.parent
+    title = f"mnv1 report: {sweep.experiment}, sweep {parent.sweep_key or parent.run_id}"
+    rel = SLIM_RELEASES[release]
+    blocks: list[Block] = [
+        Heading(title, 1),
+        Paragraph(
+            f"Experiment `{sweep.experiment}`, study `{parent.study or '?'}`, parent run "
+            f"`{parent.run_id}` ({parent.status}), tracking store `{sweep.tracking_uri}`. "
+            f"{len(records)} cells: "
+            + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+            + f". Reference accuracies: the paper and the TF-slim {rel} checkpoints (ImageNet)."
+        ),
+        Heading("Fidelity summary"),
+        TableBlock(fid.summary_table()),
+        Heading("The paper's tables"),
+        Paragraph(paper_tables.CONVENTIONS),
+        *(TableBlock(t) for t in paper_tabs),
+        Heading("Figures"),
+        FigureBlock(
+            FIGURE4,
+            pngs["figure4"],
+            "Figure 4: top-1 against mult-adds (log axis), one colour per ρ; circles ours, "
+            f"squares TF-slim {rel}; lines the log-linear fits.",
+        ),
+        FigureBlock(
+            FIGURE5,
+            pngs["figure5"],
+            f"Figure 5: top-1 against parameters; circles ours, squares TF-slim {rel}.",
+        ),
+        Heading("The α × ρ grid"),
+        *(TableBlock(t) for t in grid_tabs),
+        Heading("Analytic checks"),
+        TableBlock(fid.checks_table()),
+    ]
+
+    tables = {t.key: t for t in [fid.summary_table(), *paper_tabs, *grid_tabs, fid.checks_table()]}
+    written: list[Path] = []
+
+    def write(name: str, data: str | bytes) -> None:
+        path = out / name
+        if isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            path.write_text(data, encoding="utf-8")
+        written.append(path)
+
+    write(MARKDOWN, to_markdown(blocks))
+    write(HTML, to_html(title, blocks))
+    write(FIGURE4, pngs["figure4"])
+    write(FIGURE5, pngs["figure5"])
+    for key, table in tables.items():
+        write(f"{key}.csv", table.to_csv())
+    write(FIDELITY_JSON, json.dumps(fid.to_dict(), indent=2) + "\n")
+    return ReportResult(
+        out_dir=out,
+        files=tuple(written),
+        experiment=sweep.experiment,
+        parent_run_id=parent.run_id,
+        sweep_key=parent.sweep_key,
+        records=tuple(records),
+        tables=tables,
+        fidelity=fid,
+        figures=figs,
+    )
+
+
+def build_report(
+    experiment: str,
+    out_dir: str | Path,
+    sweep: str | None = None,
+    uri: str | None = None,
+    *,
+    slim_release: str = "2017",
+    log_artifacts: bool = True,
+) -> ReportResult:
+    """Read one sweep (default: the experiment's latest), write its report, log it on the parent.
+
+    ``sweep`` is a sweep key or a parent run id; ``uri`` defaults to ``$MLFLOW_TRACKING_URI``,
+    else ``sqlite:///mlflow.db``. Missing or failed cells appear as such; they never stop it.
+    """
+    check_release(slim_release)
+    runs = read_sweep(experiment, sweep, uri)
+    result = assemble(runs, out_dir, slim_release)
+    if not log_artifacts:
+        return result
+    from tracking.artifacts import log_report
+
+    logged = log_report(result.parent_run_id, result.files, runs.tracking_uri)
+    return dataclasses.replace(result, artifacts=tuple(logged))
+
+
+def sweep_status(experiment: str, sweep: str | None = None, uri: str | None = None) -> str:
+    """The α × ρ completion matrix of one sweep (default: the latest), as terminal text."""
+    runs = read_sweep(experiment, sweep, uri)
+    records = cell_records(runs)
+    counts = status_counts(records)
+    parent = runs.parent
+    head = (
+        f"experiment {experiment}, sweep {parent.sweep_key or '?'} (parent run {parent.run_id}, "
+        f"{parent.status}): {len(records)} cells, "
+        + ", ".join(f"{n} {s}" for s, n in counts.items())
+    )
+    return head + "\n\n" + status_matrix(records).to_text()

@@ -1,0 +1,152 @@
+"""The paper's Figures 4 and 5 from our runs, with the TF-slim checkpoints as a second series.
+
+Figures are built on ``matplotlib.figure.Figure`` directly, never through ``pyplot``: no global
+figure registry to leak from a long-lived sweep process, and the Agg canvas renders the PNG
+without any display. Each function returns the Figure, so callers (and tests) can read the
+plotted points back from ``ax.collections``; :data:`OURS_GID` and :data:`REFERENCE_GID` tag which
+series is which.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable, Sequence
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from mnv1 import paper
+from mnv1.report.fidelity import SLIM_RELEASES, LogLinearFit, loglinear_fit, slim_top1
+from mnv1.report.records import CellRecord
+
+OURS_GID = "ours"
+REFERENCE_GID = "reference"
+FIT_GID = "fit-ours"
+REFERENCE_FIT_GID = "fit-reference"
+# Colours per ρ as in the paper's figures (one colour per input resolution); resolutions off the
+# paper's grid take the next colours of the same qualitative palette.
+_PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+
+
+def _colours(resolutions: Sequence[int]) -> dict[int, str]:
+    ordered = sorted(set(resolutions), reverse=True)
+    return {res: _PALETTE[i % len(_PALETTE)] for i, res in enumerate(ordered)}
+
+
+def _fit_line(ax: object, fit: LogLinearFit, xs: Sequence[float], **style: object) -> None:
+    lo, hi = min(xs), max(xs)
+    grid = [10 ** (math.log10(lo) + (math.log10(hi) - math.log10(lo)) * i / 50) for i in range(51)]
+    ax.plot(grid, [fit(x) for x in grid], **style)  # type: ignore[attr-defined]
+
+
+def _trade_off(
+    records: Sequence[CellRecord],
+    release: str,
+    x_ours: Callable[[CellRecord], float | None],
+    x_slim: Callable[[paper.SlimRow], float],
+    xlabel: str,
+    title: str,
+    fit: bool,
+) -> Figure:
+    # (ρ, x, top-1) of every finished separable cell that logged the x quantity.
+    ours = [
+        (r.resolution, x, r.top1)
+        for r in records
+        if r.variant == "separable" and r.top1 is not None and (x := x_ours(r) or 0.0) > 0
+    ]
+    slim = paper.SLIM_CHECKPOINTS
+    colours = _colours([res for res, _, _ in ours] + [s.resolution for s in slim])
+    fig = Figure(figsize=(7.5, 5.0), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for res in sorted({res for res, _, _ in ours}, reverse=True):
+        ax.scatter(
+            [x for r, x, _ in ours if r == res],
+            [y for r, _, y in ours if r == res],
+            color=colours[res],
+            marker="o",
+            s=42,
+            zorder=3,
+            label=f"ours, ρ={res}",
+            gid=OURS_GID,
+        )
+    rel = SLIM_RELEASES[release]
+    ref_x = [x_slim(s) for s in slim]
+    ref_y = [slim_top1(s, release) for s in slim]
+    ax.scatter(
+        ref_x,
+        ref_y,
+        facecolors="none",
+        edgecolors=[colours[s.resolution] for s in slim],
+        marker="s",
+        s=42,
+        zorder=2,
+        label=f"TF-slim {rel} (ImageNet)",
+        gid=REFERENCE_GID,
+    )
+    if fit:
+        xs = [x for _, x, _ in ours]
+        ours_fit = loglinear_fit(xs, [y for _, _, y in ours])
+        if ours_fit is not None:
+            _fit_line(
+                ax,
+                ours_fit,
+                xs,
+                color="black",
+                linewidth=1.2,
+                label=f"ours, log-linear fit ({ours_fit.slope:+.1f} pp/decade)",
+                gid=FIT_GID,
+            )
+        ref_fit = loglinear_fit(ref_x, ref_y)
+        if ref_fit is not None:
+            _fit_line(
+                ax,
+                ref_fit,
+                ref_x,
+                color="grey",
+                linestyle="--",
+                linewidth=1.0,
+                label=f"TF-slim, log-linear fit ({ref_fit.slope:+.1f} pp/decade)",
+                gid=REFERENCE_FIT_GID,
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Top-1 accuracy (%)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def figure4(records: Sequence[CellRecord], release: str = "2017") -> Figure:
+    """Top-1 against mult-adds (log axis), one colour per ρ, with log-linear fits."""
+    return _trade_off(
+        records,
+        release,
+        x_ours=lambda r: None if r.mult_adds is None else r.mult_adds / 1e6,
+        x_slim=lambda s: s.macs_m,
+        xlabel="Million Mult-Adds (log scale)",
+        title="Figure 4: accuracy vs computation",
+        fit=True,
+    )
+
+
+def figure5(records: Sequence[CellRecord], release: str = "2017") -> Figure:
+    """Top-1 against params (log axis), one colour per ρ: the points stack in one column per α."""
+    return _trade_off(
+        records,
+        release,
+        x_ours=lambda r: None if r.params is None else r.params / 1e6,
+        x_slim=lambda s: s.params_m,
+        xlabel="Million Parameters (log scale)",
+        title="Figure 5: accuracy vs parameters",
+        fit=False,
+    )
+
+
+def png_bytes(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()

@@ -1,0 +1,105 @@
+"""A table as typed values plus one format per column, rendered as Markdown, CSV or plain text.
+
+Values stay numbers until rendering: the CSV keeps full precision (an empty field where a value
+is missing, which spreadsheets and pandas read as missing), while Markdown, HTML and the terminal
+show the formatted value, or "—" where there is none.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+DASH = "—"
+
+Value = float | int | str | None
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    spec: str = ""
+    """Format spec for numbers (``".1f"``, ``"+.2f"``, ``",d"``); strings print as they are."""
+
+    def render(self, value: Value) -> str:
+        if value is None:
+            return DASH
+        if isinstance(value, str):
+            return value
+        return format(value, self.spec)
+
+    @property
+    def numeric(self) -> bool:
+        return bool(self.spec)
+
+
+@dataclass
+class Table:
+    key: str
+    """File stem of the table's CSV (``table6`` → ``table6.csv``)."""
+    title: str
+    columns: Sequence[Column]
+    rows: list[tuple[Value, ...]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Sentences printed under the table (sources, errata, conventions)."""
+
+    def __post_init__(self) -> None:
+        for row in self.rows:
+            self._check(row)
+
+    def _check(self, row: tuple[Value, ...]) -> None:
+        if len(row) != len(self.columns):
+            raise ValueError(
+                f"table {self.key!r} has {len(self.columns)} columns, got a row of {len(row)}: "
+                f"{row!r}"
+            )
+
+    def add(self, *row: Value) -> None:
+        self._check(row)
+        self.rows.append(row)
+
+    @property
+    def headers(self) -> list[str]:
+        return [c.header for c in self.columns]
+
+    def formatted(self) -> list[list[str]]:
+        """Every cell as it is shown, "—" for a missing value."""
+        return [[c.render(v) for c, v in zip(self.columns, row, strict=True)] for row in self.rows]
+
+    def cell(self, row: int, header: str) -> str:
+        """One shown cell by row index and column header (how tests and users pick a value)."""
+        return self.formatted()[row][self.headers.index(header)]
+
+    def to_markdown(self) -> str:
+        def esc(text: str) -> str:
+            return text.replace("|", "\\|")
+
+        lines = [
+            "| " + " | ".join(esc(h) for h in self.headers) + " |",
+            "|" + "|".join("---:" if c.numeric else "---" for c in self.columns) + "|",
+        ]
+        lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in self.formatted()]
+        return "\n".join(lines) + "\n"
+
+    def to_csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(self.headers)
+        for row in self.rows:
+            writer.writerow(["" if v is None else v for v in row])
+        return out.getvalue()
+
+    def to_text(self) -> str:
+        """Aligned columns for a terminal."""
+        cells = [self.headers, *self.formatted()]
+        widths = [max(len(r[i]) for r in cells) for i in range(len(self.columns))]
+        lines = []
+        for row in cells:
+            parts = [
+                v.rjust(w) if c.numeric else v.ljust(w)
+                for v, w, c in zip(row, widths, self.columns, strict=True)
+            ]
+            lines.append("  ".join(parts).rstrip())
+        return "\n".join(lines) + "\n"

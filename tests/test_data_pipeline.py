@@ -1,0 +1,94 @@
+"""``load_datasets`` on the synthetic set: batches, ranges, reproducibility, caching."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnv1.config import DataConfig, SyntheticConfig
+from mnv1.data.errors import DataError
+from mnv1.data.pipeline import load_datasets
+
+TINY = SyntheticConfig(train_size=40, val_size=20, image_size=64)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tfds")
+
+
+def _cfg(data_dir: Path, **kw) -> DataConfig:
+    return DataConfig(data_dir=str(data_dir), synthetic=TINY, **kw)
+
+
+def _arrays(ds) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [(x.numpy(), y.numpy()) for x, y in ds]
+
+
+def test_batches_shapes_dtypes_and_ranges(data_dir: Path) -> None:
+    data = load_datasets(_cfg(data_dir), resolution=48, global_batch=16, seed=1)
+    assert (data.train_examples, data.val_examples, data.num_classes) == (40, 20, 10)
+    assert data.fingerprint.splits == {"train": 40, "validation": 20}
+    train = _arrays(data.train)
+    assert [x.shape for x, _ in train] == [(16, 48, 48, 3)] * 2  # 40 // 16: remainder dropped
+    val = _arrays(data.val)
+    assert [x.shape[0] for x, _ in val] == [16, 4]  # every example once, last batch short
+    for x, y in train + val:
+        assert x.dtype == np.float32 and y.dtype == np.int32
+        assert x.min() >= -1.0 and x.max() <= 1.0
+        assert set(y.tolist()) <= set(range(10))
+    assert sorted(np.concatenate([y for _, y in val]).tolist()) == sorted(list(range(10)) * 2)
+
+
+def test_same_seed_same_batches_and_each_pass_differs(data_dir: Path) -> None:
+    a = load_datasets(_cfg(data_dir), resolution=32, global_batch=8, seed=7)
+    b = load_datasets(_cfg(data_dir), resolution=32, global_batch=8, seed=7)
+    c = load_datasets(_cfg(data_dir), resolution=32, global_batch=8, seed=8)
+    first, again, other = _arrays(a.train), _arrays(b.train), _arrays(c.train)
+    assert all(
+        np.array_equal(x1, x2) and np.array_equal(y1, y2)
+        for (x1, y1), (x2, y2) in zip(first, again, strict=True)
+    )
+    assert not np.array_equal(first[0][0], other[0][0])
+    second_pass = _arrays(a.train)  # a new pass: reshuffled, new crops
+    assert not np.array_equal(first[0][0], second_pass[0][0])
+
+
+def test_cache_does_not_change_the_data(data_dir: Path) -> None:
+    cached = load_datasets(_cfg(data_dir, cache=True), resolution=32, global_batch=8)
+    uncached = load_datasets(_cfg(data_dir, cache=False), resolution=32, global_batch=8)
+    for (x1, y1), (x2, y2) in zip(_arrays(cached.val), _arrays(uncached.val), strict=True):
+        assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
+    for (x1, y1), (x2, y2) in zip(_arrays(cached.train), _arrays(uncached.train), strict=True):
+        assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
+
+
+def test_max_val_examples(data_dir: Path) -> None:
+    data = load_datasets(_cfg(data_dir, max_val_examples=5), resolution=32, global_batch=4)
+    assert data.val_examples == 5
+    assert [x.shape[0] for x, _ in _arrays(data.val)] == [4, 1]
+
+
+def _pass_signature(ds) -> list[float]:
+    """Per-image pixel sums of one pass, sorted: equal for two passes iff same images."""
+    return sorted(float(img.sum()) for x, _ in _arrays(ds) for img in x)
+
+
+def test_augment_false_only_shuffles(data_dir: Path) -> None:
+    plain = load_datasets(_cfg(data_dir), resolution=32, global_batch=8, augment=False)
+    assert _pass_signature(plain.train) == pytest.approx(_pass_signature(plain.train))
+    augmented = load_datasets(_cfg(data_dir), resolution=32, global_batch=8, augment=True)
+    assert _pass_signature(augmented.train) != pytest.approx(_pass_signature(augmented.train))
+
+
+def test_bad_arguments_name_the_key(data_dir: Path) -> None:
+    with pytest.raises(DataError, match=r"train\.batch_size=41 exceeds the 40 training"):
+        load_datasets(_cfg(data_dir), resolution=32, global_batch=41)
+    with pytest.raises(ValueError, match=r"model\.resolution=0"):
+        load_datasets(_cfg(data_dir), resolution=0, global_batch=4)
+    with pytest.raises(ValueError, match=r"train\.batch_size=0"):
+        load_datasets(_cfg(data_dir), resolution=32, global_batch=0)
+    with pytest.raises(DataError, match=r"data\.augment='heavy'"):
+        load_datasets(_cfg(data_dir, augment="heavy"), resolution=32, global_batch=4)
