@@ -15,12 +15,13 @@ import copy
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra._internal.hydra import Hydra
 from hydra._internal.utils import create_automatic_config_search_path
 from hydra.core.config_loader import ConfigLoader
+from hydra.core.config_search_path import SearchPathQuery
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
@@ -28,7 +29,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from mnv1.cli.hydra_store import STUDY_GROUP, known_studies
+from mnv1.cli.hydra_store import STUDY_GROUP
 from mnv1.config import RunConfig
 from mnv1.validate import grid_problems
 
@@ -58,15 +59,15 @@ class Expansion:
     errors: list[str] = field(default_factory=list)
 
 
-def make_hydra(config_dir: str | None = None) -> Hydra:
-    """A Hydra instance over ``conf/`` (plus ``--config-dir``), as ``hydra.main`` builds it."""
-    search_path = create_automatic_config_search_path(None, None, CONFIG_MODULE)
+def make_hydra(config_path: str | None = None, config_dir: str | None = None) -> Hydra:
+    """A Hydra instance over ``conf/`` (or ``--config-path``, plus ``--config-dir``), built as
+    ``hydra.main`` builds it for ``mnv1.cli.train``."""
+    app_file = str(Path(__file__).with_name("train.py"))
+    search_path = create_automatic_config_search_path(app_file, None, config_path or CONFIG_MODULE)
     if config_dir is not None:
-        from hydra._internal.config_search_path_impl import SearchPathQuery
-
         search_path.prepend(
             provider="command-line",
-            path=f"file://{config_dir}",
+            path=f"file://{Path(config_dir).absolute()}",
             anchor=SearchPathQuery(provider="schema"),
         )
     GlobalHydra.instance().clear()
@@ -187,22 +188,25 @@ def check_command(
     *,
     multirun: bool,
     config_name: str | None = None,
+    config_path: str | None = None,
     config_dir: str | None = None,
 ) -> Expansion:
     """Compose and expand what ``mnv1-train [-m] overrides...`` would run, without running it:
     no job, no output directory, no tracking, no TensorFlow."""
-    unknown = [s for s in _studies_asked(overrides) if s not in known_studies()]
-    if unknown:
-        return Expansion(
-            multirun=multirun,
-            errors=[
-                f"experiment={s!r}: no such study; known studies: {', '.join(known_studies())}"
-                for s in unknown
-            ],
-        )
     name = config_name or CONFIG_NAME
-    hydra = make_hydra(config_dir)
+    hydra = make_hydra(config_path, config_dir)
     try:
+        # The studies: experiments/ (registered in the ConfigStore) and any --config-dir ones.
+        studies = sorted(hydra.config_loader.get_group_options(STUDY_GROUP))
+        unknown = [s for s in _studies_asked(overrides) if s not in studies]
+        if unknown:
+            return Expansion(
+                multirun=multirun,
+                errors=[
+                    f"experiment={s!r}: no such study; known studies: {', '.join(studies)}"
+                    for s in unknown
+                ],
+            )
         # The mode as hydra.main decides it: -m, else hydra.mode from the config, else a run.
         mode = hydra.get_mode(config_name=name, overrides=list(overrides))
         if mode is None or multirun:
@@ -229,25 +233,3 @@ def cells_of(master: DictConfig) -> list[RunConfig]:
     if found.errors:
         raise ValueError("invalid sweep:\n" + "\n".join(f"  - {e}" for e in found.errors))
     return [c.config for c in found.cells]
-
-
-def known_group_options(group: str) -> list[str]:
-    """Options of a config group (``STUDY_GROUP`` for the studies), for help texts."""
-    if group == STUDY_GROUP:
-        return known_studies()
-    hydra = make_hydra()
-    try:
-        return list(hydra.config_loader.get_group_options(group))
-    finally:
-        GlobalHydra.instance().clear()
-
-
-def summarize(cells: Sequence[Cell]) -> dict[str, Any]:
-    """How many cells, and the swept values of each key, for the pre-flight message."""
-    swept: dict[str, list[str]] = {}
-    for cell in cells:
-        for item in cell.overrides:
-            key, _, value = item.partition("=")
-            if value not in swept.setdefault(key, []):
-                swept[key].append(value)
-    return {"cells": len(cells), "swept": {k: v for k, v in swept.items() if len(v) > 1}}

@@ -79,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             args.overrides,
             multirun=bool(args.multirun),
             config_name=args.config_name,
+            config_path=args.config_path,
             config_dir=args.config_dir,
         )
         if expansion.errors:
