@@ -67,11 +67,12 @@ def gpu_slot(
 ) -> Iterator[str | None]:
     """Hold a free slot for the duration; yields its ``CUDA_VISIBLE_DEVICES`` value.
 
-    Yields None (no restriction) when ``gpus_per_run`` is unset or the host has no GPU: every
-    cell then sees the same devices, which is right for the sequential launcher and for CPUs.
+    Yields None (no restriction) when ``gpus_per_run`` is unset or 0 (the run hides its GPUs
+    itself) or the host has no GPU: every cell then sees the same devices, which is right for the
+    sequential launcher and for CPUs.
     """
     available = visible_gpus() if gpus is None else gpus
-    if gpus_per_run is None or not available:
+    if not gpus_per_run or not available:
         yield None
         return
     folder = lock_dir or default_lock_dir()

@@ -196,7 +196,7 @@ def test_gpu_slots_are_disjoint_and_freed(tmp_path: Path) -> None:
         assert (first, second) == ("0,1", "2,3")
     with gpu_slot(2, tmp_path, gpus) as again:
         assert again == "0,1"
-    with gpu_slot(None, tmp_path, gpus) as unrestricted:
-        assert unrestricted is None
+    with gpu_slot(None, tmp_path, gpus) as unrestricted, gpu_slot(0, tmp_path, gpus) as cpu_only:
+        assert unrestricted is None and cpu_only is None
     with gpu_slot(1, tmp_path, []) as no_gpu:
         assert no_gpu is None

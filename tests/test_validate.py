@@ -133,6 +133,12 @@ def test_batch_must_divide_by_the_replicas_the_config_fixes(cfg: RunConfig) -> N
     assert "train.batch_size=32" in problems(three_devices)[0]
     gpus = with_(cfg, distribute={"gpus_per_run": 4}, train={"batch_size": 2})
     assert "replicas of distribute.gpus_per_run=4 (e.g. 4)" in problems(gpus)[0]
+    # gpus_per_run=0 hides the GPUs: a CPU run, no GPU replicas to divide by.
+    cpu = with_(cfg, distribute={"gpus_per_run": 0}, train={"batch_size": 9})
+    assert known_replicas(cpu) == [] and problems(cpu) == []
+    assert problems(with_(cfg, distribute={"gpus_per_run": -1}))[0].startswith(
+        "distribute.gpus_per_run=-1: must be an integer >= 0 or null"
+    )
     # One device has one replica whatever cpu_replicas says; auto alone depends on the host.
     one = with_(
         cfg, distribute={"strategy": "one_device", "cpu_replicas": 2}, train={"batch_size": 9}
