@@ -90,6 +90,18 @@ def test_every_problem_is_reported_in_one_go(ws: Workspace) -> None:
     assert_untouched(ws)
 
 
+def test_a_typo_does_not_hide_the_other_problems(ws: Workspace) -> None:
+    done = ws.train("-m", "experiment=smoke", "model.alhpa=0.5", "data=nope", "model.alpha=-1")
+    assert done.returncode == 2
+    problems = [line[4:] for line in done.stderr.splitlines() if line.startswith("  - ")]
+    assert len(problems) == 3
+    # Hydra resolves config groups before values, so the group problem comes first.
+    assert problems[0] == "data=nope: no such option; known: folder, imagenet, synthetic, tfds"
+    assert problems[1].startswith("Could not override 'model.alhpa'")
+    assert problems[2].startswith("model.alpha=-1.0: must be a number > 0")
+    assert_untouched(ws)
+
+
 def test_typing_and_composition_errors(ws: Workspace) -> None:
     done = ws.train("-m", "experiment=smoke", "model.resolution=32,abc")
     assert done.returncode == 2

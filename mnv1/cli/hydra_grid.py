@@ -212,18 +212,45 @@ def check_command(
         if mode is None or multirun:
             mode = RunMode.MULTIRUN if multirun else RunMode.RUN
         is_multirun = mode == RunMode.MULTIRUN
-        try:
-            master = hydra.compose_config(
-                config_name=name,
-                overrides=[*overrides, f"hydra.mode={mode.name}"],
-                run_mode=mode,
-                with_log_configuration=False,
-            )
-        except (HydraException, OmegaConfBaseException, ValueError) as exc:
-            return Expansion(multirun=is_multirun, errors=[explain(exc, hydra.config_loader)])
-        return expand(hydra.config_loader, master, is_multirun)
+        # Hydra stops at the first override it cannot apply; set that one aside and compose
+        # again, so a typo does not hide the other problems of the same command line.
+        remaining = list(overrides)
+        errors: list[str] = []
+        while True:
+            try:
+                master = hydra.compose_config(
+                    config_name=name,
+                    overrides=[*remaining, f"hydra.mode={mode.name}"],
+                    run_mode=mode,
+                    with_log_configuration=False,
+                )
+                break
+            except (HydraException, OmegaConfBaseException, ValueError) as exc:
+                errors.append(explain(exc, hydra.config_loader))
+                culprit = _culprit(exc, remaining)
+                if culprit is None:
+                    return Expansion(multirun=is_multirun, errors=errors)
+                remaining.remove(culprit)
+        found = expand(hydra.config_loader, master, is_multirun)
+        found.errors = errors + found.errors
+        return found
     finally:
         GlobalHydra.instance().clear()
+
+
+def _culprit(exc: BaseException, overrides: Sequence[str]) -> str | None:
+    """The command-line override a composition error is about, if it names one."""
+    texts = []
+    current: BaseException | None = exc
+    while current is not None and len(texts) < 5:
+        texts.append(str(current))
+        current = current.__cause__ or current.__context__
+    text = "\n".join(texts)
+    for item in overrides:
+        key, _, value = item.lstrip("+~").partition("=")
+        if item in text or f"'{key}'" in text or f"'{key}/{value}'" in text:
+            return item
+    return None
 
 
 def cells_of(master: DictConfig) -> list[RunConfig]:
