@@ -4,6 +4,8 @@ no TensorFlow starts, so each case takes a couple of seconds."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -135,3 +137,14 @@ def test_print_the_config_without_running(ws: Workspace) -> None:
     assert done.returncode == 0, done.stderr
     assert "study: smoke" in done.stdout and "alpha: 0.25" in done.stdout
     assert_untouched(ws)
+
+
+def test_the_cli_validates_without_tensorflow_or_mlflow() -> None:
+    """What runs before validation imports neither (they start threads, devices and files)."""
+    code = (
+        "import sys, mnv1.cli.train; "
+        "heavy = [m for m in ('tensorflow', 'keras', 'mlflow') if m in sys.modules]; "
+        "sys.exit(str(heavy) if heavy else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -250,3 +250,14 @@ def test_a_single_run_without_a_sweep(ws: Workspace) -> None:
     assert "mlflow.parentRunId" not in run.data.tags and "mnv1.sweep" not in run.data.tags
     assert ws.steps(run, "val_top1") == [1]
     assert not (ws.root / "multirun").exists() and (ws.root / "outputs").is_dir()
+    # tracking.rerun=true: a fresh run and a fresh checkpoint, beside the finished one.
+    again = ws.train("experiment=smoke", "train.epochs=1", "tracking.rerun=true")
+    assert again.returncode == 0, again.stdout + again.stderr
+    first, second = sorted(
+        ws.client().search_runs([run.info.experiment_id]), key=lambda r: r.info.start_time
+    )
+    assert first.info.run_id == run.info.run_id and first.info.status == "FINISHED"
+    assert second.info.status == "FINISHED"
+    assert second.data.tags["mnv1.run_key"] == run.data.tags["mnv1.run_key"]
+    assert second.data.tags["mnv1.resumed_from_epoch"] == "0"
+    assert ws.steps(second, "val_top1") == [1]
