@@ -240,7 +240,7 @@ def check_command(
 
 def _culprit(exc: BaseException, overrides: Sequence[str]) -> str | None:
     """The command-line override a composition error is about, if it names one."""
-    texts = []
+    texts: list[str] = []
     current: BaseException | None = exc
     while current is not None and len(texts) < 5:
         texts.append(str(current))
