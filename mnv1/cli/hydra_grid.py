@@ -1,0 +1,262 @@
+"""Compose the config and expand a sweep's whole grid exactly as Hydra's BasicSweeper will.
+
+``mnv1-train`` calls ``check_command`` before handing over to Hydra, so that every cell of the
+grid is composed, converted to a RunConfig and validated before anything runs; the sweep's start
+callback calls ``expand`` again on the real multirun config to get the same cells.
+
+The expansion follows BasicSweeper step by step: the study's ``hydra.sweeper.params`` followed by
+the command-line overrides, parsed by Hydra's own parser, crossed by ``split_arguments``, and
+each cell composed by the config loader's ``load_sweep_config`` as the launcher will.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra._internal.hydra import Hydra
+from hydra._internal.utils import create_automatic_config_search_path
+from hydra.core.config_loader import ConfigLoader
+from hydra.core.config_search_path import SearchPathQuery
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
+
+from mnv1.cli.hydra_store import STUDY_GROUP
+from mnv1.config import RunConfig
+from mnv1.validate import grid_problems
+
+CONFIG_MODULE = "pkg://conf"
+CONFIG_NAME = "config"
+TASK_NAME = "mnv1"
+
+# Launcher presets that need an optional extra (pyproject.toml) and the plugin config they wrap.
+LAUNCHER_EXTRAS = {
+    "submitit_slurm": "slurm",
+    "submitit_local": "slurm",
+    "ray": "ray",
+    "ray_aws": "ray",
+}
+
+
+@dataclass
+class Cell:
+    overrides: list[str]
+    config: RunConfig
+
+
+@dataclass
+class Expansion:
+    multirun: bool
+    cells: list[Cell] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def make_hydra(config_path: str | None = None, config_dir: str | None = None) -> Hydra:
+    """A Hydra instance over ``conf/`` (or ``--config-path``, plus ``--config-dir``), built as
+    ``hydra.main`` builds it for ``mnv1.cli.train``."""
+    app_file = str(Path(__file__).with_name("train.py"))
+    search_path = create_automatic_config_search_path(app_file, None, config_path or CONFIG_MODULE)
+    if config_dir is not None:
+        search_path.prepend(
+            provider="command-line",
+            path=f"file://{Path(config_dir).absolute()}",
+            anchor=SearchPathQuery(provider="schema"),
+        )
+    GlobalHydra.instance().clear()
+    return Hydra.create_main_hydra2(task_name=TASK_NAME, config_search_path=search_path)
+
+
+def to_run_config(cfg: DictConfig) -> RunConfig:
+    """The one conversion from Hydra's config to the typed dataclasses used below the CLI."""
+    task = copy.deepcopy(cfg)
+    if "hydra" in task:
+        with open_dict(task):
+            del task["hydra"]
+    obj = OmegaConf.to_object(task)
+    if not isinstance(obj, RunConfig):
+        raise TypeError(f"the composed config is a {type(obj).__name__}, expected RunConfig")
+    return obj
+
+
+def _first_lines(text: str, n: int = 4) -> str:
+    lines = [ln for ln in str(text).strip().splitlines() if ln.strip()]
+    return " / ".join(ln.strip() for ln in lines[:n])
+
+
+def explain(exc: BaseException, loader: ConfigLoader | None = None) -> str:
+    """A composition error as one readable line: what was asked, and what is available."""
+    text = str(exc)
+    missing = re.search(r"Could not (?:find|load) '([\w/]+)/([\w.-]+)'", text)
+    if missing:
+        group, option = missing.groups()
+        if group == "hydra/launcher" and option in LAUNCHER_EXTRAS:
+            extra = LAUNCHER_EXTRAS[option]
+            return (
+                f"this launcher needs the Hydra plugin behind hydra/launcher/{option}, which is "
+                f"not installed: pip install 'mnv1[{extra}]'"
+            )
+        options = loader.get_group_options(group) if loader is not None else []
+        known = f"; known: {', '.join(options)}" if options else ""
+        return f"{group}={option}: no such option{known}"
+    merging = re.match(r"Error merging override (\S+)", text)
+    cause = exc.__cause__ or exc.__context__
+    if merging and cause is not None:
+        # "Error merging override model.resolution=abc" says which; the cause says why.
+        return f"{merging.group(1)}: {_first_lines(str(cause), 1)}"
+    return _first_lines(text)
+
+
+def _studies_asked(overrides: Sequence[str]) -> list[str]:
+    asked = []
+    for item in overrides:
+        m = re.match(r"^[+~]{0,2}experiment=(.*)$", item)
+        if m and m.group(1) not in ("", "null"):
+            asked += [s.strip() for s in m.group(1).split(",") if s.strip()]
+    return asked
+
+
+def expand(loader: ConfigLoader, master: DictConfig, multirun: bool) -> Expansion:
+    """Every cell of the grid that ``master`` (a composed config) would launch, converted and
+    validated. In run mode the grid is the single config itself."""
+    result = Expansion(multirun=multirun)
+    if not multirun:
+        try:
+            result.cells = [Cell([], to_run_config(master))]
+        except (OmegaConfBaseException, HydraException, ValueError, TypeError) as exc:
+            result.errors.append(explain(exc, loader))
+    else:
+        sweeper = OmegaConf.select(master, "hydra.sweeper._target_")
+        if sweeper and not str(sweeper).endswith("BasicSweeper"):
+            result.errors.append(
+                f"hydra/sweeper={sweeper}: only the basic sweeper is supported (a grid known in "
+                "advance is what lets every cell be validated before the sweep starts)"
+            )
+            return result
+        params = OmegaConf.select(master, "hydra.sweeper.params") or {}
+        arguments = [f"{k}={v}" for k, v in params.items()]
+        arguments += list(OmegaConf.to_container(master.hydra.overrides.task, resolve=False))  # type: ignore[arg-type]
+        parser = OverridesParser.create(config_loader=loader)
+        try:
+            batches = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)
+        except (HydraException, OmegaConfBaseException, ValueError) as exc:
+            result.errors.append(explain(exc, loader))
+            return result
+        failed: dict[str, list[str]] = {}
+        for overrides in batches[0]:
+            try:
+                job = loader.load_sweep_config(master, list(overrides))
+                result.cells.append(Cell(list(overrides), to_run_config(job)))
+            except (OmegaConfBaseException, HydraException, ValueError, TypeError) as exc:
+                failed.setdefault(explain(exc, loader), []).append(" ".join(overrides))
+        total = len(batches[0])
+        for message, where in failed.items():
+            if len(where) == total:
+                result.errors.append(f"{message} (all {total} cells)" if total > 1 else message)
+            else:
+                shown = "; ".join(where[:3]) + ("; ..." if len(where) > 3 else "")
+                result.errors.append(f"{message} (in {len(where)} of {total} cells: {shown})")
+    configs = [c.config for c in result.cells]
+    result.errors += grid_problems(configs)
+    result.errors += _sweep_problems(configs)
+    return result
+
+
+def _sweep_problems(cells: Sequence[RunConfig]) -> list[str]:
+    """Rules over the whole grid: one sweep records into one store and one experiment."""
+    out = []
+    for key, values in (
+        ("tracking.uri", {c.tracking.uri for c in cells}),
+        ("tracking.experiment", {c.tracking.experiment for c in cells}),
+        ("study", {c.study for c in cells}),
+    ):
+        if len(values) > 1:
+            shown = ", ".join(sorted(repr(v) for v in values))
+            out.append(f"{key} takes the values {shown} across the grid: a sweep has one")
+    return out
+
+
+def check_command(
+    overrides: Sequence[str],
+    *,
+    multirun: bool,
+    config_name: str | None = None,
+    config_path: str | None = None,
+    config_dir: str | None = None,
+) -> Expansion:
+    """Compose and expand what ``mnv1-train [-m] overrides...`` would run, without running it:
+    no job, no output directory, no tracking, no TensorFlow."""
+    name = config_name or CONFIG_NAME
+    hydra = make_hydra(config_path, config_dir)
+    try:
+        # The studies: experiments/ (registered in the ConfigStore) and any --config-dir ones.
+        studies = sorted(hydra.config_loader.get_group_options(STUDY_GROUP))
+        unknown = [s for s in _studies_asked(overrides) if s not in studies]
+        if unknown:
+            return Expansion(
+                multirun=multirun,
+                errors=[
+                    f"experiment={s!r}: no such study; known studies: {', '.join(studies)}"
+                    for s in unknown
+                ],
+            )
+        # The mode as hydra.main decides it: -m, else hydra.mode from the config, else a run.
+        mode = hydra.get_mode(config_name=name, overrides=list(overrides))
+        if mode is None or multirun:
+            mode = RunMode.MULTIRUN if multirun else RunMode.RUN
+        is_multirun = mode == RunMode.MULTIRUN
+        # Hydra stops at the first override it cannot apply; set that one aside and compose
+        # again, so a typo does not hide the other problems of the same command line.
+        remaining = list(overrides)
+        errors: list[str] = []
+        while True:
+            try:
+                master = hydra.compose_config(
+                    config_name=name,
+                    overrides=[*remaining, f"hydra.mode={mode.name}"],
+                    run_mode=mode,
+                    with_log_configuration=False,
+                )
+                break
+            except (HydraException, OmegaConfBaseException, ValueError) as exc:
+                errors.append(explain(exc, hydra.config_loader))
+                culprit = _culprit(exc, remaining)
+                if culprit is None:
+                    return Expansion(multirun=is_multirun, errors=errors)
+                remaining.remove(culprit)
+        found = expand(hydra.config_loader, master, is_multirun)
+        found.errors = errors + found.errors
+        return found
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def _culprit(exc: BaseException, overrides: Sequence[str]) -> str | None:
+    """The command-line override a composition error is about, if it names one."""
+    texts: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(texts) < 5:
+        texts.append(str(current))
+        current = current.__cause__ or current.__context__
+    text = "\n".join(texts)
+    for item in overrides:
+        key, _, value = item.lstrip("+~").partition("=")
+        if item in text or f"'{key}'" in text or f"'{key}/{value}'" in text:
+            return item
+    return None
+
+
+def cells_of(master: DictConfig) -> list[RunConfig]:
+    """The cells of a running multirun (from the sweep's start callback), in launch order."""
+    loader = GlobalHydra.instance().config_loader()
+    found = expand(loader, master, multirun=True)
+    if found.errors:
+        raise ValueError("invalid sweep:\n" + "\n".join(f"  - {e}" for e in found.errors))
+    return [c.config for c in found.cells]

@@ -1,0 +1,53 @@
+"""Registers the typed schema and the studies in Hydra's ConfigStore.
+
+The schema (``mnv1.config.RunConfig``) is the ``run_config`` entry that ``conf/config.yaml`` lists
+first, so every value is type-checked as it is composed. The studies stay a flat folder of YAML
+files (``experiments/<name>.yaml``, shipped as package data) and are registered here as the group
+``experiment`` in the global package: ``experiment=smoke`` merges ``experiments/smoke.yaml`` at
+the root, grid (``hydra.sweeper.params``) included.
+
+Registration runs when this module is imported, which also happens in every job process a
+launcher starts (the task function's module imports it), so jobs compose the same way.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+from mnv1.config import RunConfig
+
+SCHEMA_NAME = "run_config"
+STUDY_GROUP = "experiment"
+
+
+def study_sources() -> dict[str, str]:
+    """Each study's name and YAML text, from the installed ``experiments`` package."""
+    found = {}
+    for entry in files("experiments").iterdir():
+        if entry.name.endswith(".yaml"):
+            found[entry.name.removesuffix(".yaml")] = entry.read_text(encoding="utf-8")
+    return dict(sorted(found.items()))
+
+
+def known_studies() -> list[str]:
+    return list(study_sources())
+
+
+def register() -> None:
+    """Store the schema and every study (idempotent: a second call replaces the same entries)."""
+    store = ConfigStore.instance()
+    store.store(name=SCHEMA_NAME, node=RunConfig, provider="mnv1")
+    for name, text in study_sources().items():
+        store.store(
+            group=STUDY_GROUP,
+            name=name,
+            node=OmegaConf.create(text),
+            package="_global_",
+            provider="mnv1",
+        )
+
+
+register()

@@ -1,0 +1,306 @@
+"""One cell of a sweep: decide what to do with its run key, then train in a child process.
+
+The Hydra job calls ``run_cell``. It looks the run key up in MLflow:
+
+* a FINISHED run: skip the cell and say so (``tracking.rerun=true`` trains it again, fresh);
+* a RUNNING run whose owner process is alive: another launch is training it, skip;
+* a RUNNING run whose owner on this host is gone (the launch was killed outright): mark it
+  KILLED, then resume it;
+* a FAILED or KILLED run: resume it in the same MLflow run, from its checkpoint where one exists.
+
+One run key, one checkpoint directory and one MLflow run stay paired, so a resumed run continues
+its own epochs and never duplicates one. Training runs in ``python -m mnv1.worker``, a fresh
+process per cell (several MirroredStrategy trainings of different shapes cannot share a process,
+tensorflow/tensorflow#61314), and the child's exit becomes the run's status: exit 0 FINISHED, an
+exception FAILED (the worker attaches ``traceback.txt``), death by a signal KILLED.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import traceback
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import IO
+
+from mnv1.config import RunConfig, run_name, to_dict
+from mnv1.gpu_slots import gpu_slot
+from mnv1.identity import checkpoint_dir, identity_params, run_key
+from mnv1.validate import check
+from tracking import runs, schema
+from tracking.store import ensure_experiment, resolve_uri
+
+log = logging.getLogger(__name__)
+
+TRACEBACK_ARTIFACT = "traceback.txt"
+STDERR_TAIL_ARTIFACT = "worker_stderr_tail.txt"
+CONFIG_ARTIFACT = "config.json"
+TAG_CUDA_VISIBLE = "mnv1.cuda_visible_devices"
+STDERR_TAIL_LINES = 200
+# How long a worker gets to exit after SIGTERM before it is killed.
+TERMINATE_GRACE_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class SweepRef:
+    """The sweep a cell belongs to, as the sweep start handed it down to every job."""
+
+    parent_run_id: str
+    sweep_key: str
+    experiment_id: str
+    uri: str
+
+    ENV_PARENT = "MNV1_SWEEP_PARENT_RUN_ID"
+    ENV_KEY = "MNV1_SWEEP_KEY"
+    ENV_EXPERIMENT = "MNV1_SWEEP_EXPERIMENT_ID"
+    ENV_URI = "MNV1_SWEEP_TRACKING_URI"
+
+    def env(self) -> dict[str, str]:
+        return {
+            self.ENV_PARENT: self.parent_run_id,
+            self.ENV_KEY: self.sweep_key,
+            self.ENV_EXPERIMENT: self.experiment_id,
+            self.ENV_URI: self.uri,
+        }
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> SweepRef | None:
+        env = os.environ if environ is None else environ
+        if not env.get(cls.ENV_PARENT):
+            return None
+        return cls(env[cls.ENV_PARENT], env[cls.ENV_KEY], env[cls.ENV_EXPERIMENT], env[cls.ENV_URI])
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    name: str
+    run_key: str
+    run_id: str | None
+    status: str  # the run's status after this job: FINISHED, FAILED, KILLED or RUNNING
+    action: str  # "trained", "resumed", "skipped"
+    message: str = ""
+
+
+def _say(message: str) -> None:
+    # Both the job log (Hydra's per-job log file) and the terminal show what a cell decided.
+    log.info(message)
+
+
+def exit_status(returncode: int) -> tuple[str, str]:
+    """The run status and a short description for a worker's exit code."""
+    if returncode == 0:
+        return runs.FINISHED, "exit 0"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return runs.KILLED, f"signal {-returncode} ({name})"
+    return runs.FAILED, f"exit {returncode}"
+
+
+def _pump(stream: IO[str], tail: collections.deque[str]) -> None:
+    """Copy the worker's stderr through to ours, keeping the last lines for the run."""
+    for line in stream:
+        sys.stderr.write(line)
+        sys.stderr.flush()
+        tail.append(line)
+
+
+def _run_worker(
+    config_path: Path, run_id: str, uri: str, cuda_visible: str | None
+) -> tuple[int, str]:
+    """Train in ``python -m mnv1.worker``; return its exit code and the tail of its stderr."""
+    env = dict(os.environ)
+    env["MLFLOW_TRACKING_URI"] = uri
+    if cuda_visible is not None:
+        env["CUDA_VISIBLE_DEVICES"] = cuda_visible
+    cmd = [
+        sys.executable,
+        "-m",
+        "mnv1.worker",
+        "--config",
+        str(config_path),
+        "--tracker",
+        f"mlflow:{run_id}",
+    ]
+    tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, errors="replace")
+    assert proc.stderr is not None
+    pump = threading.Thread(target=_pump, args=(proc.stderr, tail), daemon=True)
+    pump.start()
+    try:
+        code = proc.wait()
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM from a scheduler): stop the worker before giving up.
+        proc.terminate()
+        try:
+            proc.wait(timeout=TERMINATE_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
+    pump.join(timeout=5)
+    return code, "".join(tail)
+
+
+def _child_tags(cfg: RunConfig, key: str, sweep: SweepRef | None) -> dict[str, str]:
+    tags = {
+        schema.TAG_KIND: schema.KIND_CELL,
+        schema.TAG_RUN_KEY: key,
+        schema.TAG_STUDY: cfg.study,
+        schema.TAG_VARIANT: cfg.model.variant,
+        **runs.Owner.current().tags(),
+    }
+    if sweep is not None:
+        tags[schema.TAG_SWEEP] = sweep.sweep_key
+    commit = _git_commit()
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    return tags
+
+
+def _git_commit() -> str | None:
+    """The commit of the mnv1 checkout, when it runs from one."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+@dataclass(frozen=True)
+class _Decision:
+    run_id: str | None  # None: nothing to train
+    action: str
+    status: str  # of the existing run when skipped, else RUNNING
+    message: str
+
+
+def _open_run(
+    cfg: RunConfig, key: str, name: str, uri: str, experiment_id: str, sweep: SweepRef | None
+) -> _Decision:
+    """Find the cell's run and reopen it, or create it, or decide to skip the cell."""
+    if cfg.tracking.rerun:
+        # A fresh run must not resume the old run's checkpoint: one key, one checkpoint, one run.
+        shutil.rmtree(checkpoint_dir(cfg), ignore_errors=True)
+        existing = None
+    else:
+        existing = runs.find_cell(uri, experiment_id, key)
+
+    if existing is not None:
+        if existing.status == runs.FINISHED:
+            return _Decision(
+                None,
+                "skipped",
+                runs.FINISHED,
+                f"{name}: skipped, run {existing.run_id} with key {key} is already FINISHED "
+                "(tracking.rerun=true trains it again)",
+            )
+        if existing.status == runs.RUNNING:
+            alive = runs.owner_alive(existing.tags)
+            owner = (
+                f"pid {existing.tags.get(schema.TAG_PID)} on {existing.tags.get(schema.TAG_HOST)}"
+            )
+            if alive is not False:
+                return _Decision(
+                    None,
+                    "skipped",
+                    runs.RUNNING,
+                    f"{name}: skipped, run {existing.run_id} is RUNNING in {owner}"
+                    + (
+                        ""
+                        if alive
+                        else " (another host: if that process is gone, mark the run KILLED)"
+                    ),
+                )
+            runs.mark_killed(uri, existing, f"owner {owner} was gone when {name} was relaunched")
+            _say(f"{name}: run {existing.run_id} was left RUNNING by {owner}, gone: marked KILLED")
+        runs.reopen(
+            uri, existing, runs.Owner.current(), archive=(TRACEBACK_ARTIFACT, STDERR_TAIL_ARTIFACT)
+        )
+        return _Decision(
+            existing.run_id,
+            "resumed",
+            runs.RUNNING,
+            f"{name}: resuming run {existing.run_id} (was {existing.status}) from its checkpoint",
+        )
+
+    tags = _child_tags(cfg, key, sweep)
+    run_id = runs.create(
+        uri, experiment_id, name, tags, parent_run_id=sweep.parent_run_id if sweep else None
+    )
+    # Params are what defines the run (identical on every attempt by construction); where it was
+    # written and how it was tracked go into the config artifact of each attempt instead.
+    runs.log_params(uri, run_id, identity_params(cfg))
+    runs.log_metrics(
+        uri,
+        run_id,
+        {schema.METRIC_ALPHA: cfg.model.alpha, schema.METRIC_RESOLUTION: cfg.model.resolution},
+    )
+    return _Decision(run_id, "trained", runs.RUNNING, f"{name}: new run {run_id} (key {key})")
+
+
+def run_cell(cfg: RunConfig, sweep: SweepRef | None, workdir: Path) -> CellOutcome:
+    """Run one cell to a final MLflow status; never raises for a failure inside training."""
+    check(cfg)
+    uri = sweep.uri if sweep else resolve_uri(cfg.tracking.uri)
+    experiment_id = (
+        sweep.experiment_id if sweep else ensure_experiment(uri, cfg.tracking.experiment)
+    )
+    key = run_key(cfg)
+    name = run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant)
+
+    decision = _open_run(cfg, key, name, uri, experiment_id, sweep)
+    _say(decision.message)
+    run_id, action = decision.run_id, decision.action
+    if run_id is None:
+        return CellOutcome(name, key, None, decision.status, action, decision.message)
+
+    try:
+        resolved = replace(cfg, tracking=replace(cfg.tracking, uri=uri))
+        workdir.mkdir(parents=True, exist_ok=True)
+        config_path = workdir / "run.json"
+        config_path.write_text(json.dumps(to_dict(resolved), indent=2, sort_keys=True) + "\n")
+        runs.log_text(uri, run_id, CONFIG_ARTIFACT, config_path.read_text())
+        with gpu_slot(cfg.distribute.gpus_per_run) as cuda_visible:
+            if cuda_visible is not None:
+                runs.set_tags(uri, run_id, {TAG_CUDA_VISIBLE: cuda_visible})
+            code, stderr_tail = _run_worker(config_path, run_id, uri, cuda_visible)
+    except BaseException as exc:
+        # The orchestration itself broke (or was interrupted): the run must not stay RUNNING.
+        status = runs.FAILED if isinstance(exc, Exception) else runs.KILLED
+        runs.log_text(uri, run_id, TRACEBACK_ARTIFACT, traceback.format_exc())
+        runs.finish(uri, run_id, status)
+        if isinstance(exc, Exception):
+            return CellOutcome(
+                name, key, run_id, status, action, f"{name}: {status} in orchestration: {exc}"
+            )
+        raise
+
+    status, how = exit_status(code)
+    runs.set_tags(uri, run_id, {runs.TAG_EXIT: how})
+    if status != runs.FINISHED:
+        # The worker attaches traceback.txt for an exception; a death by signal or a crash in
+        # native code leaves only what it printed last, so keep that too.
+        runs.log_text(uri, run_id, STDERR_TAIL_ARTIFACT, stderr_tail or "(no output)\n")
+    runs.finish(uri, run_id, status)
+    done = f"{name}: {status} ({how}), run {run_id}"
+    _say(done)
+    return CellOutcome(name, key, run_id, status, action, done)

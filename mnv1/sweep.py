@@ -1,0 +1,196 @@
+"""A sweep as a whole: its key, its parent MLflow run, its data, and its final status matrix.
+
+The CLI expands the grid (one RunConfig per cell) and calls ``start_sweep`` once before any cell
+runs, then ``finish_sweep`` once after the last. In between each cell runs on its own
+(``mnv1.orchestrate.run_cell``), possibly in other processes or on other hosts; the parent run's
+id reaches them through the ``SweepRef`` environment variables.
+
+Relaunching the same sweep (same cells, same base config) finds and reuses its parent run, so a
+relaunch adds no run at all, only the cells that still need work. ``tracking.rerun=true`` starts
+a fresh parent and fresh cells.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mnv1.config import RunConfig, run_name, to_dict
+from mnv1.identity import run_key
+from mnv1.orchestrate import SweepRef
+from tracking import runs, schema
+from tracking.store import ensure_experiment, resolve_uri
+
+log = logging.getLogger(__name__)
+
+GRID_ARTIFACT = "grid.json"
+SWEEP_CONFIG_ARTIFACT = "sweep_config.yaml"
+MATRIX_ARTIFACT = "status_matrix.md"
+TAG_CELLS = "mnv1.cells"
+TAG_CELLS_FINISHED = "mnv1.cells_finished"
+TAG_LAUNCHER = "mnv1.launcher"
+
+
+class SweepBusyError(RuntimeError):
+    """The same sweep is already running in a live process."""
+
+
+def sweep_key(cells: Sequence[RunConfig]) -> str:
+    """A key for the sweep: the set of its cells' run keys (each covers the base config and the
+    cell's grid values), so the same grid over the same base config finds the same parent."""
+    payload = json.dumps(
+        {"study": cells[0].study, "cells": sorted(run_key(c) for c in cells)}, sort_keys=True
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def cell_name(cfg: RunConfig) -> str:
+    return run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant)
+
+
+def grid_document(cells: Sequence[RunConfig]) -> dict[str, list[dict[str, object]]]:
+    """The grid definition stored on the parent run as grid.json (the report reads it)."""
+    return {
+        "cells": [
+            {
+                "name": cell_name(c),
+                "alpha": c.model.alpha,
+                "resolution": c.model.resolution,
+                "variant": c.model.variant,
+                "run_key": run_key(c),
+            }
+            for c in cells
+        ]
+    }
+
+
+def prepare_data(cells: Sequence[RunConfig]) -> dict[str, str]:
+    """Prepare each distinct dataset of the grid once, before cells fan out (so parallel cells
+    never race to build it); returns the fingerprint tags of the grid's dataset."""
+    # Importing the data layer starts TensorFlow, which only a sweep that runs needs.
+    from mnv1.data.prepare import prepare
+
+    tags: dict[str, str] = {}
+    seen: set[str] = set()
+    for cfg in cells:
+        ident = json.dumps(to_dict(cfg.data), sort_keys=True, default=str)
+        if ident in seen:
+            continue
+        seen.add(ident)
+        fingerprint = prepare(cfg.data)
+        log.info(
+            "dataset %s %s ready: %s", fingerprint.name, fingerprint.version, fingerprint.splits
+        )
+        if len(seen) == 1:
+            tags = fingerprint.as_tags()
+    return tags
+
+
+def _owner_text(run: runs.RunInfo) -> str:
+    return f"pid {run.tags.get(schema.TAG_PID)} on {run.tags.get(schema.TAG_HOST)}"
+
+
+def start_sweep(cells: Sequence[RunConfig], sweep_config_text: str, launcher: str) -> SweepRef:
+    """Create the experiment, reconcile runs of dead launches, prepare the data, and open the
+    sweep's parent run (reusing it on a relaunch). Call once, before any cell runs."""
+    if not cells:
+        raise ValueError("a sweep needs at least one cell")
+    first = cells[0]
+    uri = resolve_uri(first.tracking.uri)
+    experiment_id = ensure_experiment(uri, first.tracking.experiment)
+
+    for run in runs.reconcile_stale(uri, experiment_id):
+        log.warning(
+            "run %s (%s) was left RUNNING by a dead process: marked KILLED", run.run_id, run.name
+        )
+
+    data_tags = prepare_data(cells)
+    key = sweep_key(cells)
+    rerun = any(c.tracking.rerun for c in cells)
+    owner = runs.Owner.current()
+    parent = None if rerun else runs.find_sweep(uri, experiment_id, key)
+    if parent is not None:
+        if parent.status == runs.RUNNING and runs.owner_alive(parent.tags) is not False:
+            raise SweepBusyError(
+                f"sweep {key} of study {first.study!r} is already running (parent run "
+                f"{parent.run_id}, {_owner_text(parent)}); wait for it, or stop it first"
+            )
+        runs.reopen(uri, parent, owner, counter=runs.TAG_LAUNCHES)
+        runs.set_tags(uri, parent.run_id, {TAG_LAUNCHER: launcher})
+        log.info("sweep %s: relaunch, reusing parent run %s", key, parent.run_id)
+        return SweepRef(parent.run_id, key, experiment_id, uri)
+
+    tags = {
+        schema.TAG_KIND: schema.KIND_SWEEP,
+        schema.TAG_SWEEP: key,
+        schema.TAG_STUDY: first.study,
+        TAG_CELLS: str(len(cells)),
+        TAG_LAUNCHER: launcher,
+        runs.TAG_LAUNCHES: "1",
+        **owner.tags(),
+        **data_tags,
+    }
+    parent_id = runs.create(uri, experiment_id, f"{first.study}_sweep_{key[:8]}", tags)
+    runs.log_json(uri, parent_id, GRID_ARTIFACT, grid_document(cells))
+    runs.log_text(uri, parent_id, SWEEP_CONFIG_ARTIFACT, sweep_config_text)
+    log.info("sweep %s: new parent run %s with %d cells", key, parent_id, len(cells))
+    return SweepRef(parent_id, key, experiment_id, uri)
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    states: dict[str, runs.CellState]  # by run key
+    matrix: str
+
+    @property
+    def failed(self) -> list[str]:
+        """Run keys of cells that did not end FINISHED."""
+        return [k for k, s in self.states.items() if s.status != runs.FINISHED]
+
+
+def _cell_text(state: runs.CellState) -> str:
+    top1 = "—" if state.val_top1 is None else f"{100 * state.val_top1:.1f}%"
+    minutes = "—" if state.minutes is None else f"{state.minutes:.1f} min"
+    return f"{state.status} · {top1} · {minutes}"
+
+
+def status_matrix(cells: Sequence[RunConfig], states: dict[str, runs.CellState]) -> str:
+    """The α × ρ matrix (rows α, and the variant where a grid has several; columns ρ) of each
+    cell's status, val_top1 and minutes, as Markdown."""
+    by_coord: dict[tuple[str, float], dict[int, runs.CellState]] = {}
+    variants = {c.model.variant for c in cells}
+    for cfg in cells:
+        row = (cfg.model.variant, cfg.model.alpha)
+        by_coord.setdefault(row, {})[cfg.model.resolution] = states[run_key(cfg)]
+    resolutions = sorted({c.model.resolution for c in cells}, reverse=True)
+    header = ["α \\ ρ"] + [str(r) for r in resolutions]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for variant, alpha in sorted(by_coord, key=lambda va: (va[0], -va[1])):
+        label = f"{alpha:g}" if len(variants) == 1 else f"{alpha:g} {variant}"
+        row_cells = by_coord[(variant, alpha)]
+        texts = [_cell_text(row_cells[r]) if r in row_cells else "" for r in resolutions]
+        lines.append("| " + " | ".join([label, *texts]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def finish_sweep(sweep: SweepRef, cells: Sequence[RunConfig]) -> SweepOutcome:
+    """Build, print and log the status matrix, then end the parent: FINISHED when every cell
+    finished, FAILED otherwise."""
+    states = runs.cell_states(sweep.uri, sweep.experiment_id, [run_key(c) for c in cells])
+    matrix = status_matrix(cells, states)
+    outcome = SweepOutcome(states, matrix)
+    finished = len(states) - len(outcome.failed)
+    runs.log_text(sweep.uri, sweep.parent_run_id, MATRIX_ARTIFACT, matrix)
+    runs.set_tags(sweep.uri, sweep.parent_run_id, {TAG_CELLS_FINISHED: f"{finished}/{len(states)}"})
+    runs.finish(
+        sweep.uri, sweep.parent_run_id, runs.FINISHED if not outcome.failed else runs.FAILED
+    )
+    return outcome
+
+
+def abort_sweep(sweep: SweepRef, status: str) -> None:
+    """End the parent of a sweep that stopped before its end (an error, Ctrl-C)."""
+    runs.finish(sweep.uri, sweep.parent_run_id, status)

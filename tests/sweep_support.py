@@ -1,0 +1,101 @@
+"""Helpers for the sweep tests: run the real ``mnv1-train`` console script in a temporary
+directory against a temporary SQLite store, and read the result back through MLflow's API."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+REPO = Path(__file__).resolve().parent.parent
+# The installed console script, run with this checkout first on the path (as CI runs it).
+SCRIPT = Path(sys.executable).with_name("mnv1-train")
+
+
+def train_command() -> list[str]:
+    if SCRIPT.exists():
+        return [str(SCRIPT)]
+    found = shutil.which("mnv1-train")
+    if found is None:
+        raise FileNotFoundError("the mnv1-train console script is not installed (pip install -e .)")
+    return [found]
+
+
+@dataclass
+class Workspace:
+    """One test's directory: the launch directory, its SQLite store and its data directory."""
+
+    root: Path
+
+    @property
+    def uri(self) -> str:
+        return f"sqlite:///{self.root / 'mlflow.db'}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "tfds"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(
+            os.pathsep
+        )
+        env["MLFLOW_TRACKING_URI"] = self.uri
+        env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+        env["CUDA_VISIBLE_DEVICES"] = ""
+        env.update(extra)
+        return env
+
+    def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [*train_command(), *args, f"data.data_dir={self.data_dir}"],
+            cwd=self.root,
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            **kwargs,
+        )
+
+    def train(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        """``mnv1-train ARGS data.data_dir=<tmp>/tfds`` in this directory; stdout and stderr
+        together in ``.stdout``."""
+        return subprocess.run(
+            [*train_command(), *args, f"data.data_dir={self.data_dir}"],
+            cwd=self.root,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def client(self) -> MlflowClient:
+        return MlflowClient(self.uri)
+
+    def runs(self, experiment: str = "smoke") -> list[Run]:
+        c = self.client()
+        exp = c.get_experiment_by_name(experiment)
+        return [] if exp is None else list(c.search_runs([exp.experiment_id], max_results=1000))
+
+    def parents(self, experiment: str = "smoke") -> list[Run]:
+        return [r for r in self.runs(experiment) if r.data.tags.get("mnv1.kind") == "sweep"]
+
+    def children(self, experiment: str = "smoke") -> dict[str, Run]:
+        """Cell runs by run name."""
+        cells = [r for r in self.runs(experiment) if r.data.tags.get("mnv1.kind") == "cell"]
+        return {r.info.run_name: r for r in cells}
+
+    def steps(self, run: Run, key: str) -> list[int]:
+        return [m.step for m in self.client().get_metric_history(run.info.run_id, key)]
+
+    def text(self, run: Run, name: str) -> str:
+        local = self.client().download_artifacts(run.info.run_id, name, str(self.root))
+        return Path(local).read_text()

@@ -1,0 +1,152 @@
+"""The MLflow store: where it is, one client per URI, and writes that survive a busy SQLite file.
+
+The default store is a SQLite file (``sqlite:///mlflow.db``, relative to the working directory
+of the launch). SQLite is fine for one host and a few parallel cells: MLflow waits up to 20 s on a
+busy database, and every call here retries ``database is locked`` with backoff on top of that, so
+parallel cells lose nothing. It stops being the right store when cells run on several hosts
+(SQLite over NFS is not safe) or when dozens of cells write at once (writers queue behind one
+lock): then run a tracking server, ``mlflow server --backend-store-uri postgresql://...
+--artifacts-destination s3://...`` (``pip install 'mnv1[postgres]'``), and set
+``MLFLOW_TRACKING_URI=http://host:5000``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+T = TypeVar("T")
+
+# Total time a call keeps retrying a locked database before giving up. A cell's writes are
+# small; waiting this long means another process holds the lock for minutes, which is a bug.
+RETRY_SECONDS = 180.0
+_LOCK_MARKERS = ("database is locked", "database table is locked", "database schema has changed")
+
+
+def resolve_uri(uri: str | None = None) -> str:
+    """The tracking URI to use: ``uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``.
+
+    A relative SQLite path is made absolute against the current directory, so every process of a
+    sweep (and the worker a cell starts) writes to the same file whatever its own directory is.
+    """
+    chosen = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    prefix = "sqlite:///"
+    if chosen.startswith(prefix) and not chosen.startswith(prefix + "/"):
+        path = chosen[len(prefix) :]
+        if path and path != ":memory:":
+            chosen = prefix + str(Path(path).expanduser().absolute())
+    return chosen
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:`` URI, None for other stores."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri[len("sqlite:///") :])
+
+
+def is_locked_error(exc: BaseException) -> bool:
+    """True for SQLite's transient lock errors, wherever MLflow or SQLAlchemy wrapped them."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if any(marker in str(current) for marker in _LOCK_MARKERS):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def retry_locked(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call ``fn``, retrying with jittered exponential backoff while the database is locked."""
+    deadline = time.monotonic() + RETRY_SECONDS
+    delay = 0.05
+    while True:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if not is_locked_error(exc) or time.monotonic() + delay > deadline:
+                raise
+            log.debug("tracking store busy (%s); retrying in %.2f s", exc, delay)
+            # Jitter keeps two cells that collided once from colliding again in lockstep.
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 2.0)
+
+
+class RetryingClient:
+    """An MlflowClient whose every method retries on a locked SQLite database."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self._client = MlflowClient(tracking_uri=uri)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        @functools.wraps(attr)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return retry_locked(attr, *args, **kwargs)
+
+        return call
+
+
+@functools.cache
+def client(uri: str | None = None) -> RetryingClient:
+    """One client per resolved URI and process."""
+    return RetryingClient(resolve_uri(uri))
+
+
+def _artifact_location(uri: str, experiment: str) -> str | None:
+    """Artifacts of a SQLite store live beside the database file, not in the launch directory."""
+    db = sqlite_path(uri)
+    if db is None:
+        return None  # a tracking server decides (its --artifacts-destination)
+    folder = re.sub(r"[^A-Za-z0-9_.-]+", "_", experiment)
+    return (db.parent / "mlartifacts" / folder).as_uri()
+
+
+def ensure_experiment(uri: str | None, name: str) -> str:
+    """The id of experiment ``name``, creating it (and a fresh SQLite database) if needed.
+
+    Call this once before cells fan out: the first write to a new SQLite file creates the schema,
+    and several processes doing that at once race on it.
+    """
+    resolved = resolve_uri(uri)
+    db = sqlite_path(resolved)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    c = client(resolved)
+    found = c.get_experiment_by_name(name)
+    if found is None:
+        try:
+            return str(
+                c.create_experiment(name, artifact_location=_artifact_location(resolved, name))
+            )
+        except MlflowException as exc:
+            # Another process created it between our lookup and our create.
+            if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code) and "already exists" not in str(
+                exc
+            ):
+                raise
+            found = c.get_experiment_by_name(name)
+            if found is None:
+                raise
+    if found.lifecycle_stage == "deleted":
+        # A deleted experiment still owns its name; bring it back rather than fail.
+        c.restore_experiment(found.experiment_id)
+    return str(found.experiment_id)

@@ -1,0 +1,122 @@
+"""MLflowTracker: the training loop's Tracker (mnv1.tracker) backed by one existing MLflow run.
+
+The sweep creates the run and decides its final status; the worker process that trains only
+writes into it through this class. So nothing here starts or ends a run: a worker that crashes
+leaves the run RUNNING for its orchestrator to mark FAILED or KILLED.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from importlib import metadata
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+
+from mnv1.identity import VOLATILE_PREFIXES
+from tracking.store import client, resolve_uri
+
+log = logging.getLogger(__name__)
+
+_PARAM_LIMIT = 6000  # characters MLflow keeps of a param value
+_PARAM_BATCH = 100  # params per log_batch call (MLflow's limit)
+_METRIC_BATCH = 1000  # metrics per log_batch call (MLflow's limit)
+
+
+class MLflowTracker:
+    """Writes params, metrics, tags, text artifacts and the model into run ``run_id``."""
+
+    def __init__(self, run_id: str, uri: str | None = None) -> None:
+        self.run_id = run_id
+        self.uri = resolve_uri(uri)
+        self._client = client(self.uri)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log params; a resumed run re-logs the same values, which is a no-op.
+
+        MLflow refuses to change a param. A changed value of a key that defines the run (not a
+        volatile one such as ``tracking.*`` or ``testing.*``) means the run key and the run
+        disagree, which is a bug worth stopping for.
+        """
+        existing = self._client.get_run(self.run_id).data.params
+        new: list[Param] = []
+        for key, value in params.items():
+            text = str(value)[:_PARAM_LIMIT]
+            if key not in existing:
+                new.append(Param(key, text))
+            elif existing[key] != text:
+                if key.startswith(VOLATILE_PREFIXES):
+                    log.info(
+                        "param %s changed from %r to %r on resume; keeping the first",
+                        key,
+                        existing[key],
+                        text,
+                    )
+                else:
+                    raise ValueError(
+                        f"param {key} of run {self.run_id} is {existing[key]!r}; this attempt has "
+                        f"{text!r}: a run key must not cover two configurations"
+                    )
+        for i in range(0, len(new), _PARAM_BATCH):
+            self._client.log_batch(self.run_id, params=new[i : i + _PARAM_BATCH])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Log metrics at ``step`` (the epoch).
+
+        A final value (step None) becomes the key's latest value without adding an epoch: it
+        goes at the key's last logged step (0 for a new key), and is not logged again when it is
+        already the latest value (the final top-1 of a run is its last epoch's top-1; a resumed
+        run re-reports its costs), so a per-epoch history keeps one value per epoch.
+        """
+        now = int(time.time() * 1000)
+        items = []
+        for key, value in metrics.items():
+            at = step
+            if at is None:
+                history = self._client.get_metric_history(self.run_id, key)
+                if history:
+                    latest = max(history, key=lambda m: (m.step, m.timestamp))
+                    if latest.value == float(value):
+                        continue
+                    at = latest.step
+                else:
+                    at = 0
+            items.append(Metric(key, float(value), now, int(at)))
+        for i in range(0, len(items), _METRIC_BATCH):
+            self._client.log_batch(self.run_id, metrics=items[i : i + _METRIC_BATCH])
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        if tags:
+            self._client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_text(self, name: str, text: str) -> None:
+        self._client.log_text(self.run_id, text, name)
+
+    def log_model(self, model: Any, input_example: Any) -> None:
+        """Log ``model`` as an MLflow Keras model named "model", with a signature inferred from
+        ``input_example`` and the model's output on it."""
+        import mlflow
+        import numpy as np
+        from mlflow.models import infer_signature
+
+        example = np.asarray(input_example)
+        signature = infer_signature(example, np.asarray(model(example, training=False)))
+        # Pinning requirements skips MLflow's inference, which loads the model again in a
+        # subprocess (tens of seconds per run).
+        requirements = [f"{pkg}=={metadata.version(pkg)}" for pkg in ("keras", "tensorflow")]
+        # mlflow.keras.log_model writes into the active run: activate ours (the worker is its own
+        # process, so the global URI and run stack are ours alone), then leave it RUNNING; the
+        # orchestrator sets the final status when this process has exited.
+        mlflow.set_tracking_uri(self.uri)
+        mlflow.start_run(run_id=self.run_id)
+        try:
+            mlflow.keras.log_model(
+                model, name="model", signature=signature, pip_requirements=requirements
+            )
+        finally:
+            mlflow.end_run(status="RUNNING")
+
+    def logged_metric_steps(self, key: str) -> list[int]:
+        return sorted({m.step for m in self._client.get_metric_history(self.run_id, key)})
