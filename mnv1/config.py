@@ -128,6 +128,10 @@ class TrackingConfig:
     experiment: str = "mnv1"
     rerun: bool = False
     log_model: bool = True
+    report_dir: str | None = None
+    """Where a sweep writes its report when it ends; None: ``reports/<experiment>``."""
+    report: bool = True
+    """Build the paper report at the end of every sweep (also logged on the parent run)."""
 
 
 @dataclass

@@ -188,7 +188,32 @@ def finish_sweep(sweep: SweepRef, cells: Sequence[RunConfig]) -> SweepOutcome:
     runs.finish(
         sweep.uri, sweep.parent_run_id, runs.FINISHED if not outcome.failed else runs.FAILED
     )
+    if cells[0].tracking.report:
+        write_report(sweep, cells[0])
     return outcome
+
+
+def write_report(sweep: SweepRef, first: RunConfig) -> None:
+    """Rebuild the paper's tables and figures from this sweep's runs (also logged on its parent).
+
+    The cells' results are already safe in the store, so a report that fails is reported and
+    left for ``mnv1-report`` to retry; it never turns a finished sweep into a failed one.
+    """
+    from mnv1.report.build import build_report  # matplotlib and Keras: only once a sweep ends
+
+    out_dir = first.tracking.report_dir or f"reports/{first.tracking.experiment}"
+    try:
+        result = build_report(
+            first.tracking.experiment, out_dir, sweep=sweep.parent_run_id, uri=sweep.uri
+        )
+    except Exception:
+        log.exception("the report of sweep %s could not be built", sweep.sweep_key)
+        print(
+            f"Report: FAILED (see the log); retry with `mnv1-report --experiment "
+            f"{first.tracking.experiment} --sweep {sweep.parent_run_id} --out {out_dir}`"
+        )
+        return
+    print(f"Report: {result.out_dir / 'report.md'} (also on parent run {sweep.parent_run_id})")
 
 
 def abort_sweep(sweep: SweepRef, status: str) -> None:

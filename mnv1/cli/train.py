@@ -15,6 +15,7 @@ multirun whatever its jobs did, so ``main`` exits 1 afterwards if any cell did n
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -74,6 +75,10 @@ def _interrupt(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = get_args_parser().parse_args(arguments)
+    # Quiet defaults for this process and the cell workers it starts (a user's own setting wins):
+    # TensorFlow's C++ info lines and MLflow's per-artifact progress bars drown the cell logs.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if not _informational(args):
         expansion = check_command(
             args.overrides,
