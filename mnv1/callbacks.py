@@ -35,6 +35,27 @@ class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
+class IncompleteEvaluation(RuntimeError):
+    """An evaluation counted a different number of validation examples than the split holds."""
+
+
+def check_val_examples(counted: float, expected: int, when: str) -> None:
+    """Raise ``IncompleteEvaluation`` unless an evaluation counted exactly ``expected`` examples.
+
+    Keras stops an evaluation whose input ends early with only a warning ("Your input ran out
+    of data") and reports the metrics of the batches it saw; the declared cardinality of the
+    validation set does not catch it either, since ``tf.distribute`` removes
+    ``assert_cardinality`` from the pipelines it rewrites. A wrong count fails the run instead of
+    being logged as a validation result.
+    """
+    if round(counted) != expected:
+        raise IncompleteEvaluation(
+            f"{when}: evaluation counted {counted:g} validation examples, the validation split "
+            f"holds {expected}; the validation input ended early or yielded extra examples, so "
+            "its metrics are not logged"
+        )
+
+
 class EpochMetrics(keras.callbacks.Callback):
     """Per-epoch metrics to the tracker at step = epoch number (1..N), never twice per step."""
 
@@ -149,6 +170,22 @@ class EpochLine(keras.callbacks.Callback):
             f"{name} {float(logs[key]):.4f}" for key, name in EPOCH_METRICS.items() if key in logs
         ]
         print("  ".join(parts), file=self.stream, flush=True)
+
+
+class ValidationCount(keras.callbacks.Callback):
+    """Fail the run when an epoch's evaluation did not count every validation example once.
+
+    Put it before ``EpochMetrics`` in the callback list, so a wrong number is never logged.
+    """
+
+    def __init__(self, expected: int) -> None:
+        super().__init__()
+        self.expected = expected
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        counted = (logs or {}).get("val_examples")
+        if counted is not None:
+            check_val_examples(float(counted), self.expected, f"epoch {epoch + 1}")
 
 
 class BeforeEvaluation(keras.callbacks.Callback):

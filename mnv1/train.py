@@ -18,7 +18,11 @@ What a run logs (names in ``tracking/schema.py``; the extra tags are defined bel
 
 Evaluation counts every validation example exactly once: each validation batch is padded to the
 global batch with zero-weight rows (so every replica gets a full, equal share and BatchNorm never
-sees an empty replica), and every metric is sample-weighted, so padding never counts.
+sees an empty replica), and every metric is sample-weighted, so padding never counts. The data
+layer fills its in-memory caches before training (``mnv1.data.pipeline.fill_cache``: Keras drops
+partly read iterators, which could leave a lazily filled cache holding part of the split), and
+each evaluation's count is checked against the split (``ValidationCount``): a short one fails
+the run rather than being logged.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ from mnv1.callbacks import (
     EpochMetrics,
     StopOnNaN,
     Throughput,
+    ValidationCount,
+    check_val_examples,
 )
 from mnv1.checkpoint import CheckpointStore
 from mnv1.config import RunConfig, flatten, run_name, to_dict
@@ -217,6 +223,7 @@ def run_training(
         StopOnNaN(lambda: float(optimizer.learning_rate)),
         throughput,
         BeforeEvaluation(bn_stats.prepare_for_evaluation),
+        ValidationCount(datasets.val_examples),  # before the metrics are logged
         epoch_metrics,  # before checkpointing: see mnv1.callbacks
         checkpointing,
     ]
@@ -244,7 +251,7 @@ def run_training(
     if epoch < cfg.train.epochs:
         fit(epoch, cfg.train.epochs, steps_per_epoch)
 
-    final = _final_metrics(model, val_data, epoch_metrics, throughput)
+    final = _final_metrics(model, val_data, datasets.val_examples, epoch_metrics, throughput)
     tracker.log_metrics(final)
 
     if cfg.tracking.log_model:
@@ -299,6 +306,7 @@ def _compiled_model(
 def _final_metrics(
     model: keras.Model,
     val_data: tf.data.Dataset,
+    val_examples: int,
     epoch_metrics: EpochMetrics,
     throughput: Throughput,
 ) -> dict[str, float]:
@@ -313,6 +321,7 @@ def _final_metrics(
         # Every epoch was done before this process: the checkpoint holds the weights and the
         # BatchNorm statistics prepared for the last evaluation, so evaluate them as they are.
         logs = model.evaluate(val_data, verbose=0, return_dict=True)
+        check_val_examples(float(logs["examples"]), val_examples, "final evaluation")
         final = {
             schema.METRIC_VAL_TOP1: float(logs["top1"]),
             schema.METRIC_VAL_TOP5: float(logs["top5"]),
@@ -378,7 +387,9 @@ def validation_data(
 
     # rebatch: whatever batch size the data layer chose, never more than one global batch.
     # The declared cardinality lets Keras know the epoch length (it warns "ran out of data"
-    # otherwise) and fails loudly if the split does not hold ``examples`` examples.
+    # otherwise), and fails loudly if the split does not hold ``examples`` examples when the
+    # dataset is read as it is. tf.distribute's rewrite drops the assertion (it logs so), so
+    # under a strategy the count is checked after each evaluation (``ValidationCount``).
     batches = -(-examples // global_batch)
     return (
         val.rebatch(global_batch)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from mnv1.config import DataConfig, SyntheticConfig
 from mnv1.data.errors import DataError
-from mnv1.data.pipeline import load_datasets
+from mnv1.data.pipeline import fill_cache, load_datasets
 
 TINY = SyntheticConfig(train_size=40, val_size=20, image_size=64)
 
@@ -63,6 +65,32 @@ def test_cache_does_not_change_the_data(data_dir: Path) -> None:
         assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
     for (x1, y1), (x2, y2) in zip(_arrays(cached.train), _arrays(uncached.train), strict=True):
         assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
+
+
+def test_caches_are_complete_before_any_consumer_reads(tmp_path: Path) -> None:
+    """Issue 4: a cell evaluated 22 of its 32 validation images.
+
+    tf.data filled the in-memory caches lazily, through whichever iterator came first, and an
+    iterator dropped part-way through that pass (Keras drops one in every ``evaluate`` after
+    reading one batch) could complete the cache with the prefix it had read. The caches are now
+    filled when the pipelines are built: with the prepared files gone, both splits still come
+    whole out of memory, however many partly read iterators came and went.
+    """
+    own = tmp_path / "tfds"
+    data = load_datasets(_cfg(own, max_val_examples=13), resolution=32, global_batch=8)
+    for ds in (data.val, data.train, data.val):
+        next(iter(ds))  # what Keras does to build the model: one batch, then drop the iterator
+    shutil.rmtree(own)  # from here on, only the caches can serve examples
+    for _ in range(2):
+        assert [x.shape[0] for x, _ in _arrays(data.val)] == [8, 5]
+        assert [x.shape[0] for x, _ in _arrays(data.train)] == [8] * 5
+
+
+def test_filling_a_cache_checks_the_example_count() -> None:
+    short = tf.data.Dataset.range(5).cache()
+    with pytest.raises(DataError, match="validation split yielded 5 examples, its metadata says 6"):
+        fill_cache(short, 6, "validation")
+    assert fill_cache(tf.data.Dataset.range(6).cache(), 6, "validation") is not None
 
 
 def test_max_val_examples(data_dir: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from tracking import store
+from tracking import queries, store
 from tracking.store import ensure_experiment, is_locked_error, resolve_uri, retry_locked
 
 
@@ -23,6 +23,18 @@ def test_uri_resolution_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     assert resolve_uri("sqlite:///runs/x.db") == f"sqlite:///{tmp_path}/runs/x.db"
     assert resolve_uri("sqlite:////abs/x.db") == "sqlite:////abs/x.db"
     assert resolve_uri("postgresql://u@db/mlflow") == "postgresql://u@db/mlflow"
+
+
+def test_queries_read_the_file_the_store_writes_from_any_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """One rule for both: a relative SQLite path means the same file to writers and readers."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    ensure_experiment("sqlite:///runs/mlflow.db", "smoke")
+    absolute = f"sqlite:///{tmp_path}/runs/mlflow.db"
+    with pytest.raises(ValueError, match=f"has no sweep parent run .* in {absolute}$"):
+        queries.find_parent("smoke", uri="sqlite:///runs/mlflow.db")
 
 
 def test_ensure_experiment_creates_once_beside_the_database(tmp_path: Path) -> None:

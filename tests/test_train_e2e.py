@@ -199,3 +199,4 @@ def test_worker_command_trains_on_the_data_layer(tmp_path):
     assert tags["mnv1.replicas"] == "2"
     assert run.logged_metric_steps("val_top1") == [1]
     assert run.metric_history("val_examples") == [(None, 20.0)]
+    assert "ran out of data" not in proc.stderr  # neither training nor evaluation input ends

@@ -12,7 +12,14 @@ import tensorflow as tf
 from train_support import make_datasets
 
 from mnv1.batchnorm import BatchNormStats
-from mnv1.callbacks import EpochMetrics, StopOnNaN, Throughput, TrainingDiverged
+from mnv1.callbacks import (
+    EpochMetrics,
+    IncompleteEvaluation,
+    StopOnNaN,
+    Throughput,
+    TrainingDiverged,
+    ValidationCount,
+)
 from mnv1.checkpoint import CheckpointState, CheckpointStore
 from mnv1.config import RunConfig
 from mnv1.costs import count_costs
@@ -167,6 +174,15 @@ def test_epoch_metrics_skip_steps_already_logged():
     assert tracker.metrics["val_top1"] == [(1, 0.1), (2, 0.6)]
     assert tracker.metrics["top1"] == [(1, 0.5), (2, 0.5)]
     assert tracker.metrics["val_loss"] == [(1, 1.2), (2, 1.2)]
+
+
+def test_an_evaluation_that_missed_examples_fails_before_its_metrics_are_logged():
+    """Keras ends a short evaluation with a warning only ("Your input ran out of data")."""
+    check = ValidationCount(expected=32)
+    check.on_epoch_end(0, {"val_top1": 0.5, "val_examples": 32.0})
+    check.on_epoch_end(0, {"top1": 0.5})  # an epoch without evaluation
+    with pytest.raises(IncompleteEvaluation, match="epoch 2: evaluation counted 22 validation"):
+        check.on_epoch_end(1, {"val_top1": 0.5, "val_examples": 22.0})
 
 
 def test_throughput_leaves_out_the_first_steps_of_each_epoch(monkeypatch):

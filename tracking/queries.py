@@ -19,7 +19,6 @@ What is read (names in :mod:`tracking.schema`):
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,23 +26,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracking import schema
+from tracking.uri import resolve_uri
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
-DEFAULT_URI = "sqlite:///mlflow.db"
 GRID_ARTIFACT = "grid.json"
 TAG_PARENT_RUN_ID = "mlflow.parentRunId"  # MLflow's own tag for nested runs
 # Run statuses as MLflow stores them; SCHEDULED is counted as running.
 ACTIVE_STATUSES = ("RUNNING", "SCHEDULED")
 # The store is searched page by page: MLflow caps one search at this many runs.
 _PAGE = 1000
-
-
-def resolve_uri(uri: str | None) -> str:
-    """The tracking URI to use: the one given, else ``$MLFLOW_TRACKING_URI``, else SQLite here."""
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
 
 
 @dataclass(frozen=True)

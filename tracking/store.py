@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import random
 import re
 import time
@@ -25,30 +24,16 @@ from typing import Any, TypeVar
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from tracking.uri import resolve_uri
+
 log = logging.getLogger(__name__)
 
-DEFAULT_URI = "sqlite:///mlflow.db"
 T = TypeVar("T")
 
 # Total time a call keeps retrying a locked database before giving up. A cell's writes are
 # small; waiting this long means another process holds the lock for minutes, which is a bug.
 RETRY_SECONDS = 180.0
 _LOCK_MARKERS = ("database is locked", "database table is locked", "database schema has changed")
-
-
-def resolve_uri(uri: str | None = None) -> str:
-    """The tracking URI to use: ``uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``.
-
-    A relative SQLite path is made absolute against the current directory, so every process of a
-    sweep (and the worker a cell starts) writes to the same file whatever its own directory is.
-    """
-    chosen = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
-    prefix = "sqlite:///"
-    if chosen.startswith(prefix) and not chosen.startswith(prefix + "/"):
-        path = chosen[len(prefix) :]
-        if path and path != ":memory:":
-            chosen = prefix + str(Path(path).expanduser().absolute())
-    return chosen
 
 
 def sqlite_path(uri: str) -> Path | None:

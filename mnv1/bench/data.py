@@ -3,8 +3,9 @@
 For each ρ this measures, in one process on the same batch size:
 
 * **pipeline images/s**: training batches out of ``load_datasets`` (decode, crop, flip, resize,
-  batch), warm (after one pass has filled the in-memory cache), as the median of several
-  repeats; plus the first, cold pass (decode included) once;
+  batch), warm (``load_datasets`` fills the in-memory cache as it builds the pipeline), as the
+  median of several repeats; plus one cold pass (decode included) of the same pipeline built
+  without a cache;
 * **train images/s**: ``train_on_batch`` steps of ``build_mobilenet_v1(α, ρ)`` on one batch
   from that pipeline (forward, backward and optimizer update), median of several repeats.
 
@@ -18,7 +19,7 @@ import contextlib
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from mnv1.bench import median, render
@@ -124,15 +125,20 @@ def _images_per_sec(images: int, seconds: float) -> float:
 
 
 def measure_pipeline(
-    train: Any, train_examples: int, batch: int, batches: int, repeats: int
+    train: Any, uncached: Any, train_examples: int, batch: int, batches: int, repeats: int
 ) -> tuple[float, list[float]]:
-    """(cold first-pass images/s, warm images/s per repeat) of a training dataset."""
+    """(cold first-pass images/s, warm images/s per repeat) of a training dataset.
+
+    ``load_datasets`` fills the in-memory cache of ``train`` when it builds it, so the cold pass
+    is one pass of ``uncached``, the same pipeline built with ``data.cache=false``.
+    """
     per_pass = train_examples // batch
-    iterator = iter(train.repeat())
     start = time.perf_counter()
-    for _ in range(per_pass):  # the first pass decodes and fills the cache
-        next(iterator)
+    for _ in uncached.take(per_pass):  # decode included
+        pass
     cold = _images_per_sec(per_pass * batch, time.perf_counter() - start)
+    iterator = iter(train.repeat())
+    next(iterator)  # starts the pipeline's threads and fills the shuffle buffer
     warm = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -185,9 +191,15 @@ def benchmark(args: argparse.Namespace) -> tuple[list[RhoResult], dict[str, Any]
     fingerprint = None
     for resolution in args.resolutions:
         data = load_datasets(cfg, resolution, args.batch_size, seed=0)
+        uncached = load_datasets(replace(cfg, cache=False), resolution, args.batch_size, seed=0)
         fingerprint = data.fingerprint
         cold, warm = measure_pipeline(
-            data.train, data.train_examples, args.batch_size, args.batches, args.repeats
+            data.train,
+            uncached.train,
+            data.train_examples,
+            args.batch_size,
+            args.batches,
+            args.repeats,
         )
         images, labels = next(iter(data.train))
         train = measure_training(

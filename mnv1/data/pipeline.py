@@ -12,13 +12,17 @@ augmentation] → per-image preprocessing at ρ (AUTOTUNE) → batch → prefetc
 * Caching happens before augmentation, so every epoch still sees new crops. Decoded images that
   would take more than half the free memory are not cached; the encoded records are cached
   instead when those fit, and otherwise nothing is (with a log line saying which).
+* A cache is filled here, by one complete pass, before any consumer sees the dataset (see
+  ``fill_cache``): a cache that its consumers fill lazily can end up holding part of a split.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
+import numpy as np
 import psutil
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -86,12 +90,44 @@ def _decode(encoded: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]
     return preprocess.decode_image(encoded), label
 
 
-def _cached_decoded(ds: tf.data.Dataset, level: str) -> tuple[tf.data.Dataset, bool]:
-    """Apply the cache level; returns the dataset and whether its images are decoded yet."""
+def fill_cache(ds: tf.data.Dataset, examples: int, what: str) -> tf.data.Dataset:
+    """Fill the in-memory cache at the end of ``ds`` with one complete pass, now; returns ``ds``.
+
+    ``tf.data`` fills a cache lazily, through whichever iterator reads it first, and shares it
+    with every later iterator. An iterator dropped part-way through that first pass cancels its
+    inputs, and the cancellation can reach the cache as an end of sequence: the cache then
+    completes with only the elements read so far, and every later pass serves that prefix
+    (seen here: 20 or 22 of 32 validation images, with TensorFlow's "Finalizing the cache
+    because EOF has been reached" logged while the iterator was destroyed). Keras drops such
+    iterators in every ``evaluate``/``fit`` (it reads one batch to build the model, and opens
+    the next epoch's iterator at the end of each evaluation), and so does the ``take`` of the
+    BatchNorm recalibration batches. After one complete pass here, every iterator only reads the
+    cache, and dropping a reader never changes it.
+
+    The pass also checks the split: it must hold exactly ``examples`` examples.
+    """
+    start = time.perf_counter()
+    count = int(ds.reduce(np.int64(0), lambda n, *_: n + 1))
+    if count != examples:
+        raise DataError(
+            f"the {what} split yielded {count} examples, its metadata says {examples}: "
+            "the prepared dataset is incomplete or changed; prepare it again"
+        )
+    log.info("cached %d %s examples in %.1f s", count, what, time.perf_counter() - start)
+    return ds
+
+
+def _cached_decoded(
+    ds: tf.data.Dataset, level: str, examples: int, what: str
+) -> tuple[tf.data.Dataset, bool]:
+    """Apply the cache level (the cache filled); returns the dataset and whether its images
+    are decoded yet."""
     if level == "decoded":
-        return ds.map(_decode, num_parallel_calls=AUTOTUNE).cache(), True
+        return fill_cache(
+            ds.map(_decode, num_parallel_calls=AUTOTUNE).cache(), examples, what
+        ), True
     if level == "encoded":
-        return ds.cache(), False
+        return fill_cache(ds.cache(), examples, what), False
     return ds, False
 
 
@@ -133,6 +169,8 @@ def load_datasets(
     train, decoded = _cached_decoded(
         _records(builder, splits.train, image_key, label_key, seed, shuffle=True),
         cache_level(cfg, builder, image_key, splits.train_examples),
+        splits.train_examples,
+        "training",
     )
     train = train.shuffle(min(SHUFFLE_BUFFER, splits.train_examples), seed=seed)
     train = tf.data.Dataset.zip(train, _augment_seeds(seed))
@@ -155,7 +193,9 @@ def load_datasets(
     val = _records(builder, splits.val, image_key, label_key, seed, shuffle=False).take(
         val_examples
     )
-    val, val_decoded = _cached_decoded(val, cache_level(cfg, builder, image_key, val_examples))
+    val, val_decoded = _cached_decoded(
+        val, cache_level(cfg, builder, image_key, val_examples), val_examples, "validation"
+    )
 
     def val_fn(image: tf.Tensor, label: tf.Tensor):
         if not val_decoded:
