@@ -123,8 +123,19 @@ def run_training(
     if datasets is None:
         from mnv1.data.pipeline import load_datasets
 
+        planned = (
+            cfg.train.epochs * cfg.train.steps_per_epoch * cfg.train.batch_size
+            if cfg.train.steps_per_epoch
+            else None  # whole passes: cached when there is more than one epoch
+        )
+        if planned is None and cfg.train.epochs == 1:
+            planned = 0  # one pass over the split: nothing is read twice
         datasets = load_datasets(
-            cfg.data, cfg.model.resolution, cfg.train.batch_size, cfg.train.seed
+            cfg.data,
+            cfg.model.resolution,
+            cfg.train.batch_size,
+            cfg.train.seed,
+            train_images=planned,
         )
     steps_per_epoch = cfg.train.steps_per_epoch or datasets.train_examples // cfg.train.batch_size
     if steps_per_epoch < 1:

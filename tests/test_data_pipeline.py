@@ -86,6 +86,20 @@ def test_caches_are_complete_before_any_consumer_reads(tmp_path: Path) -> None:
         assert [x.shape[0] for x, _ in _arrays(data.train)] == [8] * 5
 
 
+def test_a_run_that_reads_the_training_split_once_does_not_cache_it(tmp_path: Path) -> None:
+    """Filling a cache decodes the whole split up front: only worth it when a run rereads it."""
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    # The split holds 40 images: 24 are read once, 48 mean a second pass.
+    short = load_datasets(_cfg(once), resolution=32, global_batch=8, train_images=24)
+    long = load_datasets(_cfg(twice), resolution=32, global_batch=8, train_images=48)
+    shutil.rmtree(once)
+    shutil.rmtree(twice)
+    assert [x.shape[0] for x, _ in _arrays(long.train)] == [8] * 5  # served from memory
+    assert [x.shape[0] for x, _ in _arrays(short.val)] == [8, 8, 4]  # validation: still cached
+    with pytest.raises(tf.errors.NotFoundError):  # read from the (deleted) prepared files
+        next(iter(short.train))
+
+
 def test_filling_a_cache_checks_the_example_count() -> None:
     short = tf.data.Dataset.range(5).cache()
     with pytest.raises(DataError, match="validation split yielded 5 examples, its metadata says 6"):

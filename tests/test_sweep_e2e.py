@@ -114,6 +114,13 @@ def test_smoke_sweep_then_relaunch_adds_no_run(ws: Workspace) -> None:
         assert json.loads(ws.text(run, "config.json"))["model"]["resolution"] == cell["resolution"]
     assert ws.text(parent, "status_matrix.md").count("FINISHED") == 4
 
+    # The sweep ended by writing the paper report, on disk and on the parent run.
+    report_files = {"report.md", "report.html", "figure4.png", "figure5.png", "grid.csv"}
+    assert report_files <= {p.name for p in (ws.root / "reports" / "smoke").iterdir()}
+    logged = {a.path for a in ws.client().list_artifacts(parent.info.run_id, "report")}
+    assert {f"report/{name}" for name in report_files} <= logged
+    assert "Report: reports/smoke/report.md" in done.stdout
+
     before = {r.info.run_id: (r.info.status, r.info.end_time) for r in children.values()}
     again = ws.train("-m", "experiment=smoke")
     assert again.returncode == 0, again.stdout + again.stderr

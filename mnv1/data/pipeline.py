@@ -153,8 +153,15 @@ def load_datasets(
     global_batch: int,
     seed: int = 0,
     augment: bool = True,
+    train_images: int | None = None,
 ) -> Datasets:
-    """Train and validation pipelines at ``resolution`` with batches of ``global_batch``."""
+    """Train and validation pipelines at ``resolution`` with batches of ``global_batch``.
+
+    ``train_images`` is how many training images the run will draw (None: unknown). A cache is
+    filled with a full pass before training (see :func:`fill_cache`), so the training split is
+    cached only when the run reads it more than once: a short run that sees part of a split
+    once would pay a decode of the whole split for nothing (the demo's cells read a third of it).
+    """
     _check_args(resolution, global_batch)
     builder, fingerprint = checked_builder(cfg)
     splits = builders.resolve_splits(builder, cfg)
@@ -166,9 +173,10 @@ def load_datasets(
         )
     mode = cfg.augment if augment else "none"
 
+    rereads = train_images is None or train_images > splits.train_examples
     train, decoded = _cached_decoded(
         _records(builder, splits.train, image_key, label_key, seed, shuffle=True),
-        cache_level(cfg, builder, image_key, splits.train_examples),
+        cache_level(cfg, builder, image_key, splits.train_examples) if rereads else "none",
         splits.train_examples,
         "training",
     )
