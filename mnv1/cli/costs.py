@@ -28,7 +28,6 @@ import argparse
 import csv
 import io
 import json
-import math
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -36,6 +35,7 @@ from typing import Any
 
 from mnv1 import paper
 from mnv1.costs import ModelCosts, costs_for, table3_costs
+from mnv1.report import fidelity
 
 FORMATS = ("markdown", "csv", "json")
 MATCH, ERRATUM, MISMATCH = "match", "erratum", "MISMATCH"
@@ -85,11 +85,14 @@ class Comparison:
 
 
 def _judge(table: str, row: str, quantity: str, ours: float, printed: float) -> tuple[str, str]:
-    """(status, note) for one cell: ours rounded to the printed precision against the print."""
-    if math.isclose(round(ours, paper.printed_decimals(printed)), printed, abs_tol=1e-9):
+    """(status, note) for one cell, by the report's rule (:func:`fidelity.check_printed`): ours
+    rounded half-up to the printed precision against the print; a known erratum excuses a
+    difference only where ours reads the corrected value."""
+    check = fidelity.check_printed(table, f"{row} {quantity}", ours, printed)
+    if check.verdict == fidelity.PASS:
         return MATCH, ""
-    erratum = paper.erratum_for(table, f"{row} {quantity}")
-    if erratum is None:
+    erratum = check.erratum
+    if check.verdict == fidelity.FAIL or erratum is None:
         return MISMATCH, f"{quantity}: ours {ours:.2f} vs printed {printed:g}, unexplained"
     return ERRATUM, (
         f"{quantity}: the paper prints {erratum.printed}, the count gives {erratum.correct}. "
