@@ -13,6 +13,7 @@ import io
 import math
 from collections.abc import Callable, Sequence
 
+from matplotlib import ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -111,6 +112,11 @@ def _trade_off(
                 gid=REFERENCE_FIT_GID,
             )
     ax.set_xscale("log")
+    # Plain numbers (20, 50, 100 …) read better than 2×10¹, and matplotlib's minor labels on
+    # a short log axis overlap the major ones.
+    ax.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Top-1 accuracy (%)")
     ax.set_title(title)
