@@ -17,6 +17,7 @@ from typing import Any, TextIO
 import keras
 
 from mnv1.checkpoint import CheckpointState, CheckpointStore
+from mnv1.timing import CHECKPOINT, EVALUATE, TRACE, PhaseRecorder
 from mnv1.tracker import Tracker
 
 # Keras log key → tracker metric name (tracking/schema.py PER_EPOCH_METRICS). Losses come from
@@ -207,12 +208,17 @@ class Checkpointing(keras.callbacks.Callback):
     """
 
     def __init__(
-        self, store: CheckpointStore, steps_per_epoch: int, every_steps: int | None = None
+        self,
+        store: CheckpointStore,
+        steps_per_epoch: int,
+        every_steps: int | None = None,
+        phases: PhaseRecorder | None = None,
     ) -> None:
         super().__init__()
         self.store = store
         self.steps_per_epoch = steps_per_epoch
         self.every_steps = every_steps
+        self.phases = phases or PhaseRecorder()
         self.step_offset = 0
         self._epoch = 0
 
@@ -226,10 +232,44 @@ class Checkpointing(keras.callbacks.Callback):
         global_step = self._epoch * self.steps_per_epoch + step_in_epoch
         # The epoch's last step is saved by on_epoch_end, after evaluation.
         if global_step % self.every_steps == 0 and step_in_epoch < self.steps_per_epoch:
-            self.store.save(
-                self.model, CheckpointState(self._epoch, step_in_epoch, self.steps_per_epoch)
-            )
+            with self.phases.measure(CHECKPOINT):
+                self.store.save(
+                    self.model, CheckpointState(self._epoch, step_in_epoch, self.steps_per_epoch)
+                )
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.step_offset = 0
-        self.store.save(self.model, CheckpointState(epoch + 1, 0, self.steps_per_epoch))
+        with self.phases.measure(CHECKPOINT):
+            self.store.save(self.model, CheckpointState(epoch + 1, 0, self.steps_per_epoch))
+
+
+class PhaseTiming(keras.callbacks.Callback):
+    """Count ``fit``'s first training step as phase ``trace`` and its validation passes as
+    ``evaluate`` (see ``mnv1.timing``).
+
+    Put it first in the callback list: Keras calls hooks in list order, so its ``on_test_begin``
+    opens ``evaluate`` before ``BeforeEvaluation`` re-estimates BatchNorm statistics, which then
+    counts as evaluation too.
+    """
+
+    def __init__(self, phases: PhaseRecorder) -> None:
+        super().__init__()
+        self.phases = phases
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        # The first step of a fit traces and compiles the train function before running it.
+        self.phases.begin(TRACE)
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.phases.is_open(TRACE):
+            self.phases.end(TRACE)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.phases.is_open(TRACE):  # a fit that ran no step
+            self.phases.end(TRACE)
+
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.phases.begin(EVALUATE)
+
+    def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.phases.end(EVALUATE)

@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,6 +35,7 @@ from typing import IO
 from mnv1.config import RunConfig, run_name, to_dict
 from mnv1.gpu_slots import gpu_slot
 from mnv1.identity import checkpoint_dir, identity_params, run_key
+from mnv1.timing import ENV_SPAWN_TIME, METRIC_CELL, METRIC_WORKER_WALL
 from mnv1.validate import check
 from tracking import runs, schema
 from tracking.store import ensure_experiment, resolve_uri
@@ -133,6 +135,8 @@ def _run_worker(
         f"mlflow:{run_id}",
     ]
     tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+    # The worker measures its own start-up against this (time_process_start_s).
+    env[ENV_SPAWN_TIME] = f"{time.time():.6f}"
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, errors="replace")
     assert proc.stderr is not None
     pump = threading.Thread(target=_pump, args=(proc.stderr, tail), daemon=True)
@@ -259,6 +263,7 @@ def _open_run(
 
 def run_cell(cfg: RunConfig, sweep: SweepRef | None, workdir: Path) -> CellOutcome:
     """Run one cell to a final MLflow status; never raises for a failure inside training."""
+    started = time.perf_counter()
     check(cfg)
     uri = sweep.uri if sweep else resolve_uri(cfg.tracking.uri)
     experiment_id = (
@@ -282,7 +287,9 @@ def run_cell(cfg: RunConfig, sweep: SweepRef | None, workdir: Path) -> CellOutco
         with gpu_slot(cfg.distribute.gpus_per_run) as cuda_visible:
             if cuda_visible is not None:
                 runs.set_tags(uri, run_id, {TAG_CUDA_VISIBLE: cuda_visible})
+            spawned = time.perf_counter()
             code, stderr_tail = _run_worker(config_path, run_id, uri, cuda_visible)
+            worker_wall = time.perf_counter() - spawned
     except BaseException as exc:
         # The orchestration itself broke (or was interrupted): the run must not stay RUNNING.
         status = runs.FAILED if isinstance(exc, Exception) else runs.KILLED
@@ -295,6 +302,12 @@ def run_cell(cfg: RunConfig, sweep: SweepRef | None, workdir: Path) -> CellOutco
         raise
 
     status, how = exit_status(code)
+    # Where the cell's time went, as the orchestrator saw it (the worker logs its own phases).
+    runs.log_metrics(
+        uri,
+        run_id,
+        {METRIC_CELL: time.perf_counter() - started, METRIC_WORKER_WALL: worker_wall},
+    )
     runs.set_tags(uri, run_id, {runs.TAG_EXIT: how})
     if status != runs.FINISHED:
         # The worker attaches traceback.txt for an exception; a death by signal or a crash in

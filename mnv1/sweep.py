@@ -15,12 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mnv1.config import RunConfig, run_name, to_dict
 from mnv1.identity import run_key
 from mnv1.orchestrate import SweepRef
+from mnv1.timing import METRIC_PREPARE, METRIC_REPORT, METRIC_SWEEP_FINISH, METRIC_SWEEP_START
 from tracking import runs, schema
 from tracking.store import ensure_experiment, resolve_uri
 
@@ -98,6 +100,7 @@ def start_sweep(cells: Sequence[RunConfig], sweep_config_text: str, launcher: st
     sweep's parent run (reusing it on a relaunch). Call once, before any cell runs."""
     if not cells:
         raise ValueError("a sweep needs at least one cell")
+    started = time.perf_counter()
     first = cells[0]
     uri = resolve_uri(first.tracking.uri)
     experiment_id = ensure_experiment(uri, first.tracking.experiment)
@@ -107,7 +110,9 @@ def start_sweep(cells: Sequence[RunConfig], sweep_config_text: str, launcher: st
             "run %s (%s) was left RUNNING by a dead process: marked KILLED", run.run_id, run.name
         )
 
+    preparing = time.perf_counter()
     data_tags = prepare_data(cells)
+    prepare_seconds = time.perf_counter() - preparing
     key = sweep_key(cells)
     rerun = any(c.tracking.rerun for c in cells)
     owner = runs.Owner.current()
@@ -120,6 +125,7 @@ def start_sweep(cells: Sequence[RunConfig], sweep_config_text: str, launcher: st
             )
         runs.reopen(uri, parent, owner, counter=runs.TAG_LAUNCHES)
         runs.set_tags(uri, parent.run_id, {TAG_LAUNCHER: launcher})
+        _log_start_timings(uri, parent.run_id, started, prepare_seconds)
         log.info("sweep %s: relaunch, reusing parent run %s", key, parent.run_id)
         return SweepRef(parent.run_id, key, experiment_id, uri)
 
@@ -136,8 +142,22 @@ def start_sweep(cells: Sequence[RunConfig], sweep_config_text: str, launcher: st
     parent_id = runs.create(uri, experiment_id, f"{first.study}_sweep_{key[:8]}", tags)
     runs.log_json(uri, parent_id, GRID_ARTIFACT, grid_document(cells))
     runs.log_text(uri, parent_id, SWEEP_CONFIG_ARTIFACT, sweep_config_text)
+    _log_start_timings(uri, parent_id, started, prepare_seconds)
     log.info("sweep %s: new parent run %s with %d cells", key, parent_id, len(cells))
     return SweepRef(parent_id, key, experiment_id, uri)
+
+
+def _log_start_timings(uri: str, parent_id: str, started: float, prepare_seconds: float) -> None:
+    """How long the sweep start took, and how much of it went to preparing the data
+    (``mnv1-bench sweep`` reads them back)."""
+    runs.log_metrics(
+        uri,
+        parent_id,
+        {
+            METRIC_SWEEP_START: time.perf_counter() - started,
+            METRIC_PREPARE: prepare_seconds,
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -179,6 +199,7 @@ def status_matrix(cells: Sequence[RunConfig], states: dict[str, runs.CellState])
 def finish_sweep(sweep: SweepRef, cells: Sequence[RunConfig]) -> SweepOutcome:
     """Build, print and log the status matrix, then end the parent: FINISHED when every cell
     finished, FAILED otherwise."""
+    started = time.perf_counter()
     states = runs.cell_states(sweep.uri, sweep.experiment_id, [run_key(c) for c in cells])
     matrix = status_matrix(cells, states)
     outcome = SweepOutcome(states, matrix)
@@ -188,8 +209,17 @@ def finish_sweep(sweep: SweepRef, cells: Sequence[RunConfig]) -> SweepOutcome:
     runs.finish(
         sweep.uri, sweep.parent_run_id, runs.FINISHED if not outcome.failed else runs.FAILED
     )
+    report_seconds = 0.0
     if cells[0].tracking.report:
+        reporting = time.perf_counter()
         write_report(sweep, cells[0])
+        report_seconds = time.perf_counter() - reporting
+    # Logged onto the ended parent (MLflow refuses writes to deleted runs only).
+    runs.log_metrics(
+        sweep.uri,
+        sweep.parent_run_id,
+        {METRIC_SWEEP_FINISH: time.perf_counter() - started, METRIC_REPORT: report_seconds},
+    )
     return outcome
 
 

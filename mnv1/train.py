@@ -43,6 +43,7 @@ from mnv1.callbacks import (
     Checkpointing,
     EpochLine,
     EpochMetrics,
+    PhaseTiming,
     StopOnNaN,
     Throughput,
     ValidationCount,
@@ -63,6 +64,7 @@ from mnv1.recipe import (
     peak_learning_rate,
     resolve_jit,
 )
+from mnv1.timing import BUILD, CHECKPOINT, DATA, EVALUATE, IMPORT, TRAIN, PhaseRecorder
 from mnv1.tracker import Tracker
 from tracking import schema
 
@@ -110,16 +112,23 @@ def run_training(
     tracker: Tracker,
     datasets: Datasets | None = None,
     checkpoint_dir: Path | None = None,
+    phases: PhaseRecorder | None = None,
 ) -> RunResult:
-    """Train one run to ``cfg.train.epochs`` epochs, resuming from its last checkpoint."""
+    """Train one run to ``cfg.train.epochs`` epochs, resuming from its last checkpoint.
+
+    ``phases`` records where the time goes (``mnv1.timing``); pass a ``TimedTracker`` on the
+    same recorder to count tracker calls as ``tracking``.
+    """
+    phases = phases or PhaseRecorder()
     check_train_config(cfg.train)
     tracker.log_params(flatten(to_dict(cfg)))
-    strategy = make_strategy(cfg.distribute)
-    replicas = int(strategy.num_replicas_in_sync)
-    per_replica = check_global_batch(cfg.train.batch_size, replicas)
+    with phases.measure(IMPORT):  # the strategy initialises TensorFlow's devices
+        strategy = make_strategy(cfg.distribute)
+        replicas = int(strategy.num_replicas_in_sync)
+        per_replica = check_global_batch(cfg.train.batch_size, replicas)
 
-    keras.utils.clear_session()  # fresh layer names and global state for this run
-    apply_run_settings(cfg.train)
+        keras.utils.clear_session()  # fresh layer names and global state for this run
+        apply_run_settings(cfg.train)
     if datasets is None:
         from mnv1.data.pipeline import load_datasets
 
@@ -130,13 +139,14 @@ def run_training(
         )
         if planned is None and cfg.train.epochs == 1:
             planned = 0  # one pass over the split: nothing is read twice
-        datasets = load_datasets(
-            cfg.data,
-            cfg.model.resolution,
-            cfg.train.batch_size,
-            cfg.train.seed,
-            train_images=planned,
-        )
+        with phases.measure(DATA):  # includes filling the in-memory caches
+            datasets = load_datasets(
+                cfg.data,
+                cfg.model.resolution,
+                cfg.train.batch_size,
+                cfg.train.seed,
+                train_images=planned,
+            )
     steps_per_epoch = cfg.train.steps_per_epoch or datasets.train_examples // cfg.train.batch_size
     if steps_per_epoch < 1:
         raise ValueError(
@@ -152,11 +162,11 @@ def run_training(
     devices = list(strategy.extended.worker_devices)
     jit = resolve_jit(cfg.train, on_gpu=any("GPU" in d.upper() for d in devices))
 
-    model, optimizer = _compiled_model(
-        cfg, strategy, datasets.num_classes, steps_per_epoch, bn_momentum, jit
-    )
-
-    costs = count_costs(model)
+    with phases.measure(BUILD):
+        model, optimizer = _compiled_model(
+            cfg, strategy, datasets.num_classes, steps_per_epoch, bn_momentum, jit
+        )
+        costs = count_costs(model)
     tracker.log_metrics(
         {
             schema.METRIC_ALPHA: cfg.model.alpha,
@@ -188,8 +198,10 @@ def run_training(
     }
     tags.update(datasets.fingerprint.as_tags())
     tracker.set_tags(tags)
-    tracker.log_text(COSTS_TEXT, cost_table(costs))
-    tracker.log_text(SUMMARY_TEXT, model_summary(model))
+    with phases.measure(BUILD):
+        texts = {COSTS_TEXT: cost_table(costs), SUMMARY_TEXT: model_summary(model)}
+    for text_name, text in texts.items():
+        tracker.log_text(text_name, text)
 
     name = run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant)
     if cfg.testing.fail_cell is not None and cfg.testing.fail_cell == name:
@@ -209,7 +221,8 @@ def run_training(
             f"checkpoint in {store.directory} was written with {latest.steps_per_epoch} steps "
             f"per epoch, this run has {steps_per_epoch}; delete the directory to start afresh"
         )
-    with strategy.scope():  # the optimizer's slots are created here when restoring
+    # The optimizer's slots are created in the scope when restoring.
+    with phases.measure(CHECKPOINT), strategy.scope():
         state = store.restore(model)
     start_epoch = state.epochs_done if state else 0
     start_step = state.step_in_epoch if state else 0
@@ -220,17 +233,21 @@ def run_training(
     recalibration = None
     if cfg.train.bn_recalibration_batches:
         # Created before fit's own iterator: see recalibration_data.
-        recalibration = iter(
-            strategy.experimental_distribute_dataset(
-                recalibration_data(datasets.train, cfg.train.bn_recalibration_batches)
+        with phases.measure(EVALUATE):
+            recalibration = iter(
+                strategy.experimental_distribute_dataset(
+                    recalibration_data(datasets.train, cfg.train.bn_recalibration_batches)
+                )
             )
-        )
     bn_stats = BatchNormStats(model, strategy, recalibration, cfg.train.bn_recalibration_batches)
     epoch_metrics = EpochMetrics(tracker)
     throughput = Throughput(cfg.train.batch_size)
-    checkpointing = Checkpointing(store, steps_per_epoch, cfg.train.checkpoint_every_steps)
+    checkpointing = Checkpointing(
+        store, steps_per_epoch, cfg.train.checkpoint_every_steps, phases=phases
+    )
     interactive = sys.stdout.isatty()
     callbacks: list[keras.callbacks.Callback] = [
+        PhaseTiming(phases),  # first: see PhaseTiming
         StopOnNaN(lambda: float(optimizer.learning_rate)),
         throughput,
         BeforeEvaluation(bn_stats.prepare_for_evaluation),
@@ -242,16 +259,17 @@ def run_training(
         callbacks.append(EpochLine(cfg.train.epochs))
 
     def fit(first_epoch: int, last_epoch: int, steps: int) -> None:
-        model.fit(
-            train_data,
-            validation_data=val_data,
-            initial_epoch=first_epoch,
-            epochs=last_epoch,
-            steps_per_epoch=steps,
-            callbacks=callbacks,
-            verbose=1 if interactive else 0,
-            shuffle=False,  # the data layer shuffles; Keras cannot shuffle a tf.data stream
-        )
+        with phases.measure(TRAIN):  # evaluation, checkpoints and tracking inside count apart
+            model.fit(
+                train_data,
+                validation_data=val_data,
+                initial_epoch=first_epoch,
+                epochs=last_epoch,
+                steps_per_epoch=steps,
+                callbacks=callbacks,
+                verbose=1 if interactive else 0,
+                shuffle=False,  # the data layer shuffles; Keras cannot shuffle a tf.data stream
+            )
 
     epoch = start_epoch
     if start_step and epoch < cfg.train.epochs:
@@ -262,7 +280,8 @@ def run_training(
     if epoch < cfg.train.epochs:
         fit(epoch, cfg.train.epochs, steps_per_epoch)
 
-    final = _final_metrics(model, val_data, datasets.val_examples, epoch_metrics, throughput)
+    with phases.measure(EVALUATE):
+        final = _final_metrics(model, val_data, datasets.val_examples, epoch_metrics, throughput)
     tracker.log_metrics(final)
 
     if cfg.tracking.log_model:

@@ -279,3 +279,38 @@ def read_sweep(experiment: str, sweep: str | None = None, uri: str | None = None
     return SweepRuns(
         experiment=experiment, tracking_uri=tracking_uri, parent=parent, runs=tuple(runs)
     )
+
+
+@dataclass(frozen=True)
+class SweepMetrics:
+    """The latest value of every metric of one sweep's parent run and of each of its cells."""
+
+    parent_run_id: str
+    parent: dict[str, float]
+    cells: dict[str, dict[str, float]]
+    """By cell run name."""
+    statuses: dict[str, str]
+    """Each cell run's status, by run name."""
+
+
+def sweep_metrics(
+    experiment: str, sweep: str | None = None, uri: str | None = None
+) -> SweepMetrics:
+    """The metrics of one sweep (default: the latest), its parent's and each cell's.
+
+    A cell that ran more than once (a resumed run) appears once: its newest run.
+    """
+    found = read_sweep(experiment, sweep, uri)
+    parent = _client(found.tracking_uri).get_run(found.parent.run_id)
+    cells: dict[str, dict[str, float]] = {}
+    statuses: dict[str, str] = {}
+    for run in found.runs:  # newest first
+        if run.run_name not in cells:
+            cells[run.run_name] = dict(run.metrics)
+            statuses[run.run_name] = run.status
+    return SweepMetrics(
+        parent_run_id=found.parent.run_id,
+        parent={k: float(v) for k, v in parent.data.metrics.items()},
+        cells=cells,
+        statuses=statuses,
+    )

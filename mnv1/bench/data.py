@@ -7,9 +7,18 @@ For each ρ this measures, in one process on the same batch size:
   median of several repeats; plus one cold pass (decode included) of the same pipeline built
   without a cache;
 * **train images/s**: ``train_on_batch`` steps of ``build_mobilenet_v1(α, ρ)`` on one batch
-  from that pipeline (forward, backward and optimizer update), median of several repeats.
+  from that pipeline (forward, backward and optimizer update), median of several repeats;
+* **input wait share**: the share of a real ``fit``'s step time spent waiting for input. The
+  same model fits the same number of steps once on the real training stream
+  (``mnv1.train.training_data`` over the pipeline) and once on one batch of it cached in memory
+  (``take(1).cache()``, then the same ``training_data``), alternated A B / B A over the repeats;
+  share = max(0, 1 - const / real) of the median steady step times. Steady means from the end
+  of each fit's first step to the end of its last, so tracing and the iterator's start (filling
+  the shuffle buffer, once per pass over the data) are left out.
 
-A pipeline/train ratio above 1 means the input pipeline is not the bottleneck at that ρ.
+A pipeline/train ratio above 1 means the input pipeline is not the bottleneck at that ρ; a wait
+share near 0 says the same from inside ``fit``, where the pipeline competes with training for
+the same cores.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "batch_size": 32,
     "batches": 20,
     "train_steps": 5,
+    "fit_steps": 10,
     "repeats": 3,
     "train_size": None,
     "val_size": None,
@@ -44,6 +54,7 @@ TINY: dict[str, Any] = {
     "batch_size": 8,
     "batches": 4,
     "train_steps": 2,
+    "fit_steps": 3,
     "repeats": 2,
     "train_size": 64,
     "val_size": 16,
@@ -58,8 +69,16 @@ class RhoResult:
     pipeline_cold_images_per_sec: float
     train_images_per_sec: float
     ratio: float
+    input_wait_share: float
+    """Share of a real fit's steady step time spent waiting for input (0: none)."""
+    fit_step_seconds: float
+    """Median steady step time of the fit on the real pipeline."""
+    fit_step_seconds_cached: float
+    """Median steady step time of the same fit on one cached batch."""
     pipeline_repeats: list[float]
     train_repeats: list[float]
+    fit_repeats: list[float]
+    fit_cached_repeats: list[float]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,6 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "batch_size": (int, "global batch, for the pipeline and the model"),
         "batches": (int, "pipeline batches per repeat"),
         "train_steps": (int, "train steps per repeat"),
+        "fit_steps": (int, "fit steps per repeat for the input wait share (at least 3)"),
         "repeats": (int, "repeats; the median is reported"),
         "train_size": (int, "synthetic training images"),
         "val_size": (int, "synthetic validation images"),
@@ -183,6 +203,84 @@ def measure_training(
     return rates
 
 
+def _step_clock() -> tuple[Any, list[float]]:
+    """A Keras callback that appends the end time of every training step to the list."""
+    import keras
+
+    marks: list[float] = []
+
+    class StepClock(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            marks.append(time.perf_counter())
+
+    return StepClock(), marks
+
+
+def steady_step_seconds(marks: list[float]) -> float:
+    """Seconds per step from the end of the first step to the end of the last."""
+    if len(marks) < 2:
+        raise ValueError(f"a fit ran {len(marks)} step(s); steady timing needs at least 2")
+    return (marks[-1] - marks[0]) / (len(marks) - 1)
+
+
+def measure_input_wait(
+    alpha: float,
+    resolution: int,
+    train: Any,
+    num_classes: int,
+    steps: int,
+    repeats: int,
+) -> tuple[list[float], list[float]]:
+    """Steady seconds per step of ``fit`` on the real pipeline and on one cached batch of it,
+    per repeat, alternated (one warm-up fit of each first, untimed)."""
+    import keras
+    import tensorflow as tf
+
+    from mnv1.model import build_mobilenet_v1
+    from mnv1.train import training_data
+
+    if steps < 3:
+        raise ValueError(f"fit steps must be at least 3 (2 timed steps), got {steps}")
+    keras.utils.clear_session()
+    model = build_mobilenet_v1(alpha=alpha, resolution=resolution, num_classes=num_classes)
+    model.compile(
+        optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
+        loss=keras.losses.CategoricalCrossentropy(),
+        jit_compile=bool(tf.config.list_physical_devices("GPU")),  # as in measure_training
+    )
+    streams = {
+        "real": training_data(train, num_classes),
+        "cached": training_data(train.take(1).cache(), num_classes),
+    }
+
+    def fit(kind: str) -> float:
+        clock, marks = _step_clock()
+        model.fit(
+            streams[kind],
+            steps_per_epoch=steps,
+            epochs=1,
+            callbacks=[clock],
+            verbose=0,
+            shuffle=False,  # a tf.data stream: the data layer shuffles, Keras cannot
+        )
+        return steady_step_seconds(marks)
+
+    fit("cached")  # traces the train function
+    fit("real")
+    real: list[float] = []
+    cached: list[float] = []
+    for repeat in range(repeats):
+        order = ("real", "cached") if repeat % 2 == 0 else ("cached", "real")
+        for kind in order:
+            (real if kind == "real" else cached).append(fit(kind))
+    return real, cached
+
+
+def wait_share(real_step: float, cached_step: float) -> float:
+    """Share of the real step time not explained by the step on a batch already in memory."""
+    return max(0.0, 1.0 - cached_step / real_step)
+
+
 def benchmark(args: argparse.Namespace) -> tuple[list[RhoResult], dict[str, Any]]:
     from mnv1.data.pipeline import load_datasets
 
@@ -211,6 +309,9 @@ def benchmark(args: argparse.Namespace) -> tuple[list[RhoResult], dict[str, Any]
             args.train_steps,
             args.repeats,
         )
+        fit_real, fit_cached = measure_input_wait(
+            args.alpha, resolution, data.train, data.num_classes, args.fit_steps, args.repeats
+        )
         results.append(
             RhoResult(
                 resolution=resolution,
@@ -218,8 +319,13 @@ def benchmark(args: argparse.Namespace) -> tuple[list[RhoResult], dict[str, Any]
                 pipeline_cold_images_per_sec=cold,
                 train_images_per_sec=median(train),
                 ratio=median(warm) / median(train),
+                input_wait_share=wait_share(median(fit_real), median(fit_cached)),
+                fit_step_seconds=median(fit_real),
+                fit_step_seconds_cached=median(fit_cached),
                 pipeline_repeats=warm,
                 train_repeats=train,
+                fit_repeats=fit_real,
+                fit_cached_repeats=fit_cached,
             )
         )
     meta = {
@@ -230,12 +336,15 @@ def benchmark(args: argparse.Namespace) -> tuple[list[RhoResult], dict[str, Any]
         "repeats": args.repeats,
         "pipeline batches per repeat": args.batches,
         "train steps per repeat": args.train_steps,
+        "fit steps per repeat (input wait)": args.fit_steps,
     }
     return results, meta
 
 
 def run(args: argparse.Namespace) -> int:
     resolve_sizes(args)
+    if args.fit_steps < 3:
+        raise SystemExit(f"--fit-steps must be at least 3 (2 timed steps), got {args.fit_steps}")
     # TFDS prints progress to stdout while preparing; stdout is for the report (JSON must parse).
     with contextlib.redirect_stdout(sys.stderr):
         results, meta = benchmark(args)
@@ -245,6 +354,7 @@ def run(args: argparse.Namespace) -> int:
         "pipeline_cold_images_per_sec": "pipeline img/s (first pass)",
         "train_images_per_sec": f"train img/s α={args.alpha:g} (median)",
         "ratio": "pipeline / train",
+        "input_wait_share": "input wait share (fit)",
     }
     print(render("data", columns, [asdict(r) for r in results], meta, args.format))
     return 0

@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     "model": "mnv1.bench.model",
     "data": "mnv1.bench.data",
     "train": "mnv1.bench.train",
+    "sweep": "mnv1.bench.sweep",
 }
 
 
