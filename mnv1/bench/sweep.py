@@ -59,7 +59,7 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
     ("prepare", "dataset preparation (sweep start)"),
     ("data", "dataset loading (pipelines)"),
     ("build", "model build, compile, costs"),
-    ("trace", "training: first step (tracing)"),
+    ("trace", "training: first step (tracing, input start)"),
     ("train", "training: other steps"),
     ("evaluate", "evaluation (BatchNorm re-estimation incl.)"),
     ("checkpoint", "checkpoints"),
