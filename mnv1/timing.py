@@ -33,9 +33,9 @@ ENV_SPAWN_TIME = "MNV1_SPAWN_TIME"
 # Phase names, in the order a run goes through them (metric ``time_<phase>_s`` each).
 PROCESS_START = "process_start"  # spawn to the worker's first line: interpreter and imports
 IMPORT = "import"  # TensorFlow and Keras import, bootstrap, strategy (device initialisation)
-DATA = "data"  # building the tf.data pipelines (the pipeline itself runs during training)
+DATA = "data"  # building the tf.data pipelines, filling their in-memory caches
 BUILD = "build"  # model build, compile, cost counting, model summary
-TRACE = "trace"  # the first training step of each fit: tracing and compiling the train step
+TRACE = "trace"  # each fit's first training step: tracing the train step, starting the input
 TRAIN = "train"  # every other training step (including waiting for input)
 EVALUATE = "evaluate"  # validation passes, BatchNorm re-estimation included
 CHECKPOINT = "checkpoint"  # restoring and writing checkpoints
