@@ -17,15 +17,18 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 
 from mnv1.bench import render
 from mnv1.config import PAPER_ALPHAS, PAPER_RESOLUTIONS
-from mnv1.costs import count_costs
-from mnv1.model import build_mobilenet_v1
+
+if TYPE_CHECKING:
+    import keras
+
+# Keras (and with it TensorFlow) is imported inside the functions that time something, so
+# `mnv1-bench --help` and the other subcommands do not pay seconds of imports for this one.
 
 HELP = "training and inference images/s of our model vs keras.applications.MobileNet"
 
@@ -69,11 +72,15 @@ class ModelBench:
 
 def sync(x: Any) -> float:
     """Force a (possibly asynchronous) backend to finish by pulling one scalar to the host."""
+    import keras
+
     return float(keras.ops.convert_to_numpy(keras.ops.sum(x)))
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 5, inner: int = 4) -> float:
     """Median GFLOP/s of a ``size × size`` float32 matmul: the machine's practical ceiling."""
+    import keras
+
     rng = np.random.default_rng(0)
     a = keras.ops.convert_to_tensor(rng.standard_normal((size, size), dtype=np.float32))
     b = keras.ops.convert_to_tensor(rng.standard_normal((size, size), dtype=np.float32))
@@ -90,12 +97,16 @@ def matmul_gflops(size: int = 2048, repeats: int = 5, inner: int = 4) -> float:
 
 
 def _keras_reference(alpha: float, resolution: int) -> keras.Model:
+    import keras
+
     return keras.applications.MobileNet(
         input_shape=(resolution, resolution, 3), alpha=alpha, weights=None, classes=1000
     )
 
 
 def compiled(model: keras.Model, jit_compile: bool | str) -> keras.Model:
+    import keras
+
     model.compile(
         optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
         loss="sparse_categorical_crossentropy",
@@ -141,6 +152,11 @@ def bench_model(
     ceiling: float | None = None,
 ) -> ModelBench:
     """Time training and inference of ours vs the Keras reference at one (α, ρ, batch)."""
+    import keras
+
+    from mnv1.costs import count_costs
+    from mnv1.model import build_mobilenet_v1
+
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (batch, resolution, resolution, 3)).astype(np.float32)
     y = rng.integers(0, 1000, (batch,)).astype(np.int32)
@@ -198,6 +214,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import keras
+
     if args.tiny:
         args.alphas, args.resolutions, args.batch_size = [0.25], [32], 4
         args.repeats, args.steps = 2, 1
