@@ -47,3 +47,26 @@ def test_gpu_script_runs_on_any_backend(tmp_path: Path) -> None:
     assert (first["precision"], first["xla"]) == ("float32", True)
     assert first["mult_adds"] == 1_088_128 and first["train_ips"] > 0
     assert "Skipped by the time budget: 3 configurations." in done.stdout
+
+
+def test_any_benchmark_can_be_logged_as_an_mlflow_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert main(["model", "--tiny", "--log-to", uri, "--log-experiment", "bench"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("## model") and "| alpha | resolution |" in out  # markdown as asked
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("bench")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["mnv1.kind"] == "benchmark" and run.data.tags["mnv1.benchmark"] == "model"
+    metrics = run.data.metrics
+    assert metrics["a0.25_r32.train_ratio"] == pytest.approx(
+        metrics["a0.25_r32.ours_train"] / metrics["a0.25_r32.keras_train"]
+    )
+    assert run.data.params["backend"] == "tensorflow"
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["benchmark.md"]

@@ -50,6 +50,9 @@ from mnv1.timing import (
 )
 from tracking.schema import TAG_STUDY
 
+# This benchmark logs its own breakdown (named metrics) for --log-to; see mnv1.cli.bench.
+LOGS_ITSELF = True
+
 HELP = "a study's wall time against its runs' pure training time, the overhead broken down"
 
 # The wall time's parts: (key, label); they add up to the wall time.
@@ -302,14 +305,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout", type=float, default=3600.0, help="seconds before the sweep is stopped"
-    )
-    parser.add_argument(
-        "--log-to", default=None, metavar="URI", help="also log the result to this MLflow store"
-    )
-    parser.add_argument(
-        "--log-experiment",
-        default="benchmarks",
-        help="MLflow experiment for --log-to (default: benchmarks)",
     )
 
 
