@@ -40,7 +40,7 @@ class ModelConfig:
     sync_bn: bool = False
     """Synchronise BatchNorm statistics across replicas (otherwise each replica keeps its own)."""
     bn_momentum: float | None = None
-    """None ties the BatchNorm momentum to the step budget (see ``mnv1.train``)."""
+    """None ties the BatchNorm momentum to the step budget (see ``mnv1.training.run``)."""
 
 
 @dataclass
@@ -118,7 +118,8 @@ class DistributeConfig:
     intra_op_threads: int | None = None
     """Threads inside one op (TensorFlow's default, None, uses every core)."""
     inter_op_threads: int | None = None
-    """Ops run concurrently (None: TensorFlow's default). Both are set by ``mnv1.bootstrap``."""
+    """Ops run concurrently (None: TensorFlow's default). Both are set by "
+    "``mnv1.training.bootstrap``."""
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Where a run's wall time goes: a small recorder of named phases, and a tracker that times itself.
+"""Where a run's wall time goes: a small recorder of named phases, and a run log that times itself.
 
 ``mnv1-bench sweep`` breaks a sweep's wall time into process start, TensorFlow import, data,
 model build, training, evaluation, checkpoints and tracking. Each worker measures its own phases
@@ -8,7 +8,7 @@ with one ``PhaseRecorder``::
     with phases.measure("build"):
         model = build(...)
 
-Phases nest, and every second is counted once, in the innermost open phase: a tracker call made
+Phases nest, and every second is counted once, in the innermost open phase: a run log call made
 while building the model counts as ``tracking``, and ``build`` gets the rest. So the totals of
 one recorder add up to the time spent inside its outermost phases, never more.
 
@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mnv1.tracker import Tracker
+from mnv1.training.runlog import RunLog
 
 # The environment variable through which an orchestrator hands a worker the wall-clock time
 # (``time.time()``) at which it spawned it, so the worker can tell how long it took to start.
@@ -39,7 +39,7 @@ TRACE = "trace"  # each fit's first training step: tracing the train step, start
 TRAIN = "train"  # every other training step (including waiting for input)
 EVALUATE = "evaluate"  # validation passes, BatchNorm re-estimation included
 CHECKPOINT = "checkpoint"  # restoring and writing checkpoints
-TRACKING = "tracking"  # inside tracker calls (and creating the tracker: importing mlflow)
+TRACKING = "tracking"  # inside run log calls (and creating the run log: importing mlflow)
 WORKER_OTHER = "worker_other"  # the rest of the worker's life before its final metrics
 PHASES: tuple[str, ...] = (
     PROCESS_START,
@@ -117,15 +117,15 @@ class PhaseRecorder:
         self.totals[name] = self.totals.get(name, 0.0) + seconds
 
     def metrics(self) -> dict[str, float]:
-        """The totals as tracker metrics: ``{"time_<phase>_s": seconds}``."""
+        """The totals as run-log metrics: ``{"time_<phase>_s": seconds}``."""
         return {metric_name(name): seconds for name, seconds in self.totals.items()}
 
 
 @dataclass
-class TimedTracker:
-    """A Tracker that counts the time spent in every call of ``inner`` as phase ``tracking``."""
+class TimedRunLog:
+    """A RunLog that counts the time spent in every call of ``inner`` as phase ``tracking``."""
 
-    inner: Tracker
+    inner: RunLog
     phases: PhaseRecorder
 
     def log_params(self, params: Mapping[str, Any]) -> None:

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
+from mnv1.tracking import runs, schema
+from mnv1.tracking.benchmarks import REPORT_TEXT, log_benchmark
+from mnv1.tracking.queries import sweep_metrics
+from mnv1.tracking.store import ensure_experiment
 
 from mnv1.bench.sweep import COMPONENTS, breakdown, experiment_of
 from mnv1.cli.bench import build_parser, main
 from mnv1.timing import PHASES
-from tracking import runs, schema
-from tracking.benchmarks import REPORT_TEXT, log_benchmark
-from tracking.queries import sweep_metrics
-from tracking.store import ensure_experiment
 
 PARENT = {
     "time_sweep_start_s": 5.0,

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mnv1.config import DistributeConfig
-from mnv1.distribute import (
+from mnv1.training.strategy import (
     MultiWorkerError,
     StrategyPlan,
     check_global_batch,
@@ -119,8 +119,8 @@ def test_make_strategy_one_device_on_cpu():
 def test_bootstrap_after_tensorflow_initialised_is_a_clear_error():
     import tensorflow as tf
 
-    from mnv1.bootstrap import BootstrapError, bootstrap, tf_initialised
     from mnv1.config import TrainConfig
+    from mnv1.training.bootstrap import BootstrapError, bootstrap, tf_initialised
 
     tf.constant(1.0)  # initialises the devices, as any earlier test in this process may have
     assert tf_initialised()
@@ -129,8 +129,8 @@ def test_bootstrap_after_tensorflow_initialised_is_a_clear_error():
 
 
 def test_bootstrap_rejects_bad_values_first():
-    from mnv1.bootstrap import bootstrap
     from mnv1.config import TrainConfig
+    from mnv1.training.bootstrap import bootstrap
 
     with pytest.raises(ValueError, match=r"distribute.cpu_replicas must be an integer >= 1.*0"):
         bootstrap(DistributeConfig(cpu_replicas=0), TrainConfig())
@@ -143,11 +143,11 @@ def test_fresh_process_imports_without_initialising_then_bootstraps_two_cpu_repl
     from train_support import child_env
 
     script = """
-import mnv1, mnv1.train, mnv1.worker
-from mnv1.bootstrap import bootstrap, tf_initialised
+import mnv1, mnv1.training.run, mnv1.training.worker
+from mnv1.training.bootstrap import bootstrap, tf_initialised
 from mnv1.config import DistributeConfig, TrainConfig
-from mnv1.distribute import make_strategy
-assert not tf_initialised(), "importing mnv1.train initialised TensorFlow"
+from mnv1.training.strategy import make_strategy
+assert not tf_initialised(), "importing mnv1.training.run initialised TensorFlow"
 cfg = DistributeConfig(cpu_replicas=2)
 bootstrap(cfg, TrainConfig())
 strategy = make_strategy(cfg)

@@ -19,14 +19,14 @@ import pytest
 import scipy.stats
 from mlflow import MlflowClient
 from mlflow.entities import Metric
+from mnv1.tracking import schema
+from mnv1.tracking.queries import read_sweep
 
 from mnv1 import paper
 from mnv1.cli.report import main
 from mnv1.report.build import ReportResult, build_report
 from mnv1.report.figures import FIT_GID, OURS_GID, REFERENCE_FIT_GID, REFERENCE_GID
 from mnv1.report.tables import DASH
-from tracking import schema
-from tracking.queries import read_sweep
 
 ALPHAS = (1.0, 0.75, 0.5, 0.25)
 RESOLUTIONS = (224, 192, 160, 128)

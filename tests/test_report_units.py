@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.stats
+from mnv1.tracking.queries import CellRun, GridCell, SweepParent, SweepRuns
 
 from mnv1.report.build import assemble
 from mnv1.report.fidelity import (
@@ -24,7 +25,6 @@ from mnv1.report.figures import OURS_GID, REFERENCE_GID
 from mnv1.report.paper_tables import tables_to_show
 from mnv1.report.records import CellRecord, cell_records
 from mnv1.report.tables import DASH, Column, Table
-from tracking.queries import CellRun, GridCell, SweepParent, SweepRuns
 
 
 def test_spearman_matches_scipy_with_ties() -> None:

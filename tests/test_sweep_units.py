@@ -9,15 +9,15 @@ from importlib.resources import files
 from pathlib import Path
 
 import pytest
+from mnv1.tracking.runs import CellState
 
 from mnv1.cli.hydra_grid import check_command
 from mnv1.cli.hydra_store import known_studies
 from mnv1.config import RunConfig
-from mnv1.gpu_slots import gpu_slot, slices, visible_gpus
-from mnv1.identity import run_key
-from mnv1.orchestrate import SweepRef, exit_status
-from mnv1.sweep import grid_document, status_matrix, sweep_key
-from tracking.runs import CellState
+from mnv1.sweep.gpu_slots import gpu_slot, slices, visible_gpus
+from mnv1.sweep.lifecycle import grid_document, status_matrix, sweep_key
+from mnv1.sweep.orchestrate import SweepRef, exit_status
+from mnv1.sweep.run_key import run_key
 
 STUDIES = ["demo", "smoke", "table4", "table5", "table6", "table7", "table8_9", "tradeoff16"]
 
@@ -34,7 +34,7 @@ def coords(study: str, *overrides: str) -> tuple[list[tuple[float, int, str]], l
 def test_every_study_is_registered_and_headed_by_question_command_cost() -> None:
     assert known_studies() == STUDIES
     for name in STUDIES:
-        text = files("experiments").joinpath(f"{name}.yaml").read_text()
+        text = files("mnv1.experiments").joinpath(f"{name}.yaml").read_text()
         head = [line for line in text.splitlines() if line.startswith("#")]
         assert head[0].startswith("# Question: "), name
         assert any(

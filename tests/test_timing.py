@@ -1,4 +1,4 @@
-"""Phase timing: exclusive seconds per phase, a self-timing tracker, and a real run's phases."""
+"""Phase timing: exclusive seconds per phase, a self-timing run_log, and a real run's phases."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from train_support import make_datasets, tiny_config
 
 from mnv1 import timing
 from mnv1.config import from_dict
-from mnv1.timing import PhaseRecorder, TimedTracker
-from mnv1.tracker import MemoryTracker
-from mnv1.worker import spawn_seconds
+from mnv1.timing import PhaseRecorder, TimedRunLog
+from mnv1.training.runlog import MemoryRunLog
+from mnv1.training.worker import spawn_seconds
 
 
 def recorder(*ticks: float) -> PhaseRecorder:
@@ -55,15 +55,15 @@ def test_measure_closes_on_error_and_metrics_are_named_per_phase() -> None:
 
 
 def test_timed_tracker_passes_every_call_through_and_counts_it_as_tracking() -> None:
-    inner = MemoryTracker()
+    inner = MemoryRunLog()
     phases = recorder(*[float(t) for t in range(12)])
-    tracker = TimedTracker(inner, phases)
-    tracker.log_params({"a": 1})
-    tracker.log_metrics({"loss": 2.0}, step=1)
-    tracker.set_tags({"t": "v"})
-    tracker.log_text("x.txt", "text")
-    tracker.log_model("model", None)
-    assert tracker.logged_metric_steps("loss") == [1]
+    run_log = TimedRunLog(inner, phases)
+    run_log.log_params({"a": 1})
+    run_log.log_metrics({"loss": 2.0}, step=1)
+    run_log.set_tags({"t": "v"})
+    run_log.log_text("x.txt", "text")
+    run_log.log_model("model", None)
+    assert run_log.logged_metric_steps("loss") == [1]
     assert (
         inner.params == {"a": 1} and inner.tags == {"t": "v"} and inner.texts == {"x.txt": "text"}
     )
@@ -79,7 +79,7 @@ def test_spawn_seconds_reads_the_orchestrators_timestamp() -> None:
 
 
 def test_a_real_run_records_its_phases(tmp_path) -> None:
-    from mnv1.train import run_training
+    from mnv1.training.run import run_training
 
     cfg = from_dict(
         tiny_config(
@@ -91,10 +91,10 @@ def test_a_real_run_records_its_phases(tmp_path) -> None:
     )
     data = make_datasets(train_count=48, val_count=8, resolution=32, global_batch=16)
     phases = PhaseRecorder()
-    inner = MemoryTracker()
+    inner = MemoryRunLog()
     run_training(
         cfg,
-        TimedTracker(inner, phases),
+        TimedRunLog(inner, phases),
         datasets=data,
         checkpoint_dir=tmp_path / "ck",
         phases=phases,

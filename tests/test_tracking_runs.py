@@ -10,9 +10,8 @@ from pathlib import Path
 import psutil
 import pytest
 from mlflow.tracking import MlflowClient
-
-from tracking import runs, schema
-from tracking.store import ensure_experiment
+from mnv1.tracking import runs, schema
+from mnv1.tracking.store import ensure_experiment
 
 
 @pytest.fixture

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-
-from tracking import queries, store
-from tracking.store import ensure_experiment, is_locked_error, resolve_uri, retry_locked
+from mnv1.tracking import queries, store
+from mnv1.tracking.store import ensure_experiment, is_locked_error, resolve_uri, retry_locked
 
 
 def test_uri_resolution_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -91,8 +90,7 @@ def test_retry_locked_retries_only_lock_errors(monkeypatch: pytest.MonkeyPatch) 
 
 def _write_many(uri: str, run_id: str, worker: int) -> None:
     from mlflow.entities import Metric
-
-    from tracking.store import client
+    from mnv1.tracking.store import client
 
     c = client(uri)
     for step in range(40):

@@ -1,6 +1,7 @@
 """End-to-end training runs, each in a child process with two CPU replicas (MirroredStrategy).
 
-Each run is its own process (``tests/train_support.py`` → ``mnv1.worker.run``): ``bootstrap``
+Each run is its own process (``tests/train_support.py`` → ``mnv1.training.worker.run``):
+``bootstrap``
 must split the CPU before TensorFlow initialises, and MirroredStrategy runs of different shapes
 cannot share a process (tensorflow/tensorflow#61314).
 """
@@ -17,7 +18,7 @@ import time
 import pytest
 from train_support import child_command, child_env, run_child, tiny_config
 
-from mnv1.tracker import JsonlTracker
+from mnv1.training.runlog import JsonlRunLog
 
 pytestmark = pytest.mark.slow
 
@@ -27,8 +28,8 @@ LEARN = {"learning_rate": 0.05, "epochs": 4, "deterministic": True, "seed": 3}
 LEARN_MODEL = {"resolution": 48}
 
 
-def losses(tracker: JsonlTracker, key: str = "loss") -> list[tuple[int | None, float]]:
-    return tracker.metric_history(key)
+def losses(run_log: JsonlRunLog, key: str = "loss") -> list[tuple[int | None, float]]:
+    return run_log.metric_history(key)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def deterministic_pair(tmp_path_factory):
         cfg = tiny_config(tmp, model=LEARN_MODEL, train=LEARN)
         proc, jsonl = run_child(cfg, tmp, train=192, val=64)
         assert proc.returncode == 0, proc.stderr[-4000:]
-        runs.append(JsonlTracker(jsonl))
+        runs.append(JsonlRunLog(jsonl))
     return runs
 
 
@@ -78,7 +79,7 @@ def test_keras_default_batchnorm_would_validate_near_chance(tmp_path):
     cfg = tiny_config(tmp_path, model=model, train={**LEARN, "bn_recalibration_batches": 0})
     proc, jsonl = run_child(cfg, tmp_path, train=192, val=64)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    run = JsonlTracker(jsonl)
+    run = JsonlRunLog(jsonl)
     train_top1 = run.metric_history("top1")[-1][1]
     assert train_top1 > 0.8
     assert run.metric_history("val_top1")[-1][1] < train_top1 - 0.3
@@ -95,7 +96,7 @@ def test_65_examples_on_two_replicas_evaluate_every_validation_example(tmp_path)
     cfg = tiny_config(tmp_path, train={"epochs": 2})
     proc, jsonl = run_child(cfg, tmp_path, train=65, val=65)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    run = JsonlTracker(jsonl)
+    run = JsonlRunLog(jsonl)
     assert run.tags()["mnv1.steps_per_epoch"] == "4"  # 65 // 16: the remainder is dropped
     assert run.metric_history("val_examples") == [(None, 65.0)]
     for _, top1 in run.metric_history("val_top1"):
@@ -110,7 +111,7 @@ def test_multi_worker_tf_config_is_refused(tmp_path):
     assert proc.returncode == 1
     assert "MultiWorkerError: TF_CONFIG names 2 workers" in proc.stderr
     assert "keras-team/keras#20585" in proc.stderr
-    run = JsonlTracker(jsonl)
+    run = JsonlRunLog(jsonl)
     assert "keras-team/keras#20585" in run.texts()["traceback.txt"]
     assert not run.metric_history("loss")
 
@@ -121,7 +122,7 @@ def test_batch_not_divisible_by_replicas_fails_before_training(tmp_path):
     assert "train.batch_size=15 is the global batch and must divide evenly by the 2 replicas" in (
         proc.stderr
     )
-    run = JsonlTracker(jsonl)
+    run = JsonlRunLog(jsonl)
     assert not run.metric_history("loss")
     assert not run.metric_history("mult_adds")  # refused before the model was built
     assert not (tmp_path / "checkpoints").exists()
@@ -131,7 +132,7 @@ def test_nan_loss_stops_the_run_with_its_reason(tmp_path):
     proc, jsonl = run_child(tiny_config(tmp_path), tmp_path, nan=True)
     assert proc.returncode == 1
     assert "TrainingDiverged: training loss became nan at epoch 1, step 1" in proc.stderr
-    run = JsonlTracker(jsonl)
+    run = JsonlRunLog(jsonl)
     assert "became nan" in run.texts()["traceback.txt"]
     assert not run.metric_history("loss")
 
@@ -166,7 +167,7 @@ def test_sigkill_after_the_first_epoch_resumes_and_finishes_the_epoch_count(tmp_
 
     proc = subprocess.run(command, env=child_env(), cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    run = JsonlTracker(jsonl)
+    run = JsonlRunLog(jsonl)
     assert run.tags()["mnv1.resumed_from_epoch"] == str(killed_at)
     for key in ("loss", "top1", "val_loss", "val_top1", "val_top5"):
         assert run.logged_metric_steps(key) == [1, 2, 3, 4], key
@@ -174,7 +175,8 @@ def test_sigkill_after_the_first_epoch_resumes_and_finishes_the_epoch_count(tmp_
 
 
 def test_worker_command_trains_on_the_data_layer(tmp_path):
-    """``python -m mnv1.worker`` end to end: the embedded synthetic TFDS set, two replicas."""
+    """``python -m mnv1.training.worker`` end to end: the embedded synthetic TFDS set, two "
+    "replicas."""
     cfg = tiny_config(tmp_path, train={"epochs": 1})
     cfg["data"].update(
         data_dir=str(tmp_path / "tfds"),
@@ -183,7 +185,7 @@ def test_worker_command_trains_on_the_data_layer(tmp_path):
     config = tmp_path / "cell.json"
     config.write_text(json.dumps(cfg))
     proc = subprocess.run(
-        [sys.executable, "-m", "mnv1.worker", "--config", str(config)],
+        [sys.executable, "-m", "mnv1.training.worker", "--config", str(config)],
         env=child_env(),
         cwd=tmp_path,
         capture_output=True,
@@ -191,8 +193,8 @@ def test_worker_command_trains_on_the_data_layer(tmp_path):
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "mnv1.worker: finished: val_top1" in proc.stdout
-    run = JsonlTracker(tmp_path / "cell.jsonl")  # the default tracker: beside the config
+    assert "mnv1.training.worker: finished: val_top1" in proc.stdout
+    run = JsonlRunLog(tmp_path / "cell.jsonl")  # the default run_log: beside the config
     tags = run.tags()
     assert tags["mnv1.data.name"] == "mnv1_synthetic/s0_tr40_va20_c10_px48"
     assert tags["mnv1.data.split.validation"] == "20"

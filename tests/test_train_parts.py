@@ -1,5 +1,5 @@
 """The pieces of a training run, each on its own: evaluation padding, BatchNorm statistics,
-checkpoints, callbacks, the JSON-lines tracker and the worker's command line."""
+checkpoints, callbacks, the JSON-lines run log and the worker's command line."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ import pytest
 import tensorflow as tf
 from train_support import make_datasets
 
-from mnv1.batchnorm import BatchNormStats
-from mnv1.callbacks import (
+from mnv1.config import RunConfig
+from mnv1.costs import count_costs
+from mnv1.model import build_mobilenet_v1
+from mnv1.training.batchnorm import BatchNormStats
+from mnv1.training.callbacks import (
     EpochMetrics,
     IncompleteEvaluation,
     StopOnNaN,
@@ -20,13 +23,10 @@ from mnv1.callbacks import (
     TrainingDiverged,
     ValidationCount,
 )
-from mnv1.checkpoint import CheckpointState, CheckpointStore
-from mnv1.config import RunConfig
-from mnv1.costs import count_costs
-from mnv1.model import build_mobilenet_v1
-from mnv1.tracker import JsonlTracker, MemoryTracker
-from mnv1.train import cost_table, recalibration_data, training_data, validation_data
-from mnv1.worker import load_config, main, make_tracker
+from mnv1.training.checkpoint import CheckpointState, CheckpointStore
+from mnv1.training.run import cost_table, recalibration_data, training_data, validation_data
+from mnv1.training.runlog import JsonlRunLog, MemoryRunLog
+from mnv1.training.worker import load_config, main, make_run_log
 
 
 def test_validation_pads_the_short_batch_with_zero_weights():
@@ -163,17 +163,17 @@ def test_an_unfinished_checkpoint_never_becomes_latest(tmp_path):
 
 
 def test_epoch_metrics_skip_steps_already_logged():
-    tracker = MemoryTracker()
-    tracker.log_metrics({"loss": 9.0, "val_top1": 0.1}, step=1)
-    callback = EpochMetrics(tracker)
+    run_log = MemoryRunLog()
+    run_log.log_metrics({"loss": 9.0, "val_top1": 0.1}, step=1)
+    callback = EpochMetrics(run_log)
     logs = {"xent": 1.5, "top1": 0.5, "val_xent": 1.2, "val_top1": 0.6, "val_top5": 1.0}
     callback.on_epoch_end(0, logs)  # epoch 1: loss and val_top1 already there
     callback.on_epoch_end(1, logs)
     callback.on_epoch_end(1, logs)  # a repeated epoch is never logged twice
-    assert tracker.metrics["loss"] == [(1, 9.0), (2, 1.5)]
-    assert tracker.metrics["val_top1"] == [(1, 0.1), (2, 0.6)]
-    assert tracker.metrics["top1"] == [(1, 0.5), (2, 0.5)]
-    assert tracker.metrics["val_loss"] == [(1, 1.2), (2, 1.2)]
+    assert run_log.metrics["loss"] == [(1, 9.0), (2, 1.5)]
+    assert run_log.metrics["val_top1"] == [(1, 0.1), (2, 0.6)]
+    assert run_log.metrics["top1"] == [(1, 0.5), (2, 0.5)]
+    assert run_log.metrics["val_loss"] == [(1, 1.2), (2, 1.2)]
 
 
 def test_an_evaluation_that_missed_examples_fails_before_its_metrics_are_logged():
@@ -187,7 +187,7 @@ def test_an_evaluation_that_missed_examples_fails_before_its_metrics_are_logged(
 
 def test_throughput_leaves_out_the_first_steps_of_each_epoch(monkeypatch):
     clock = iter([0.0, 100.0, 101.0, 102.0, 103.0, 104.0, 110.0])
-    monkeypatch.setattr("mnv1.callbacks.time.perf_counter", lambda: next(clock))
+    monkeypatch.setattr("mnv1.training.callbacks.time.perf_counter", lambda: next(clock))
     meter = Throughput(global_batch=8, skip=2)
     meter.on_epoch_begin(0)  # t=0
     for step, _ in enumerate(range(5)):  # steps end at t = 100 (tracing), 101, 102, 103, 104
@@ -222,16 +222,16 @@ def test_cost_table_lists_every_layer_and_the_totals():
 
 def test_jsonl_tracker_round_trip_survives_a_cut_last_line(tmp_path):
     path = tmp_path / "run.jsonl"
-    tracker = JsonlTracker(path)
-    tracker.log_params({"model.alpha": 0.25})
-    tracker.log_metrics({"loss": 1.0}, step=1)
-    tracker.log_metrics({"loss": 0.5}, step=2)
-    tracker.log_metrics({"val_top1": 0.9})
-    tracker.set_tags({"mnv1.replicas": 2})
-    tracker.log_text("costs.txt", "a\nb")
+    run_log = JsonlRunLog(path)
+    run_log.log_params({"model.alpha": 0.25})
+    run_log.log_metrics({"loss": 1.0}, step=1)
+    run_log.log_metrics({"loss": 0.5}, step=2)
+    run_log.log_metrics({"val_top1": 0.9})
+    run_log.set_tags({"mnv1.replicas": 2})
+    run_log.log_text("costs.txt", "a\nb")
     with path.open("a") as out:
         out.write('{"kind": "metrics", "step": 3, "metr')  # a process killed mid-write
-    again = JsonlTracker(path)
+    again = JsonlRunLog(path)
     assert again.logged_metric_steps("loss") == [1, 2]
     assert again.metric_history("val_top1") == [(None, 0.9)]
     assert again.tags() == {"mnv1.replicas": "2"}
@@ -240,11 +240,11 @@ def test_jsonl_tracker_round_trip_survives_a_cut_last_line(tmp_path):
 
 def test_worker_tracker_specs(tmp_path):
     cfg = RunConfig()
-    assert isinstance(make_tracker(f"jsonl:{tmp_path / 'x.jsonl'}", cfg), JsonlTracker)
-    with pytest.raises(ValueError, match="--tracker must be jsonl:PATH or mlflow:RUN_ID"):
-        make_tracker("jsonl", cfg)
+    assert isinstance(make_run_log(f"jsonl:{tmp_path / 'x.jsonl'}", cfg), JsonlRunLog)
+    with pytest.raises(ValueError, match="--run-log must be jsonl:PATH or mlflow:RUN_ID"):
+        make_run_log("jsonl", cfg)
     with pytest.raises(ValueError, match="kind must be jsonl or mlflow, got 'wandb'"):
-        make_tracker("wandb:1", cfg)
+        make_run_log("wandb:1", cfg)
 
 
 def test_worker_rejects_unreadable_or_unknown_configs(tmp_path, capsys):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mnv1.config import TrainConfig
-from mnv1.recipe import (
+from mnv1.training.recipe import (
     ExampleCount,
     WarmupDecay,
     bn_momentum_for,

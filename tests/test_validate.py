@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mnv1.config import PAPER_ALPHAS, PAPER_RESOLUTIONS, RunConfig
-from mnv1.validate import (
+from mnv1.sweep.validate import (
     MIN_RESOLUTION,
     ConfigError,
     check,
@@ -188,7 +188,7 @@ def test_resolution_floor_matches_the_model_builder() -> None:
 
 def test_validator_imports_neither_tensorflow_nor_hydra() -> None:
     code = (
-        "import sys, mnv1.validate; "
+        "import sys, mnv1.sweep.validate; "
         "heavy = ('tensorflow', 'keras', 'hydra', 'omegaconf', 'mlflow'); "
         "bad = [m for m in heavy if m in sys.modules]; "
         "sys.exit(str(bad) if bad else 0)"

@@ -1,9 +1,11 @@
 """Helpers for the training tests: a learnable in-memory dataset and a child-process runner.
 
 Training tests with ``cpu_replicas`` need a process whose TensorFlow has not initialised yet
-(``mnv1.bootstrap``), and MirroredStrategy runs of different shapes cannot share a process, so
-each run is a child: ``python tests/train_support.py --config run.json --tracker jsonl:PATH
-[--train N --val M] [--nan]``. It calls ``mnv1.worker.run`` (bootstrap, then ``run_training``)
+(``mnv1.training.bootstrap``), and MirroredStrategy runs of different shapes cannot share a
+process, so
+each run is a child: ``python tests/train_support.py --config run.json --run-log jsonl:PATH
+[--train N --val M] [--nan]``. It calls ``mnv1.training.worker.run`` (bootstrap, then
+``run_training``)
 with the in-memory dataset below instead of the data layer, and exits with the worker's status.
 """
 
@@ -121,7 +123,7 @@ def run_child(
 
 def child_command(config: Path, jsonl: Path, train: int, val: int, nan: bool = False) -> list[str]:
     command = [sys.executable, str(Path(__file__).resolve()), "--config", str(config)]
-    command += ["--tracker", f"jsonl:{jsonl}", "--train", str(train), "--val", str(val)]
+    command += ["--run-log", f"jsonl:{jsonl}", "--train", str(train), "--val", str(val)]
     return command + (["--nan"] if nan else [])
 
 
@@ -137,7 +139,7 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", type=Path, required=True)
-    parser.add_argument("--tracker", required=True)
+    parser.add_argument("--run-log", required=True)
     parser.add_argument("--train", type=int, default=64)
     parser.add_argument("--val", type=int, default=32)
     parser.add_argument("--nan", action="store_true", help="poison the training images with NaN")
@@ -146,7 +148,7 @@ def main() -> int:
     from mnv1 import worker
 
     cfg = worker.load_config(args.config)
-    tracker = worker.make_tracker(args.tracker, cfg)
+    run_log = worker.make_run_log(args.run_log, cfg)
 
     def datasets() -> Any:
         data = make_datasets(
@@ -156,7 +158,7 @@ def main() -> int:
             data.train = data.train.map(lambda x, y: (x * float("nan"), y))
         return data
 
-    return worker.run(cfg, tracker, datasets_factory=datasets)
+    return worker.run(cfg, run_log, datasets_factory=datasets)
 
 
 if __name__ == "__main__":

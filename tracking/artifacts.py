@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from tracking.uri import resolve_uri
+from .uri import resolve_uri
 
 REPORT_ARTIFACT_DIR = "report"
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tracking import runs, schema
-from tracking.store import ensure_experiment, resolve_uri
+from . import runs, schema
+from .store import ensure_experiment, resolve_uri
 
 TAG_BENCHMARK = "mnv1.benchmark"  # which benchmark: "sweep", "data", ...
 REPORT_TEXT = "benchmark.md"

@@ -4,7 +4,7 @@ The report and the status view only ever see the dataclasses below, so nothing o
 ``tracking/`` needs MLflow's entity classes. ``mlflow`` is imported inside the functions that talk
 to the store: importing this module for its types stays cheap.
 
-What is read (names in :mod:`tracking.schema`):
+What is read (names in :mod:`mnv1.tracking.schema`):
 
 * the sweep's **parent run** (tag ``mnv1.kind=sweep``) and its ``grid.json`` artifact, the list of
   cells the sweep was asked to run;
@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tracking import schema
-from tracking.uri import resolve_uri
+from . import schema
+from .uri import resolve_uri
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

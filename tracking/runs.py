@@ -24,8 +24,8 @@ from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
-from tracking import schema
-from tracking.store import client, retry_locked
+from . import schema
+from .store import client, retry_locked
 
 # Start time of the owning process (seconds since the epoch): with the pid it names a process
 # uniquely, since pids are recycled.

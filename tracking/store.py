@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from tracking.uri import resolve_uri
+from .uri import resolve_uri
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """Where the tracking store is: the one rule every reader and writer of it follows.
 
-Kept apart from ``tracking.store`` (which imports MLflow) so that ``tracking.queries`` can use the
+Kept apart from ``mnv1.tracking.store`` (which imports MLflow) so that ``mnv1.tracking.queries``
+can use the
 same rule and still be imported for its types without loading MLflow.
 """
 

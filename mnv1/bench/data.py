@@ -10,7 +10,8 @@ For each ρ this measures, in one process on the same batch size:
   from that pipeline (forward, backward and optimizer update), median of several repeats;
 * **input wait share**: the share of a real ``fit``'s step time spent waiting for input. The
   same model fits the same number of steps once on the real training stream
-  (``mnv1.train.training_data`` over the pipeline) and once on one batch of it cached in memory
+  (``mnv1.training.run.training_data`` over the pipeline) and once on one batch of it cached in
+  memory
   (``take(1).cache()``, then the same ``training_data``), alternated A B / B A over the repeats;
   share = max(0, 1 - const / real) of the median steady step times. Steady means from the end
   of each fit's first step to the end of its last, so tracing and the iterator's start (filling
@@ -237,7 +238,7 @@ def measure_input_wait(
     import tensorflow as tf
 
     from mnv1.model import build_mobilenet_v1
-    from mnv1.train import training_data
+    from mnv1.training.run import training_data
 
     if steps < 3:
         raise ValueError(f"fit steps must be at least 3 (2 timed steps), got {steps}")

@@ -11,7 +11,7 @@ wall time into parts that add up to it exactly:
   and compiles the train function, shown apart);
 * per run: process start (spawn to the worker's first line: interpreter and imports),
   TensorFlow import and bootstrap, dataset loading, model build and compile, evaluation
-  (BatchNorm re-estimation included), checkpoints, tracking (time inside tracker calls, and
+  (BatchNorm re-estimation included), checkpoints, tracking (time inside run-log calls, and
   importing mlflow), the worker's unattributed rest, and its final write and process exit;
 * per sweep: dataset preparation (sweep start), orchestration (finding and creating runs,
   recording their outcome, the status matrix), the report, and the remainder: ``mnv1-train``'s
@@ -48,7 +48,7 @@ from mnv1.timing import (
     PHASES,
     metric_name,
 )
-from tracking.schema import TAG_STUDY
+from mnv1.tracking.schema import TAG_STUDY
 
 # This benchmark logs its own breakdown (named metrics) for --log-to; see mnv1.cli.bench.
 LOGS_ITSELF = True
@@ -66,7 +66,7 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
     ("train", "training: other steps"),
     ("evaluate", "evaluation (BatchNorm re-estimation incl.)"),
     ("checkpoint", "checkpoints"),
-    ("tracking", "tracking (tracker calls, mlflow import)"),
+    ("tracking", "tracking (run_log calls, mlflow import)"),
     ("worker_other", "worker, unattributed"),
     ("process_exit", "final metrics write, process exit"),
     ("orchestration", "orchestration (run bookkeeping, status matrix)"),
@@ -224,7 +224,7 @@ def _fresh_workdir(path: Path) -> None:
 def measure(args: argparse.Namespace, workdir: Path) -> tuple[Breakdown, dict[str, Any]]:
     # Reading the grid artifact back would draw a progress bar on stderr.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    from tracking.queries import sweep_metrics
+    from mnv1.tracking.queries import sweep_metrics
 
     _fresh_workdir(workdir)
     data_dir = Path(args.data_dir) if args.data_dir else workdir / "tfds"
@@ -321,7 +321,7 @@ def run(args: argparse.Namespace) -> int:
     text = format_result(result, meta, args.format)
     print(text)
     if args.log_to:
-        from tracking.benchmarks import log_benchmark
+        from mnv1.tracking.benchmarks import log_benchmark
 
         metrics = {
             "wall_s": result.wall_seconds,

@@ -3,7 +3,8 @@
 Both train in this process on one device (``OneDeviceStrategy`` on the CPU, or the first GPU),
 on the same in-memory batch of random images (no input pipeline cost on either side), with 1000
 classes as on ImageNet, the global batch given, and the same steady-state clock: the
-``mnv1.callbacks.Throughput`` meter, which leaves out the first 3 steps and times from the end of
+``mnv1.training.callbacks.Throughput`` meter, which leaves out the first 3 steps and times from
+the end of
 step 3 to the end of the last step. Ours includes everything a real run pays per step (the NaN
 check's host sync, checkpointing at the end of the epoch is outside the clock); the reference is
 Keras's MobileNet compiled with RMSprop and the same loss, with the same per-step host sync. The
@@ -65,8 +66,8 @@ def _datasets(resolution: int, batch: int, classes: int = 1000) -> Any:
 
 def ours(alpha: float, resolution: int, batch: int, steps: int, data: Any) -> float:
     from mnv1.config import RunConfig
-    from mnv1.tracker import MemoryTracker
-    from mnv1.train import run_training
+    from mnv1.training.run import run_training
+    from mnv1.training.runlog import MemoryRunLog
 
     cfg = RunConfig()
     cfg.model.alpha, cfg.model.resolution = alpha, resolution
@@ -75,15 +76,15 @@ def ours(alpha: float, resolution: int, batch: int, steps: int, data: Any) -> fl
     cfg.tracking.log_model = False
     # The run's one line per epoch would interleave with the report (and break --format json).
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
-        result = run_training(cfg, MemoryTracker(), datasets=data, checkpoint_dir=Path(tmp))
+        result = run_training(cfg, MemoryRunLog(), datasets=data, checkpoint_dir=Path(tmp))
     return result.train_images_per_sec
 
 
 def keras_reference(alpha: float, resolution: int, batch: int, steps: int, data: Any) -> float:
     import keras
 
-    from mnv1.callbacks import StopOnNaN, Throughput
-    from mnv1.train import training_data
+    from mnv1.training.callbacks import StopOnNaN, Throughput
+    from mnv1.training.run import training_data
 
     keras.utils.clear_session()
     model = keras.applications.MobileNet(

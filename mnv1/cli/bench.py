@@ -75,7 +75,7 @@ def _metrics(document: dict[str, Any]) -> dict[str, float]:
 
 def _run_and_log(args: argparse.Namespace) -> int:
     """Run a benchmark with JSON output captured, print it as asked, and log it to MLflow."""
-    from tracking.benchmarks import log_benchmark
+    from mnv1.tracking.benchmarks import log_benchmark
 
     asked, args.format = args.format, "json"
     captured = io.StringIO()

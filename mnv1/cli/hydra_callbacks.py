@@ -24,8 +24,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from mnv1.config import RunConfig
 
 if TYPE_CHECKING:
-    from mnv1.orchestrate import CellOutcome, SweepRef
-    from mnv1.sweep import SweepOutcome
+    from mnv1.sweep.lifecycle import SweepOutcome
+    from mnv1.sweep.orchestrate import CellOutcome, SweepRef
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class SweepCallback(Callback):
 
     def _start(self, config: DictConfig) -> None:
         from mnv1.cli.hydra_grid import cells_of
-        from mnv1.sweep import start_sweep
+        from mnv1.sweep.lifecycle import start_sweep
 
         cells = cells_of(config)
         target = OmegaConf.select(config, "hydra.launcher._target_", default="")
@@ -107,7 +107,7 @@ class SweepCallback(Callback):
             _abort("finish", exc)
 
     def _finish(self) -> None:
-        from mnv1.sweep import finish_sweep
+        from mnv1.sweep.lifecycle import finish_sweep
 
         assert STATE.sweep is not None
         outcome = finish_sweep(STATE.sweep, STATE.grid)
@@ -123,7 +123,7 @@ class SweepCallback(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         from mnv1.cli.hydra_grid import to_run_config
-        from mnv1.sweep import prepare_data
+        from mnv1.sweep.lifecycle import prepare_data
 
         # A single run prepares its dataset here, in the launching process, like a sweep does.
         try:

@@ -31,9 +31,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from mnv1.cli.hydra_store import STUDY_GROUP
 from mnv1.config import RunConfig
-from mnv1.validate import grid_problems
+from mnv1.sweep.validate import grid_problems
 
-CONFIG_MODULE = "pkg://conf"
+CONFIG_MODULE = "pkg://mnv1.conf"
 CONFIG_NAME = "config"
 TASK_NAME = "mnv1"
 

@@ -26,7 +26,7 @@ STUDY_GROUP = "experiment"
 def study_sources() -> dict[str, str]:
     """Each study's name and YAML text, from the installed ``experiments`` package."""
     found = {}
-    for entry in files("experiments").iterdir():
+    for entry in files("mnv1.experiments").iterdir():
         if entry.name.endswith(".yaml"):
             found[entry.name.removesuffix(".yaml")] = entry.read_text(encoding="utf-8")
     return dict(sorted(found.items()))

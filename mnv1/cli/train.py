@@ -9,7 +9,8 @@ Before Hydra runs anything, ``main`` composes the config and expands the whole g
 the sweeper will, converts every cell to a RunConfig and validates it; if anything is wrong it
 lists every problem (key, value, what is allowed) and exits with code 2, having created no run,
 no output directory and no TensorFlow context. Then Hydra runs: each job orchestrates one cell
-(``mnv1.orchestrate.run_cell``), which trains in a child process. Hydra returns normally from a
+(``mnv1.sweep.orchestrate.run_cell``), which trains in a child process. Hydra returns normally
+from a
 multirun whatever its jobs did, so ``main`` exits 1 afterwards if any cell did not finish.
 """
 
@@ -40,7 +41,7 @@ def _task(cfg: DictConfig) -> str:
     A failure inside training is the cell's result, not the job's: the job returns normally so
     the sweeper goes on to the other cells.
     """
-    from mnv1.orchestrate import SweepRef, run_cell
+    from mnv1.sweep.orchestrate import SweepRef, run_cell
 
     outcome = run_cell(
         to_run_config(cfg), SweepRef.from_env(), Path(HydraConfig.get().runtime.output_dir)
@@ -121,7 +122,7 @@ def _end_unfinished_sweep(status: str) -> bool:
     """End the parent of a sweep that stopped before its end; True if there was one."""
     if STATE.sweep is None or STATE.outcome is not None:
         return False
-    from mnv1.sweep import abort_sweep
+    from mnv1.sweep.lifecycle import abort_sweep
 
     abort_sweep(STATE.sweep, status)
     return True

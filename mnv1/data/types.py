@@ -1,4 +1,5 @@
-"""What the data layer hands to training: the contract between ``mnv1.data`` and ``mnv1.train``."""
+"""What the data layer hands to training: the contract between ``mnv1.data`` and "
+"``mnv1.training.run``."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from mnv1.report.html import to_html
 from mnv1.report.paper_tables import Costs, CostsFn
 from mnv1.report.records import CellRecord, cell_records, status_counts
 from mnv1.report.tables import Table
-from tracking.queries import SweepRuns, read_sweep
+from mnv1.tracking.queries import SweepRuns, read_sweep
 
 MARKDOWN = "report.md"
 HTML = "report.html"
@@ -176,7 +176,7 @@ def build_report(
     result = assemble(runs, out_dir, slim_release)
     if not log_artifacts:
         return result
-    from tracking.artifacts import log_report
+    from mnv1.tracking.artifacts import log_report
 
     logged = log_report(result.parent_run_id, result.files, runs.tracking_uri)
     return dataclasses.replace(result, artifacts=tuple(logged))

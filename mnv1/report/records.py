@@ -11,8 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from mnv1.config import run_name
-from tracking import schema
-from tracking.queries import ACTIVE_STATUSES, CellRun, GridCell, SweepRuns
+from mnv1.tracking import schema
+from mnv1.tracking.queries import ACTIVE_STATUSES, CellRun, GridCell, SweepRuns
 
 FINISHED = "finished"
 RUNNING = "running"

@@ -25,7 +25,8 @@ Rules, each chosen so a short laptop run and a long GPU run read the same way:
 * **BatchNorm momentum**, when ``model.bn_momentum`` is None, is tied to the step budget so the
   moving statistics average over roughly the last tenth of the run: ``1 − 10 / total_steps``,
   kept in [0.9, 0.99]. (Keras's fixed 0.99 lags the weights of a run of a few hundred steps,
-  and validation then reads near chance.) ``mnv1.batchnorm`` also re-estimates the statistics
+  and validation then reads near chance.) ``mnv1.training.batchnorm`` also re-estimates the
+  statistics
   before every evaluation.
 * **Precision**: ``float32``, ``mixed_float16`` (Keras wraps the optimizer in a loss scaler)
   or ``mixed_bfloat16``; the classifier's softmax stays float32 (``mnv1.model``).

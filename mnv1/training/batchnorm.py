@@ -49,7 +49,7 @@ class BatchNormStats:
         batches: Iterator[Any] | None,
         num_batches: int,
     ) -> None:
-        """``batches`` iterates distributed batches of training images (``mnv1.train``)."""
+        """``batches`` iterates distributed batches of training images (``mnv1.training.run``)."""
         self.model = model
         self.strategy = strategy
         self.layers = batchnorm_layers(model)

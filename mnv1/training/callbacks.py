@@ -1,6 +1,6 @@
 """Keras callbacks of one training run: metrics, throughput, NaN stop, progress, checkpoints.
 
-Order matters in the list ``mnv1.train`` builds: per-epoch metrics are sent to the tracker
+Order matters in the list ``mnv1.training.run`` builds: per-epoch metrics are sent to the run log
 before the epoch's checkpoint is written, so a process killed between the two retrains that
 epoch and its metrics are not duplicated (already-logged steps are skipped), rather than
 resuming past an epoch whose metrics were never logged.
@@ -16,11 +16,11 @@ from typing import Any, TextIO
 
 import keras
 
-from mnv1.checkpoint import CheckpointState, CheckpointStore
 from mnv1.timing import CHECKPOINT, EVALUATE, TRACE, PhaseRecorder
-from mnv1.tracker import Tracker
+from mnv1.training.checkpoint import CheckpointState, CheckpointStore
+from mnv1.training.runlog import RunLog
 
-# Keras log key → tracker metric name (tracking/schema.py PER_EPOCH_METRICS). Losses come from
+# Keras log key → run log metric name (tracking/schema.py PER_EPOCH_METRICS). Losses come from
 # the sample-weighted ``xent`` metric: exact on a padded validation set, equal to Keras's
 # ``loss`` on full training batches (weight decay is decoupled, so no penalty term is added).
 EPOCH_METRICS: dict[str, str] = {
@@ -58,13 +58,13 @@ def check_val_examples(counted: float, expected: int, when: str) -> None:
 
 
 class EpochMetrics(keras.callbacks.Callback):
-    """Per-epoch metrics to the tracker at step = epoch number (1..N), never twice per step."""
+    """Per-epoch metrics to the run log at step = epoch number (1..N), never twice per step."""
 
-    def __init__(self, tracker: Tracker) -> None:
+    def __init__(self, run_log: RunLog) -> None:
         super().__init__()
-        self.tracker = tracker
+        self.run_log = run_log
         self.logged = {
-            name: set(tracker.logged_metric_steps(name)) for name in EPOCH_METRICS.values()
+            name: set(run_log.logged_metric_steps(name)) for name in EPOCH_METRICS.values()
         }
         self.last: dict[str, float] = {}
         self.last_val_examples: float | None = None
@@ -78,7 +78,7 @@ class EpochMetrics(keras.callbacks.Callback):
             self.last_val_examples = float(logs["val_examples"])
         fresh = {k: v for k, v in values.items() if step not in self.logged[k]}
         if fresh:
-            self.tracker.log_metrics(fresh, step=step)
+            self.run_log.log_metrics(fresh, step=step)
             for key in fresh:
                 self.logged[key].add(step)
 

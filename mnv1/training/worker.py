@@ -1,21 +1,21 @@
-"""The training process: ``python -m mnv1.worker --config run.json [--tracker SPEC]``.
+"""The training process: ``python -m mnv1.training.worker --config run.json [--run-log SPEC]``.
 
 Every run trains in a process of its own: ``bootstrap`` must configure TensorFlow before its
 devices exist, and several ``MirroredStrategy`` trainings of different shapes cannot share a
 process (tensorflow/tensorflow#61314). The sweep launches one worker per cell.
 
-Tracker specs:
+RunLog specs:
 
-* ``jsonl:PATH``: append records to a JSON-lines file (``mnv1.tracker.JsonlTracker``);
-* ``mlflow:RUN_ID``: log into an existing MLflow run (``tracking.writer.MLflowTracker``) at
-  ``tracking.uri`` of the config.
+* ``jsonl:PATH``: append records to a JSON-lines file (``mnv1.training.runlog.JsonlRunLog``);
+* ``mlflow:RUN_ID``: log into an existing MLflow run (``mnv1.tracking.runlog.MLflowRunLog``) at
+  ``mnv1.tracking.uri`` of the config.
 
 When the run finishes, the worker logs where its time went as final metrics ``time_<phase>_s``
 (``mnv1.timing``): process start (from the spawn time an orchestrator passes in
 ``$MNV1_SPAWN_TIME``), TensorFlow import, data, build, training, evaluation, checkpoints, tracking.
 
 Exit status: 0 when the run finished; 1 when it failed (the traceback goes to stderr and to the
-tracker as ``traceback.txt``; a NaN loss fails the run the same way, with its reason); 2 for a
+run log as ``traceback.txt``; a NaN loss fails the run the same way, with its reason); 2 for a
 bad command line or a config file that cannot be read.
 """
 
@@ -44,28 +44,28 @@ from mnv1.timing import (
     TRACKING,
     WORKER_OTHER,
     PhaseRecorder,
-    TimedTracker,
+    TimedRunLog,
     metric_name,
 )
-from mnv1.tracker import JsonlTracker, Tracker
+from mnv1.training.runlog import JsonlRunLog, RunLog
 
 TRACEBACK_TEXT = "traceback.txt"
 
 
-def make_tracker(spec: str, cfg: RunConfig) -> Tracker:
-    """Build the tracker named by ``spec`` (``jsonl:PATH`` or ``mlflow:RUN_ID``)."""
+def make_run_log(spec: str, cfg: RunConfig) -> RunLog:
+    """Build the run log named by ``spec`` (``jsonl:PATH`` or ``mlflow:RUN_ID``)."""
     kind, sep, value = spec.partition(":")
     if not sep or not value:
-        raise ValueError(f"--tracker must be jsonl:PATH or mlflow:RUN_ID, got {spec!r}")
+        raise ValueError(f"--run-log must be jsonl:PATH or mlflow:RUN_ID, got {spec!r}")
     if kind == "jsonl":
-        return JsonlTracker(Path(value))
+        return JsonlRunLog(Path(value))
     if kind == "mlflow":
         # Imported only here: mlflow lives behind tracking/, and a jsonl run never loads it.
-        from tracking.writer import MLflowTracker
+        from mnv1.tracking.runlog import MLflowRunLog
 
-        tracker: Tracker = MLflowTracker(run_id=value, uri=cfg.tracking.uri)
-        return tracker
-    raise ValueError(f"--tracker kind must be jsonl or mlflow, got {kind!r} in {spec!r}")
+        run_log: RunLog = MLflowRunLog(run_id=value, uri=cfg.tracking.uri)
+        return run_log
+    raise ValueError(f"--run-log kind must be jsonl or mlflow, got {kind!r} in {spec!r}")
 
 
 def load_config(path: Path) -> RunConfig:
@@ -98,30 +98,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         phases.add(PROCESS_START, started)
     phases.begin(WORKER_OTHER)  # the outermost phase: what no other phase claims
     parser = argparse.ArgumentParser(
-        prog="python -m mnv1.worker", description=__doc__.split("\n")[0]
+        prog="python -m mnv1.training.worker", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--config", required=True, type=Path, help="RunConfig as JSON (to_dict)")
     parser.add_argument(
-        "--tracker",
+        "--run-log",
         default=None,
         help="jsonl:PATH or mlflow:RUN_ID (default: jsonl:<config stem>.jsonl beside the config)",
     )
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config)
-        spec = args.tracker or f"jsonl:{args.config.with_suffix('.jsonl')}"
-        with phases.measure(TRACKING):  # an mlflow tracker imports mlflow
-            tracker = make_tracker(spec, cfg)
+        spec = args.run_log or f"jsonl:{args.config.with_suffix('.jsonl')}"
+        with phases.measure(TRACKING):  # an mlflow run log imports mlflow
+            run_log = make_run_log(spec, cfg)
     except (ValueError, ImportError) as err:
-        print(f"mnv1.worker: {err}", file=sys.stderr)
+        print(f"mnv1.training.worker: {err}", file=sys.stderr)
         return 2
 
-    return run(cfg, tracker, phases=phases)
+    return run(cfg, run_log, phases=phases)
 
 
 def run(
     cfg: RunConfig,
-    tracker: Tracker,
+    run_log: RunLog,
     datasets_factory: Callable[[], Datasets] | None = None,
     phases: PhaseRecorder | None = None,
 ) -> int:
@@ -134,13 +134,13 @@ def run(
     phases = phases or PhaseRecorder()
     if not phases.is_open(WORKER_OTHER):
         phases.begin(WORKER_OTHER)
-    timed = TimedTracker(tracker, phases)
+    timed = TimedRunLog(run_log, phases)
     try:
         with phases.measure(IMPORT):
             # Imported here: TensorFlow takes seconds to import, not worth it for a bad
             # command line.
-            from mnv1.bootstrap import bootstrap
-            from mnv1.train import run_training
+            from mnv1.training.bootstrap import bootstrap
+            from mnv1.training.run import run_training
 
             bootstrap(cfg.distribute, cfg.train)
         datasets = None
@@ -151,22 +151,23 @@ def run(
     except Exception as err:
         text = traceback.format_exc()
         print(text, file=sys.stderr, end="")
-        print(f"mnv1.worker: run failed: {type(err).__name__}: {err}", file=sys.stderr)
+        print(f"mnv1.training.worker: run failed: {type(err).__name__}: {err}", file=sys.stderr)
         try:
-            tracker.log_text(TRACEBACK_TEXT, text)
-        except Exception as log_err:  # the tracker itself may be what failed
-            print(f"mnv1.worker: could not log the traceback: {log_err}", file=sys.stderr)
+            run_log.log_text(TRACEBACK_TEXT, text)
+        except Exception as log_err:  # the run log itself may be what failed
+            print(f"mnv1.training.worker: could not log the traceback: {log_err}", file=sys.stderr)
         return 1
     phases.end(WORKER_OTHER)
     try:
         # Every phase, zero where none was spent; process start only where an orchestrator
         # said when it spawned this process.
         timings = {metric_name(p): 0.0 for p in PHASES if p != PROCESS_START}
-        tracker.log_metrics({**timings, **phases.metrics()})
+        run_log.log_metrics({**timings, **phases.metrics()})
     except Exception as err:  # the run itself is done and recorded; only its timings are lost
-        print(f"mnv1.worker: could not log the phase timings: {err}", file=sys.stderr)
+        print(f"mnv1.training.worker: could not log the phase timings: {err}", file=sys.stderr)
     print(
-        f"mnv1.worker: finished: val_top1 {result.val_top1:.4f}, val_top5 {result.val_top5:.4f}, "
+        f"mnv1.training.worker: finished: val_top1 {result.val_top1:.4f}, val_top5 "
+        f"{result.val_top5:.4f}, "
         f"{result.train_images_per_sec:.1f} images/s, {result.replicas} replica(s)",
         flush=True,
     )
@@ -176,7 +177,7 @@ def run(
 def exit_now(code: int) -> NoReturn:
     """End this process with ``code`` without tearing the interpreter down.
 
-    Once ``main`` has returned, everything the run produced is written: tracker calls and
+    Once ``main`` has returned, everything the run produced is written: run log calls and
     checkpoints are synchronous, and files are closed. What is left is the interpreter's own
     teardown, which in a process that imported TensorFlow and trained takes seconds (a final
     garbage collection over TensorFlow's and Keras's objects, tf.data threads, native

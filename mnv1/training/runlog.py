@@ -1,7 +1,8 @@
 """The small interface through which a training run reports what it does.
 
-The training loop knows only this protocol. ``tracking.writer.MLflowTracker`` backs it with MLflow
-(the only place that imports mlflow); ``MemoryTracker`` keeps everything in lists so tests and
+The training loop knows only this protocol. ``mnv1.tracking.runlog.MLflowRunLog`` backs it with
+MLflow
+(the only place that imports mlflow); ``MemoryRunLog`` keeps everything in lists so tests and
 benchmarks can run a real training without any store.
 """
 
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 
-class Tracker(Protocol):
+class RunLog(Protocol):
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Record configuration values (flat, dotted keys)."""
 
@@ -35,8 +36,8 @@ class Tracker(Protocol):
 
 
 @dataclass
-class MemoryTracker:
-    """A Tracker that keeps everything in memory."""
+class MemoryRunLog:
+    """A RunLog that keeps everything in memory."""
 
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, list[tuple[int | None, float]]] = field(default_factory=dict)
@@ -69,8 +70,8 @@ class MemoryTracker:
 
 
 @dataclass
-class JsonlTracker:
-    """A Tracker that appends one JSON object per call to a file (``--tracker jsonl:PATH``).
+class JsonlRunLog:
+    """A RunLog that appends one JSON object per call to a file (``--run-log jsonl:PATH``).
 
     A training process writes here when no MLflow run is wanted (tests, quick experiments);
     every line is flushed as it is written, so a process killed at any point leaves a readable

@@ -1,4 +1,5 @@
-"""MLflowTracker: the training loop's Tracker (mnv1.tracker) backed by one existing MLflow run.
+"""MLflowRunLog: the training loop's RunLog (mnv1.training.runlog) backed by one existing "
+"MLflow run.
 
 The sweep creates the run and decides its final status; the worker process that trains only
 writes into it through this class. So nothing here starts or ends a run: a worker that crashes
@@ -15,8 +16,9 @@ from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
 
-from mnv1.identity import VOLATILE_PREFIXES
-from tracking.store import client, resolve_uri
+from mnv1.sweep.run_key import VOLATILE_PREFIXES
+
+from .store import client, resolve_uri
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ _PARAM_BATCH = 100  # params per log_batch call (MLflow's limit)
 _METRIC_BATCH = 1000  # metrics per log_batch call (MLflow's limit)
 
 
-class MLflowTracker:
+class MLflowRunLog:
     """Writes params, metrics, tags, text artifacts and the model into run ``run_id``."""
 
     def __init__(self, run_id: str, uri: str | None = None) -> None:

@@ -1,9 +1,10 @@
 """One training run: strategy, model, recipe, honest evaluation, checkpoint resume, tracking.
 
-``run_training`` is called once per process (``python -m mnv1.worker``): several
+``run_training`` is called once per process (``python -m mnv1.training.worker``): several
 ``MirroredStrategy`` trainings of different shapes in one process fail with "Collective ops is
 aborted by: Shape mismatch" (tensorflow/tensorflow#61314). Importing this module does not touch
-TensorFlow's devices; ``mnv1.bootstrap.bootstrap`` must run first when the run needs logical CPU
+TensorFlow's devices; ``mnv1.training.bootstrap.bootstrap`` must run first when the run needs
+logical CPU
 devices, thread pools or GPU settings.
 
 What a run logs (names in ``tracking/schema.py``; the extra tags are defined below):
@@ -35,10 +36,16 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from mnv1 import identity
-from mnv1.batchnorm import BatchNormStats
-from mnv1.bootstrap import apply_run_settings
-from mnv1.callbacks import (
+from mnv1.config import RunConfig, flatten, run_name, to_dict
+from mnv1.costs import ModelCosts, count_costs
+from mnv1.data.types import Datasets
+from mnv1.model import build_mobilenet_v1
+from mnv1.sweep import run_key
+from mnv1.timing import BUILD, CHECKPOINT, DATA, EVALUATE, IMPORT, TRAIN, PhaseRecorder
+from mnv1.tracking import schema
+from mnv1.training.batchnorm import BatchNormStats
+from mnv1.training.bootstrap import apply_run_settings
+from mnv1.training.callbacks import (
     BeforeEvaluation,
     Checkpointing,
     EpochLine,
@@ -49,13 +56,8 @@ from mnv1.callbacks import (
     ValidationCount,
     check_val_examples,
 )
-from mnv1.checkpoint import CheckpointStore
-from mnv1.config import RunConfig, flatten, run_name, to_dict
-from mnv1.costs import ModelCosts, count_costs
-from mnv1.data.types import Datasets
-from mnv1.distribute import check_global_batch, make_strategy
-from mnv1.model import build_mobilenet_v1
-from mnv1.recipe import (
+from mnv1.training.checkpoint import CheckpointStore
+from mnv1.training.recipe import (
     bn_momentum_for,
     check_train_config,
     make_loss,
@@ -64,9 +66,8 @@ from mnv1.recipe import (
     peak_learning_rate,
     resolve_jit,
 )
-from mnv1.timing import BUILD, CHECKPOINT, DATA, EVALUATE, IMPORT, TRAIN, PhaseRecorder
-from mnv1.tracker import Tracker
-from tracking import schema
+from mnv1.training.runlog import RunLog
+from mnv1.training.strategy import check_global_batch, make_strategy
 
 TAG_TF_VERSION = "mnv1.tf_version"
 TAG_KERAS_VERSION = "mnv1.keras_version"
@@ -109,19 +110,19 @@ class RunResult:
 
 def run_training(
     cfg: RunConfig,
-    tracker: Tracker,
+    run_log: RunLog,
     datasets: Datasets | None = None,
     checkpoint_dir: Path | None = None,
     phases: PhaseRecorder | None = None,
 ) -> RunResult:
     """Train one run to ``cfg.train.epochs`` epochs, resuming from its last checkpoint.
 
-    ``phases`` records where the time goes (``mnv1.timing``); pass a ``TimedTracker`` on the
-    same recorder to count tracker calls as ``tracking``.
+    ``phases`` records where the time goes (``mnv1.timing``); pass a ``TimedRunLog`` on the
+    same recorder to count run log calls as ``tracking``.
     """
     phases = phases or PhaseRecorder()
     check_train_config(cfg.train)
-    tracker.log_params(flatten(to_dict(cfg)))
+    run_log.log_params(flatten(to_dict(cfg)))
     with phases.measure(IMPORT):  # the strategy initialises TensorFlow's devices
         strategy = make_strategy(cfg.distribute)
         replicas = int(strategy.num_replicas_in_sync)
@@ -167,7 +168,7 @@ def run_training(
             cfg, strategy, datasets.num_classes, steps_per_epoch, bn_momentum, jit
         )
         costs = count_costs(model)
-    tracker.log_metrics(
+    run_log.log_metrics(
         {
             schema.METRIC_ALPHA: cfg.model.alpha,
             schema.METRIC_RESOLUTION: cfg.model.resolution,
@@ -197,11 +198,11 @@ def run_training(
         TAG_PRECISION: cfg.train.precision,
     }
     tags.update(datasets.fingerprint.as_tags())
-    tracker.set_tags(tags)
+    run_log.set_tags(tags)
     with phases.measure(BUILD):
         texts = {COSTS_TEXT: cost_table(costs), SUMMARY_TEXT: model_summary(model)}
     for text_name, text in texts.items():
-        tracker.log_text(text_name, text)
+        run_log.log_text(text_name, text)
 
     name = run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant)
     if cfg.testing.fail_cell is not None and cfg.testing.fail_cell == name:
@@ -213,7 +214,7 @@ def run_training(
     )
 
     store = CheckpointStore(
-        checkpoint_dir if checkpoint_dir is not None else identity.checkpoint_dir(cfg)
+        checkpoint_dir if checkpoint_dir is not None else run_key.checkpoint_dir(cfg)
     )
     latest = store.latest()
     if latest is not None and latest.steps_per_epoch != steps_per_epoch:
@@ -226,7 +227,7 @@ def run_training(
         state = store.restore(model)
     start_epoch = state.epochs_done if state else 0
     start_step = state.step_in_epoch if state else 0
-    tracker.set_tags(
+    run_log.set_tags(
         {schema.TAG_RESUMED_FROM_EPOCH: str(start_epoch), TAG_RESUMED_FROM_STEP: str(start_step)}
     )
 
@@ -240,7 +241,7 @@ def run_training(
                 )
             )
     bn_stats = BatchNormStats(model, strategy, recalibration, cfg.train.bn_recalibration_batches)
-    epoch_metrics = EpochMetrics(tracker)
+    epoch_metrics = EpochMetrics(run_log)
     throughput = Throughput(cfg.train.batch_size)
     checkpointing = Checkpointing(
         store, steps_per_epoch, cfg.train.checkpoint_every_steps, phases=phases
@@ -252,7 +253,7 @@ def run_training(
         throughput,
         BeforeEvaluation(bn_stats.prepare_for_evaluation),
         ValidationCount(datasets.val_examples),  # before the metrics are logged
-        epoch_metrics,  # before checkpointing: see mnv1.callbacks
+        epoch_metrics,  # before checkpointing: see mnv1.training.callbacks
         checkpointing,
     ]
     if not interactive:
@@ -282,11 +283,11 @@ def run_training(
 
     with phases.measure(EVALUATE):
         final = _final_metrics(model, val_data, datasets.val_examples, epoch_metrics, throughput)
-    tracker.log_metrics(final)
+    run_log.log_metrics(final)
 
     if cfg.tracking.log_model:
         example = next(iter(datasets.val))[0][:1]
-        tracker.log_model(model, example.numpy())
+        run_log.log_model(model, example.numpy())
 
     return RunResult(
         val_top1=final[schema.METRIC_VAL_TOP1],

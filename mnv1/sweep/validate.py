@@ -190,7 +190,7 @@ def _distribute(cfg: RunConfig) -> list[Problem]:
     d = cfg.distribute
     out = _choice("distribute.strategy", d.strategy, STRATEGIES)
     out += _at_least("distribute.cpu_replicas", d.cpu_replicas, 1, optional=True)
-    # 0 hides every GPU (mnv1.bootstrap): the run trains on the CPU.
+    # 0 hides every GPU (mnv1.training.bootstrap): the run trains on the CPU.
     out += _at_least("distribute.gpus_per_run", d.gpus_per_run, 0, optional=True)
     out += _at_least("distribute.intra_op_threads", d.intra_op_threads, 1, optional=True)
     out += _at_least("distribute.inter_op_threads", d.inter_op_threads, 1, optional=True)

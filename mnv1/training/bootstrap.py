@@ -3,11 +3,12 @@
 TensorFlow fixes its logical devices, thread pools and GPU memory mode the first time anything
 touches a device (creating a tensor, listing logical devices, building a strategy). After that
 the settings are frozen for the life of the process, so ``bootstrap`` runs first, once, in the
-process that trains (``python -m mnv1.worker`` calls it before anything else). Calling it later
+process that trains (``python -m mnv1.training.worker`` calls it before anything else). Calling it
+later
 raises ``BootstrapError`` instead of silently training on the wrong devices.
 
 The per-run settings that TensorFlow accepts at any time (seeds, op determinism, the Keras
-precision policy) are applied here too, and again by ``mnv1.train.run_training`` through
+precision policy) are applied here too, and again by ``mnv1.training.run.run_training`` through
 ``apply_run_settings``, so an in-process caller that never bootstraps (a benchmark) still gets them.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from mnv1.config import DistributeConfig, TrainConfig
-from mnv1.recipe import apply_precision
+from mnv1.training.recipe import apply_precision
 
 
 class BootstrapError(RuntimeError):
@@ -49,10 +50,11 @@ def bootstrap(distribute: DistributeConfig, train: TrainConfig) -> None:
     _check(distribute)
     if tf_initialised():
         raise BootstrapError(
-            "mnv1.bootstrap.bootstrap() must run before TensorFlow initialises its devices, "
+            "mnv1.training.bootstrap.bootstrap() must run before TensorFlow initialises its "
+            "devices, "
             "but they are already initialised (something created a tensor, listed logical "
             "devices or built a strategy first). Call bootstrap() first in the training "
-            "process, as `python -m mnv1.worker` does."
+            "process, as `python -m mnv1.training.worker` does."
         )
     gpus = tf.config.list_physical_devices("GPU")  # physical devices: does not initialise
     if distribute.gpus_per_run is not None:

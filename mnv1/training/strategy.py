@@ -89,8 +89,9 @@ def plan_strategy(cfg: DistributeConfig, gpus: Sequence[str], cpus: Sequence[str
     if wanted > 1 and len(cpus) != wanted:
         raise ValueError(
             f"distribute.cpu_replicas={cfg.cpu_replicas} but TensorFlow has {len(cpus)} logical "
-            "CPU device(s): mnv1.bootstrap.bootstrap() must run before TensorFlow initialises "
-            "(python -m mnv1.worker does this)"
+            "CPU device(s): mnv1.training.bootstrap.bootstrap() must run before TensorFlow "
+            "initialises "
+            "(python -m mnv1.training.worker does this)"
         )
     if cfg.devices:
         devices = tuple(normalise_device(d) for d in cfg.devices)

@@ -7,7 +7,7 @@ It is written under a temporary name and renamed into place, then ``latest.json`
 atomically to point at it; a process killed mid-write leaves the previous checkpoint in charge.
 The two newest checkpoints are kept, and they stay after the run finishes: relaunching a
 finished run trains nothing and re-reports its final evaluation from the last checkpoint. To
-train the same configuration afresh, delete its directory (``mnv1.identity.checkpoint_dir``).
+train the same configuration afresh, delete its directory (``mnv1.sweep.run_key.checkpoint_dir``).
 """
 
 from __future__ import annotations

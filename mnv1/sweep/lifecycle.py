@@ -2,7 +2,8 @@
 
 The CLI expands the grid (one RunConfig per cell) and calls ``start_sweep`` once before any cell
 runs, then ``finish_sweep`` once after the last. In between each cell runs on its own
-(``mnv1.orchestrate.run_cell``), possibly in other processes or on other hosts; the parent run's
+(``mnv1.sweep.orchestrate.run_cell``), possibly in other processes or on other hosts; the parent
+run's
 id reaches them through the ``SweepRef`` environment variables.
 
 Relaunching the same sweep (same cells, same base config) finds and reuses its parent run, so a
@@ -20,11 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mnv1.config import RunConfig, run_name, to_dict
-from mnv1.identity import run_key
-from mnv1.orchestrate import SweepRef
+from mnv1.sweep.orchestrate import SweepRef
+from mnv1.sweep.run_key import run_key
 from mnv1.timing import METRIC_PREPARE, METRIC_REPORT, METRIC_SWEEP_FINISH, METRIC_SWEEP_START
-from tracking import runs, schema
-from tracking.store import ensure_experiment, resolve_uri
+from mnv1.tracking import runs, schema
+from mnv1.tracking.store import ensure_experiment, resolve_uri
 
 log = logging.getLogger(__name__)
 

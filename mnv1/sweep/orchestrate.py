@@ -9,7 +9,8 @@ The Hydra job calls ``run_cell``. It looks the run key up in MLflow:
 * a FAILED or KILLED run: resume it in the same MLflow run, from its checkpoint where one exists.
 
 One run key, one checkpoint directory and one MLflow run stay paired, so a resumed run continues
-its own epochs and never duplicates one. Training runs in ``python -m mnv1.worker``, a fresh
+its own epochs and never duplicates one. Training runs in ``python -m mnv1.training.worker``, a
+fresh
 process per cell (several MirroredStrategy trainings of different shapes cannot share a process,
 tensorflow/tensorflow#61314), and the child's exit becomes the run's status: exit 0 FINISHED, an
 exception FAILED (the worker attaches ``traceback.txt``), death by a signal KILLED.
@@ -33,12 +34,12 @@ from pathlib import Path
 from typing import IO
 
 from mnv1.config import RunConfig, run_name, to_dict
-from mnv1.gpu_slots import gpu_slot
-from mnv1.identity import checkpoint_dir, identity_params, run_key
+from mnv1.sweep.gpu_slots import gpu_slot
+from mnv1.sweep.run_key import checkpoint_dir, identity_params, run_key
+from mnv1.sweep.validate import check
 from mnv1.timing import ENV_SPAWN_TIME, METRIC_CELL, METRIC_WORKER_WALL
-from mnv1.validate import check
-from tracking import runs, schema
-from tracking.store import ensure_experiment, resolve_uri
+from mnv1.tracking import runs, schema
+from mnv1.tracking.store import ensure_experiment, resolve_uri
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,8 @@ def _pump(stream: IO[str], tail: collections.deque[str]) -> None:
 def _run_worker(
     config_path: Path, run_id: str, uri: str, cuda_visible: str | None
 ) -> tuple[int, str]:
-    """Train in ``python -m mnv1.worker``; return its exit code and the tail of its stderr."""
+    """Train in ``python -m mnv1.training.worker``; return its exit code and the tail of its "
+    "stderr."""
     env = dict(os.environ)
     env["MLFLOW_TRACKING_URI"] = uri
     if cuda_visible is not None:
@@ -128,10 +130,10 @@ def _run_worker(
     cmd = [
         sys.executable,
         "-m",
-        "mnv1.worker",
+        "mnv1.training.worker",
         "--config",
         str(config_path),
-        "--tracker",
+        "--run-log",
         f"mlflow:{run_id}",
     ]
     tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
