@@ -5,7 +5,7 @@ One place for them, so a renamed tag cannot silently split writers from readers.
 
 # Tags on every child run.
 TAG_RUN_KEY = "mnv1.run_key"
-TAG_SWEEP = "mnv1.sweep.lifecycle"  # the sweep key of the parent run this cell belongs to
+TAG_SWEEP = "mnv1.sweep"  # the sweep key of the parent run this cell belongs to
 TAG_VARIANT = "mnv1.variant"
 TAG_REPLICAS = "mnv1.replicas"
 TAG_STRATEGY = "mnv1.strategy"
