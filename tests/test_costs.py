@@ -159,7 +159,7 @@ def test_num_classes_changes_only_the_classifier() -> None:
 
 def test_costs_for_is_cached_and_validates() -> None:
     assert costs_for(0.25, 128) is costs_for(0.25, 128)
-    with pytest.raises(ValueError, match=r"variant must be one of .*got 'mixed'"):
+    with pytest.raises(ValueError, match=r"model.variant='mixed': must be one of separable"):
         costs_for(0.25, 128, variant="mixed")
 
 
