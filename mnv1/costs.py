@@ -3,7 +3,7 @@
 The counts walk the layers of the model that is actually built (never a second table of the
 architecture), so they always describe the network that trains. Pure Keras 3: no ``tf.`` call.
 
-Two parameter conventions (reference file, section 3.1):
+Two parameter conventions:
 
 * **paper** (the paper's convention "B"): the weights of convolutions, depthwise convolutions and
   the fully connected classifier; no biases, no BatchNorm values. This is the convention that

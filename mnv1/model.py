@@ -1,7 +1,7 @@
 """MobileNetV1 (Howard et al. 2017, arXiv:1704.04861) as one table of blocks and one builder.
 
 Pure Keras 3: no ``tf.`` call, so the same builder runs on the TensorFlow, JAX and PyTorch
-backends (the lent GPU machine has JAX and PyTorch only).
+backends (``mnv1.bench.gpu`` times it on a GPU host that has JAX or PyTorch but no TensorFlow).
 
 Where this departs from the paper's text, it follows the reference implementations (TF-slim
 ``mobilenet_v1.py`` and ``keras.applications.MobileNet``), each noted where it happens:
@@ -24,17 +24,13 @@ Padding is SAME everywhere, so each stride-2 layer gives ``ceil(size / 2)``: 224
 
 from __future__ import annotations
 
-import math
-import numbers
-from typing import Literal
+from typing import Any
 
 import keras
 from keras import layers
 
-from mnv1.config import ACTIVATIONS, VARIANTS
+from mnv1.config import ConfigError, Rule, Variant, rule
 from mnv1.config import run_name as model_name
-
-Variant = Literal["separable", "full_conv", "shallow"]
 
 # The paper's Table 1, one row per block: (kind, stride, output channels at α = 1).
 # "conv" is a full 3×3 convolution; "separable" is a 3×3 depthwise conv followed by a 1×1
@@ -57,7 +53,9 @@ BLOCKS: tuple[tuple[str, int, int], ...] = (
 )
 
 SHALLOW_REMOVED: frozenset[int] = frozenset({7, 8, 9, 10, 11})
-MIN_RESOLUTION = 32
+# Not a configuration key (the dataset decides it), so its rule lives here; a softmax over one
+# class learns nothing.
+NUM_CLASSES_RULE = Rule("num_classes", "int", low=2)
 
 
 def width(channels: int, alpha: float) -> int:
@@ -92,7 +90,18 @@ def build_mobilenet_v1(
         sync_bn: synchronise BatchNorm batch statistics across replicas.
         name: model name; defaults to ``model_name(alpha, resolution, variant)``.
     """
-    _check_arguments(alpha, resolution, num_classes, variant, dropout, activation)
+    _check_arguments(
+        alpha=alpha,
+        resolution=resolution,
+        variant=variant,
+        dropout=dropout,
+        activation=activation,
+        sync_bn=sync_bn,
+        bn_momentum=bn_momentum,
+    )
+    problem = NUM_CLASSES_RULE.check(num_classes)
+    if problem is not None:
+        raise ConfigError([problem])
     # NumPy scalars (np.int64 from a grid, np.float32 from a tuner) pass the checks; plain Python
     # values keep the model name and the layer configs clean.
     alpha, resolution, num_classes = float(alpha), int(resolution), int(num_classes)
@@ -140,41 +149,11 @@ def build_mobilenet_v1(
     return keras.Model(inputs, outputs, name=name or model_name(alpha, resolution, variant))
 
 
-def _check_arguments(
-    alpha: float,
-    resolution: int,
-    num_classes: int,
-    variant: str,
-    dropout: float,
-    activation: str,
-) -> None:
-    """Reject bad arguments before any layer is built, echoing the value and what is allowed."""
-    smallest = min(channels for _, _, channels in BLOCKS)
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not math.isfinite(alpha):
-        raise ValueError(f"alpha must be a finite number > 0, got {alpha!r}")
-    if alpha <= 0:
-        raise ValueError(f"alpha must be > 0 (the paper uses 1, 0.75, 0.5, 0.25), got {alpha!r}")
-    if width(smallest, alpha) < 1:
-        raise ValueError(
-            f"alpha must be >= 1/{smallest} so that every layer keeps at least one channel, "
-            f"got {alpha!r}"
-        )
-    if isinstance(resolution, bool) or not isinstance(resolution, numbers.Integral):
-        raise ValueError(f"resolution must be an integer number of pixels, got {resolution!r}")
-    if resolution < MIN_RESOLUTION:
-        raise ValueError(
-            f"resolution must be >= {MIN_RESOLUTION} pixels (five stride-2 layers), "
-            f"got {resolution!r}"
-        )
-    if (
-        isinstance(num_classes, bool)
-        or not isinstance(num_classes, numbers.Integral)
-        or num_classes < 2
-    ):
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
+def _check_arguments(**model_arguments: Any) -> None:
+    """Reject bad arguments before any layer is built, by the rules of the ``model.*`` keys
+    (``mnv1.config.RULES``): ConfigError, a ValueError, naming each key, value and what is
+    allowed."""
+    found = [rule(f"model.{name}").check(value) for name, value in model_arguments.items()]
+    problems = [p for p in found if p is not None]
+    if problems:
+        raise ConfigError(problems)

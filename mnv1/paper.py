@@ -1,9 +1,9 @@
 """The paper's printed numbers in one place, each with its source, plus the known errata.
 
-Everything here is *as printed*, copied from ``shared/reference/mobilenet_v1_numbers.md``; the
-exact counts of the model we build come from :mod:`mnv1.costs`, never from this module, so a
-report can set the two side by side and flag where they differ. Pure Python: importing this
-module does not import TensorFlow or Keras.
+Everything here is *as printed*, transcribed from the sources listed below (each value carries
+its source's tag); the exact counts of the model we build come from :mod:`mnv1.costs`, never from
+this module, so a report can set the two side by side and flag where they differ. Pure Python:
+importing this module does not import TensorFlow or Keras.
 
 Sources (the tags used in ``source`` fields):
 
@@ -11,7 +11,9 @@ Sources (the tags used in ``source`` fields):
 * ``[S17]``: TF-slim ``slim/nets/mobilenet_v1.md`` @ a4e31b34, the 2017_06_14 checkpoints.
 * ``[S18a]``: TF-slim ``research/slim/nets/mobilenet_v1.md`` @ 02c04f49, the 2018_02_22
   checkpoints (the float numbers are unchanged in the 2018_08_02 file, @ 10cf1c0a).
-* ``[C]``: exact counts computed from the architecture (the reference file's section 3).
+* ``[C]``: exact counts computed from Table 1's architecture, layer by layer (``mnv1.costs``
+  counts the built model; ``tests/test_costs.py`` holds the same counts worked out
+  independently of it).
 
 Units: ``top1`` in percent, ``mult_adds_m`` in millions of multiply-accumulates, ``params_m`` in
 millions of parameters. :func:`printed_decimals` gives the number of decimals a value was printed
@@ -29,6 +31,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mnv1.config import VARIANTS
+
 SOURCES: dict[str, str] = {
     "[P]": "Howard et al. 2017, MobileNets, arXiv:1704.04861",
     "[S17]": "tensorflow/models slim/nets/mobilenet_v1.md @ a4e31b34 (2017_06_14 checkpoints)",
@@ -37,10 +41,11 @@ SOURCES: dict[str, str] = {
     ),
     "[I1997]": "tensorflow/models#1997, 'mobilenet paper typo'",
     "[K2]": "keras-team/keras keras/applications/mobilenet.py @ 9c78a9ef (module docstring)",
-    "[C]": "exact counts computed from the architecture (reference file, section 3)",
+    "[C]": "exact counts computed from Table 1's architecture (mnv1.costs, tests/test_costs.py)",
 }
 
-VARIANT_KINDS: tuple[str, ...] = ("separable", "full_conv", "shallow", "other")
+# The model variants, and "other" for the paper's rows that are not MobileNets.
+VARIANT_KINDS: tuple[str, ...] = (*VARIANTS, "other")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 REPO = Path(__file__).resolve().parent.parent
+# A sitecustomize that makes one named cell fail (tests/failure_injection/sitecustomize.py).
+FAILURE_INJECTION = Path(__file__).resolve().parent / "failure_injection"
 # The installed console script, run with this checkout first on the path (as CI runs it).
 SCRIPT = Path(sys.executable).with_name("mnv1-train")
 
@@ -64,13 +66,20 @@ class Workspace:
             **kwargs,
         )
 
-    def train(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        """``mnv1-train ARGS data.data_dir=<tmp>/tfds`` in this directory; stdout and stderr
-        together in ``.stdout``."""
+    def failing_env(self, cell: str) -> dict[str, str]:
+        """Environment entries under which the worker of ``cell`` raises instead of training."""
+        path = os.pathsep.join([str(FAILURE_INJECTION), self.env()["PYTHONPATH"]])
+        return {"PYTHONPATH": path, "MNV1_TEST_FAIL_CELL": cell}
+
+    def train(
+        self, *args: str, timeout: float = 900, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """``mnv1-train ARGS data.data_dir=<tmp>/tfds`` in this directory, with ``env`` added
+        to the environment; stdout and stderr together in ``.stdout``."""
         return subprocess.run(
             [*train_command(), *args, f"data.data_dir={self.data_dir}"],
             cwd=self.root,
-            env=self.env(),
+            env=self.env(**(env or {})),
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -174,13 +174,13 @@ def test_per_layer_json(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--alpha", "0"], "alpha must be > 0 (the paper uses 1, 0.75, 0.5, 0.25), got 0.0"),
-        (["--resolution", "31"], "resolution must be >= 32 pixels (five stride-2 layers), got 31"),
+        (["--alpha", "0"], "model.alpha=0.0: must be a number >= 0.03125 (1/32: the first"),
+        (["--resolution", "31"], "model.resolution=31: must be an integer >= 32 (pixels; five"),
         (["--resolution", "22.5"], "argument --resolution: invalid int value: '22.5'"),
-        (["--num-classes", "1"], "num_classes must be an integer >= 2, got 1"),
+        (["--num-classes", "1"], "num_classes=1: must be an integer >= 2"),
         (
             ["--variant", "mixed"],
-            "variant must be one of separable, full_conv, shallow; got 'mixed'",
+            "model.variant='mixed': must be one of separable, full_conv, shallow",
         ),
         (["--format", "xml"], "argument --format: invalid choice: 'xml'"),
     ],

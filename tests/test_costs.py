@@ -1,8 +1,10 @@
-"""Exact counts of the built model against the reference file's independent arithmetic.
+"""Exact counts of the built model against arithmetic done independently of it.
 
-The integers come from ``shared/reference/mobilenet_v1_numbers.md``: mult-adds and paper
-parameters from section 3.2 (convention B), Keras counts from section 4, Table 2 from 3.4,
-Tables 3-5 from 3.5 and the per-layer lines from 3.6.
+The integers were worked out from the layer shapes of the paper's Table 1 at α and ρ,
+independently of ``mnv1.costs``, in the paper's parameter convention (weights of convolutions
+and the classifier; no biases, no BatchNorm) and in Keras's (``model.count_params()``, as
+``keras.applications.MobileNet``). The paper's printed figures, and the errata where they
+differ, live in ``mnv1.paper``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from mnv1.costs import (
     table3_costs,
 )
 
-# (alpha, resolution) -> (mult-adds, paper params, keras params), section 3.2 and section 4.
+# (alpha, resolution) -> (mult-adds, paper params, keras params).
 GRID: dict[tuple[float, int], tuple[int, int, int]] = {
     (1.0, 224): (568_740_352, 4_209_088, 4_253_864),
     (1.0, 192): (418_121_728, 4_209_088, 4_253_864),
@@ -157,7 +159,7 @@ def test_num_classes_changes_only_the_classifier() -> None:
 
 def test_costs_for_is_cached_and_validates() -> None:
     assert costs_for(0.25, 128) is costs_for(0.25, 128)
-    with pytest.raises(ValueError, match=r"variant must be one of .*got 'mixed'"):
+    with pytest.raises(ValueError, match=r"model.variant='mixed': must be one of separable"):
         costs_for(0.25, 128, variant="mixed")
 
 

@@ -40,11 +40,14 @@ def test_bad_common_values_name_the_key(tmp_path: Path) -> None:
         source="s3", augment="heavy", val_fraction=1.5, max_val_examples=0, data_dir=str(tmp_path)
     )
     found = check.problems(cfg)
-    assert len(found) == 4
-    assert "data.source='s3' is not one of synthetic, tfds, folder" in found[0]
-    assert "data.augment='heavy' is not one of standard, light, none" in found[1]
-    assert "data.val_fraction=1.5" in found[2]
-    assert "data.max_val_examples=0" in found[3]
+    assert [line.split(":")[0] for line in found] == [
+        "data.source='s3'",
+        "data.val_fraction=1.5",
+        "data.augment='heavy'",
+        "data.max_val_examples=0",
+    ]
+    assert "data.source='s3': must be one of synthetic, tfds, folder" in found[0]
+    assert "data.augment='heavy': must be one of standard, light, none" in found[2]
 
 
 def test_synthetic_sizes_are_checked(tmp_path: Path) -> None:
@@ -53,8 +56,15 @@ def test_synthetic_sizes_are_checked(tmp_path: Path) -> None:
         synthetic=SyntheticConfig(train_size=5, val_size=0, num_classes=26, image_size=16, seed=-1),
     )
     text = "\n".join(check.problems(cfg))
-    for key in ("num_classes=26", "train_size=5", "val_size=0", "image_size=16", "seed=-1"):
+    for key in ("num_classes=26", "val_size=0", "image_size=16", "seed=-1"):
         assert f"data.synthetic.{key}" in text
+    # Every class needs an example: the bound is num_classes, when that one is valid.
+    assert "data.synthetic.train_size" not in text
+    cfg.synthetic = SyntheticConfig(train_size=5, num_classes=10)
+    assert check.problems(cfg) == [
+        "data.synthetic.train_size=5: must be an integer >= data.synthetic.num_classes=10 "
+        "(every class needs an example)"
+    ]
 
 
 def test_synthetic_source_with_another_name_is_a_problem(tmp_path: Path) -> None:

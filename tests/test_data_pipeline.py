@@ -68,7 +68,7 @@ def test_cache_does_not_change_the_data(data_dir: Path) -> None:
 
 
 def test_caches_are_complete_before_any_consumer_reads(tmp_path: Path) -> None:
-    """Issue 4: a cell evaluated 22 of its 32 validation images.
+    """Regression: a cell once evaluated 22 of its 32 validation images.
 
     tf.data filled the in-memory caches lazily, through whichever iterator came first, and an
     iterator dropped part-way through that pass (Keras drops one in every ``evaluate`` after

@@ -67,8 +67,11 @@ def test_tensorflow_device_names_are_normalised():
         (DistributeConfig(strategy="parameter_server"), "one of auto, mirrored, one_device"),
         (DistributeConfig(cpu_replicas=4), "cpu_replicas=4 but TensorFlow has 2 logical CPU"),
         (DistributeConfig(devices=["gpu:0"]), "names /device:GPU:0, which this process"),
-        (DistributeConfig(strategy="one_device", devices=["cpu:0", "cpu:1"]), "takes one device"),
-        (DistributeConfig(devices=["cpu:0", "/cpu:0"]), "lists a device twice"),
+        (
+            DistributeConfig(strategy="one_device", devices=["cpu:0", "cpu:1"]),
+            "one_device takes exactly one device",
+        ),
+        (DistributeConfig(devices=["cpu:0", "/cpu:0"]), "must not list a device twice"),
     ],
 )
 def test_plan_strategy_rejects(cfg, message):
@@ -106,7 +109,7 @@ def test_global_batch_must_divide_by_replicas():
     assert "train.batch_size=15" in message
     assert "2 replicas" in message
     assert "14 or 16" in message
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match=r"train.batch_size=0: must be an integer >= 1"):
         check_global_batch(0, 1)
 
 
@@ -132,7 +135,7 @@ def test_bootstrap_rejects_bad_values_first():
     from mnv1.config import TrainConfig
     from mnv1.training.bootstrap import bootstrap
 
-    with pytest.raises(ValueError, match=r"distribute.cpu_replicas must be an integer >= 1.*0"):
+    with pytest.raises(ValueError, match=r"distribute.cpu_replicas=0: must be an integer >= 1"):
         bootstrap(DistributeConfig(cpu_replicas=0), TrainConfig())
 
 

@@ -30,7 +30,7 @@ from mnv1.report.tables import DASH
 
 ALPHAS = (1.0, 0.75, 0.5, 0.25)
 RESOLUTIONS = (224, 192, 160, 128)
-# Exact paper-convention counts at the 1000-class head (reference file §3.2): what a run logs.
+# Exact paper-convention counts at the 1000-class head (tests/test_costs.py): what a run logs.
 MULT_ADDS = {
     (1.0, 224): 568_740_352,
     (1.0, 192): 418_121_728,

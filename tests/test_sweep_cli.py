@@ -25,8 +25,14 @@ def assert_untouched(ws: Workspace) -> None:
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        (["model.alpha=-1"], ["model.alpha=-1.0: must be a number > 0"]),
-        (["model.resolution=16"], ["model.resolution=16: must be an integer >= 32 pixels"]),
+        (["model.alpha=-1"], ["model.alpha=-1.0: must be a number >= 0.03125"]),
+        (["model.resolution=16"], ["model.resolution=16: must be an integer >= 32 (pixels"]),
+        # Above the rate's ceiling: refused before any run, not in each cell's worker.
+        (
+            ["train.learning_rate=200"],
+            ["train.learning_rate=200.0: must be a number in (0, 100] (all 4 cells)"],
+        ),
+        (["train.seed=-1"], ["train.seed=-1: must be an integer in [0, 4294967295]"]),
         (
             ["data=tfds", "data.name=no_such_dataset"],
             ["data.name='no_such_dataset' is not prepared", "data.download=false"],
@@ -63,8 +69,9 @@ def test_one_bad_value_in_a_16_cell_grid(ws: Workspace) -> None:
     done = ws.train("-m", "experiment=demo", "model.alpha=1.0,0.75,0.5,-0.25")
     assert done.returncode == 2
     assert (
-        "model.alpha=-0.25: must be a number > 0 (the paper: 1, 0.75, 0.5, 0.25) (in 4 of 16 "
-        "cells: mnv1_a-0.25_r224, mnv1_a-0.25_r192, mnv1_a-0.25_r160, mnv1_a-0.25_r128)"
+        "model.alpha=-0.25: must be a number >= 0.03125 (1/32: the first layer has 32·α channels; "
+        "the paper: 1, 0.75, 0.5, 0.25) (in 4 of 16 cells: mnv1_a-0.25_r224, mnv1_a-0.25_r192, "
+        "mnv1_a-0.25_r160, mnv1_a-0.25_r128)"
     ) in done.stderr
     assert_untouched(ws)
 
@@ -100,7 +107,7 @@ def test_a_typo_does_not_hide_the_other_problems(ws: Workspace) -> None:
     # Hydra resolves config groups before values, so the group problem comes first.
     assert problems[0] == "data=nope: no such option; known: folder, imagenet, synthetic, tfds"
     assert problems[1].startswith("Could not override 'model.alhpa'")
-    assert problems[2].startswith("model.alpha=-1.0: must be a number > 0")
+    assert problems[2].startswith("model.alpha=-1.0: must be a number >= 0.03125")
     assert_untouched(ws)
 
 

@@ -135,7 +135,7 @@ def test_smoke_sweep_then_relaunch_adds_no_run(ws: Workspace) -> None:
 
 @pytest.mark.slow
 def test_a_failing_cell_is_isolated_and_a_relaunch_reruns_only_it(ws: Workspace) -> None:
-    done = ws.train("-m", "experiment=smoke", "testing.fail_cell=mnv1_a0.5_r48")
+    done = ws.train("-m", "experiment=smoke", env=ws.failing_env("mnv1_a0.5_r48"))
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 of 4 cells did not finish" in done.stdout
     children = ws.children()
@@ -149,7 +149,7 @@ def test_a_failing_cell_is_isolated_and_a_relaunch_reruns_only_it(ws: Workspace)
     failed = children["mnv1_a0.5_r48"]
     traceback = ws.text(failed, "traceback.txt")
     assert traceback.startswith("Traceback (most recent call last)")
-    assert "RuntimeError: injected failure in mnv1_a0.5_r48 (testing.fail_cell)" in traceback
+    assert "RuntimeError: injected failure in mnv1_a0.5_r48 (MNV1_TEST_FAIL_CELL)" in traceback
     [parent] = ws.parents()
     assert parent.info.status == "FAILED"
     assert "| 0.5 | FAILED" in ws.text(parent, "status_matrix.md")

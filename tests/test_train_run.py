@@ -81,14 +81,21 @@ def test_run_logs_the_run_schema_and_returns_its_results(tmp_path):
     assert again.val_top5 == result.val_top5
 
 
-def test_injected_failure_raises_after_params_are_logged(tmp_path):
+def test_a_run_that_fails_has_logged_its_params_first(tmp_path, monkeypatch):
+    """A FAILED run still shows what it was asked to do: params go out before anything that
+    can fail on the host (here: building the strategy)."""
+    from mnv1.training import run as run_module
+
+    def no_devices(distribute):
+        raise RuntimeError("no device for this run")
+
+    monkeypatch.setattr(run_module, "make_strategy", no_devices)
     cfg = one_device_config(tmp_path)
-    cfg.testing.fail_cell = "mnv1_a0.25_r32"
     run_log = MemoryRunLog()
-    data = make_datasets(train_count=32, val_count=8, resolution=32, global_batch=16)
-    with pytest.raises(RuntimeError, match=r"injected failure in mnv1_a0\.25_r32"):
-        run_training(cfg, run_log, datasets=data, checkpoint_dir=tmp_path / "ck")
-    assert run_log.params["testing.fail_cell"] == "mnv1_a0.25_r32"
+    with pytest.raises(RuntimeError, match="no device for this run"):
+        run_training(cfg, run_log, checkpoint_dir=tmp_path / "ck")
+    assert run_log.params["model.alpha"] == 0.25
+    assert run_log.params["train.batch_size"] == cfg.train.batch_size
     assert "loss" not in run_log.metrics
 
 

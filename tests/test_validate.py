@@ -11,7 +11,6 @@ import pytest
 
 from mnv1.config import PAPER_ALPHAS, PAPER_RESOLUTIONS, RunConfig
 from mnv1.sweep.validate import (
-    MIN_RESOLUTION,
     ConfigError,
     check,
     grid_problems,
@@ -43,11 +42,11 @@ def test_default_config_is_valid(cfg: RunConfig) -> None:
 @pytest.mark.parametrize(
     ("section", "field", "value", "expected"),
     [
-        ("model", "alpha", -1.0, "model.alpha=-1.0: must be a number > 0"),
-        ("model", "alpha", 0.0, "model.alpha=0.0: must be a number > 0"),
-        ("model", "alpha", float("nan"), "model.alpha=nan: must be a number > 0"),
-        ("model", "alpha", 0.01, "model.alpha=0.01: must be >= 1/32"),
-        ("model", "resolution", 16, "model.resolution=16: must be an integer >= 32 pixels"),
+        ("model", "alpha", -1.0, "model.alpha=-1.0: must be a number >= 0.03125 (1/32: "),
+        ("model", "alpha", 0.0, "model.alpha=0.0: must be a number >= 0.03125"),
+        ("model", "alpha", float("nan"), "model.alpha=nan: must be a number >= 0.03125"),
+        ("model", "alpha", 0.01, "model.alpha=0.01: must be a number >= 0.03125"),
+        ("model", "resolution", 16, "model.resolution=16: must be an integer >= 32 (pixels"),
         (
             "model",
             "variant",
@@ -66,8 +65,20 @@ def test_default_config_is_valid(cfg: RunConfig) -> None:
             "fp8",
             "train.precision='fp8': must be one of float32, mixed_float16",
         ),
-        ("train", "learning_rate", 0.0, "train.learning_rate=0.0: must be a number in (0, inf)"),
-        ("train", "warmup_epochs", 3.0, "train.warmup_epochs=3.0: must be in [0, train.epochs=1)"),
+        ("train", "learning_rate", 0.0, "train.learning_rate=0.0: must be a number in (0, 100]"),
+        (
+            "train",
+            "learning_rate",
+            200.0,
+            "train.learning_rate=200.0: must be a number in (0, 100]",
+        ),
+        ("train", "seed", -1, "train.seed=-1: must be an integer in [0, 4294967295]"),
+        (
+            "train",
+            "warmup_epochs",
+            3.0,
+            "train.warmup_epochs=3.0: must be a number in [0, train.epochs=1)",
+        ),
         (
             "train",
             "jit_compile",
@@ -92,7 +103,7 @@ def test_default_config_is_valid(cfg: RunConfig) -> None:
             0,
             "distribute.intra_op_threads=0: must be an integer >= 1 or null",
         ),
-        ("tracking", "experiment", "", "tracking.experiment='': must be a non-empty name"),
+        ("tracking", "experiment", "", "tracking.experiment='': must be a non-empty string"),
     ],
 )
 def test_each_bad_value_is_named_with_what_is_allowed(
@@ -155,7 +166,7 @@ def test_data_problems_come_from_the_data_layer(cfg: RunConfig) -> None:
     assert len(found) == 1
     assert found[0].startswith("data.name='no_such_dataset' is not prepared")
     assert problems(with_(cfg, data={"source": "ftp"})) == [
-        "data.source='ftp' is not one of synthetic, tfds, folder"
+        "data.source='ftp': must be one of synthetic, tfds, folder"
     ]
 
 
@@ -167,8 +178,9 @@ def test_grid_reports_a_bad_cell_once_and_names_it(cfg: RunConfig) -> None:
     cells = grid(cfg, list(PAPER_ALPHAS), [224, 192, 160, 17])
     assert len(cells) == 16
     assert grid_problems(cells) == [
-        "model.resolution=17: must be an integer >= 32 pixels (the paper: 224, 192, 160, 128) "
-        "(in 4 of 16 cells: mnv1_a1.0_r17, mnv1_a0.75_r17, mnv1_a0.5_r17, mnv1_a0.25_r17)"
+        "model.resolution=17: must be an integer >= 32 (pixels; five stride-2 layers; the paper: "
+        "224, 192, 160, 128) (in 4 of 16 cells: mnv1_a1.0_r17, mnv1_a0.75_r17, mnv1_a0.5_r17, "
+        "mnv1_a0.25_r17)"
     ]
     assert grid_problems(grid(cfg, list(PAPER_ALPHAS), list(PAPER_RESOLUTIONS))) == []
 
@@ -178,12 +190,6 @@ def test_grid_says_when_every_cell_has_the_problem(cfg: RunConfig) -> None:
     assert grid_problems(cells) == ["train.epochs=0: must be an integer >= 1 (all 4 cells)"]
     # A single config is not a grid: no cell count.
     assert grid_problems(cells[:1]) == ["train.epochs=0: must be an integer >= 1"]
-
-
-def test_resolution_floor_matches_the_model_builder() -> None:
-    from mnv1 import model
-
-    assert model.MIN_RESOLUTION == MIN_RESOLUTION
 
 
 def test_validator_imports_neither_tensorflow_nor_hydra() -> None:

@@ -39,7 +39,7 @@ class MLflowRunLog:
         """Log params; a resumed run re-logs the same values, which is a no-op.
 
         MLflow refuses to change a param. A changed value of a key that defines the run (not a
-        volatile one such as ``tracking.*`` or ``testing.*``) means the run key and the run
+        volatile one such as ``tracking.*`` or ``data.data_dir``) means the run key and the run
         disagree, which is a bug worth stopping for.
         """
         existing = self._client.get_run(self.run_id).data.params

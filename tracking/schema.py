@@ -15,6 +15,9 @@ TAG_KIND = "mnv1.kind"  # "sweep" on parent runs, "cell" on child runs, "benchma
 TAG_HOST = "mnv1.host"
 TAG_PID = "mnv1.pid"  # the process that owns a RUNNING run, to reconcile runs left by dead ones
 
+# The artifact a failed run carries: the worker writes it, the orchestrator archives it on resume.
+TRACEBACK_ARTIFACT = "traceback.txt"
+
 KIND_SWEEP = "sweep"
 KIND_CELL = "cell"
 KIND_BENCHMARK = "benchmark"

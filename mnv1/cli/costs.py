@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mnv1 import paper
+from mnv1.config import MIN_RESOLUTION
 from mnv1.costs import ModelCosts, costs_for, table3_costs
 from mnv1.report import fidelity
 
@@ -352,9 +353,11 @@ def _parser() -> argparse.ArgumentParser:
             "per-layer table."
         ),
     )
-    parser.add_argument("--alpha", type=float, help="width multiplier α > 0 (default 1.0)")
+    parser.add_argument("--alpha", type=float, help="width multiplier α >= 1/32 (default 1.0)")
     parser.add_argument(
-        "--resolution", type=int, help="input size in pixels, an integer >= 32 (default 224)"
+        "--resolution",
+        type=int,
+        help=f"input size in pixels, an integer >= {MIN_RESOLUTION} (default 224)",
     )
     parser.add_argument(
         "--variant", help="separable (default), full_conv (Table 4) or shallow (Table 5)"

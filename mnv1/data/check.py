@@ -1,75 +1,53 @@
 """Is a data config usable? Pure Python: never imports TensorFlow or TFDS.
 
-The config validator calls ``problems`` for every cell of a grid before any TensorFlow process
-starts, so this module only looks at the config and the file system. Each problem names the key,
-the value received and what is allowed or what to do.
+The config validator calls ``source_problems`` for every cell of a grid before any TensorFlow
+process starts, so this module only looks at the config and the file system. Each problem names
+the key, the value received and what is allowed or what to do.
 """
 
 from __future__ import annotations
 
-from mnv1.config import AUGMENTATIONS, DATA_SOURCES, DataConfig, SyntheticConfig
-from mnv1.data import folder_layout, locate
-from mnv1.data.synthetic_images import MAX_CLASSES
+from collections.abc import Collection
 
-MIN_SYNTHETIC_SIZE = 32  # the smallest input MobileNetV1 accepts; smaller images carry no texture
+from mnv1.config import DataConfig
+from mnv1.config import problems as rule_problems
+from mnv1.data import folder_layout, locate
+
+# The keys the source checks below read: they run only when these pass their own rules.
+SOURCE_KEYS = frozenset(
+    {"data.source", "data.name", "data.data_dir", "data.manual_dir", "data.path", "data.download"}
+)
 
 
 def problems(cfg: DataConfig) -> list[str]:
-    """Everything wrong with ``cfg``; an empty list means the data can be prepared and loaded."""
-    found = _common(cfg)
+    """Everything wrong with ``cfg``; an empty list means the data can be prepared and loaded.
+
+    The keys' types and bounds come from the rule table (``mnv1.config.RULES``); what this module
+    adds is what the file system and TFDS say (``source_problems``).
+    """
+    found = rule_problems(cfg, "data")
+    return [str(p) for p in found] + source_problems(cfg, {p.key for p in found})
+
+
+def source_problems(cfg: DataConfig, bad_keys: Collection[str] = ()) -> list[str]:
+    """Does the dataset exist, and is it prepared or may it be? Skipped when a key it reads
+    (``SOURCE_KEYS``) is already reported as bad, so each value is judged once."""
+    if SOURCE_KEYS & set(bad_keys):
+        return []
     if cfg.source == "synthetic":
-        found += _synthetic(cfg)
-    elif cfg.source == "tfds":
-        found += _tfds(cfg)
-    elif cfg.source == "folder":
-        found += _folder(cfg)
-    return found
-
-
-def _common(cfg: DataConfig) -> list[str]:
-    found = []
-    if cfg.source not in DATA_SOURCES:
-        found.append(f"data.source={cfg.source!r} is not one of {', '.join(DATA_SOURCES)}")
-    if cfg.augment not in AUGMENTATIONS:
-        found.append(f"data.augment={cfg.augment!r} is not one of {', '.join(AUGMENTATIONS)}")
-    if not 0.0 < cfg.val_fraction < 1.0:
-        found.append(f"data.val_fraction={cfg.val_fraction!r} must be between 0 and 1 (exclusive)")
-    if cfg.max_val_examples is not None and cfg.max_val_examples < 1:
-        found.append(
-            f"data.max_val_examples={cfg.max_val_examples!r} must be at least 1, or null for all"
-        )
-    if not cfg.data_dir:
-        found.append("data.data_dir is empty: give the directory that holds prepared datasets")
-    return found
+        return _synthetic(cfg)
+    if cfg.source == "tfds":
+        return _tfds(cfg)
+    return _folder(cfg)
 
 
 def _synthetic(cfg: DataConfig) -> list[str]:
-    found = []
     if cfg.name != locate.SYNTHETIC_NAME:
-        found.append(
+        return [
             f"data.name={cfg.name!r} does not go with data.source='synthetic' (whose dataset is "
             f"{locate.SYNTHETIC_NAME!r}): set data.source=tfds for a TFDS dataset by name"
-        )
-    s: SyntheticConfig = cfg.synthetic
-    if not 2 <= s.num_classes <= MAX_CLASSES:
-        found.append(
-            f"data.synthetic.num_classes={s.num_classes!r} must be between 2 and {MAX_CLASSES} "
-            "(classes are distinct shape × texture pairs)"
-        )
-    if s.train_size < max(s.num_classes, 1):
-        found.append(
-            f"data.synthetic.train_size={s.train_size!r} must be at least num_classes "
-            f"({s.num_classes}) so every class is present"
-        )
-    if s.val_size < 1:
-        found.append(f"data.synthetic.val_size={s.val_size!r} must be at least 1")
-    if s.image_size < MIN_SYNTHETIC_SIZE:
-        found.append(
-            f"data.synthetic.image_size={s.image_size!r} must be at least {MIN_SYNTHETIC_SIZE}"
-        )
-    if s.seed < 0:
-        found.append(f"data.synthetic.seed={s.seed!r} must be a non-negative integer")
-    return found
+        ]
+    return []
 
 
 def not_prepared_message(cfg: DataConfig) -> str:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from mnv1.config import ConfigError, rule
+
 CENTRAL_FRACTION = 0.875
 # Smallest crop area (fraction of the image) per augmentation level.
 MIN_CROP_AREA: dict[str, float] = {"standard": 0.08, "light": 0.35}
@@ -86,8 +88,9 @@ def train_image(image: tf.Tensor, resolution: int, augment: str, seed: tf.Tensor
     """
     if augment == "none":
         return eval_image(image, resolution)
-    if augment not in MIN_CROP_AREA:
-        raise ValueError(f"data.augment={augment!r} is not one of standard, light, none")
+    problem = rule("data.augment").check(augment)
+    if problem is not None:
+        raise ConfigError([problem])
     begin, size = random_crop_window(tf.shape(image), augment, seed[0])
     crop = tf.slice(image, begin, size)
     crop = tf.image.stateless_random_flip_left_right(crop, seed=seed[1])

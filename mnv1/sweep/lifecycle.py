@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from mnv1.config import RunConfig, run_name, to_dict
 from mnv1.sweep.orchestrate import SweepRef
-from mnv1.sweep.run_key import run_key
+from mnv1.sweep.run_key import KEY_LENGTH, run_key
 from mnv1.timing import METRIC_PREPARE, METRIC_REPORT, METRIC_SWEEP_FINISH, METRIC_SWEEP_START
 from mnv1.tracking import runs, schema
 from mnv1.tracking.store import ensure_experiment, resolve_uri
@@ -47,7 +47,7 @@ def sweep_key(cells: Sequence[RunConfig]) -> str:
     payload = json.dumps(
         {"study": cells[0].study, "cells": sorted(run_key(c) for c in cells)}, sort_keys=True
     )
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+    return hashlib.sha256(payload.encode()).hexdigest()[:KEY_LENGTH]
 
 
 def cell_name(cfg: RunConfig) -> str:

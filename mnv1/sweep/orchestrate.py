@@ -43,7 +43,7 @@ from mnv1.tracking.store import ensure_experiment, resolve_uri
 
 log = logging.getLogger(__name__)
 
-TRACEBACK_ARTIFACT = "traceback.txt"
+TRACEBACK_ARTIFACT = schema.TRACEBACK_ARTIFACT
 STDERR_TAIL_ARTIFACT = "worker_stderr_tail.txt"
 CONFIG_ARTIFACT = "config.json"
 TAG_CUDA_VISIBLE = "mnv1.cuda_visible_devices"

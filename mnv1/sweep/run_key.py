@@ -14,11 +14,10 @@ from typing import Any
 
 from mnv1.config import RunConfig, flatten, to_dict
 
-# Where things are written, how they are tracked and test hooks do not change what a run
-# computes, so two runs differing only in these are the same run.
+# Where things are written and how they are tracked do not change what a run computes, so two
+# runs differing only in these are the same run.
 VOLATILE_PREFIXES: tuple[str, ...] = (
     "tracking.",
-    "testing.",
     "train.checkpoint_dir",
     "train.checkpoint_every_steps",
     "data.data_dir",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from mnv1.config import DistributeConfig, TrainConfig
+from mnv1.config import DistributeConfig, TrainConfig, check
 from mnv1.training.recipe import apply_precision
 
 
@@ -92,13 +92,5 @@ def apply_run_settings(train: TrainConfig) -> None:
 
 
 def _check(distribute: DistributeConfig) -> None:
-    for key, value, smallest in (
-        ("distribute.cpu_replicas", distribute.cpu_replicas, 1),
-        ("distribute.gpus_per_run", distribute.gpus_per_run, 0),
-        ("distribute.intra_op_threads", distribute.intra_op_threads, 1),
-        ("distribute.inter_op_threads", distribute.inter_op_threads, 1),
-    ):
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
-            raise ValueError(f"{key} must be an integer >= {smallest} or null, got {value!r}")
+    """The ``distribute.*`` rules of the table (``mnv1.config.RULES``), before any device is set."""
+    check(distribute, "distribute")

@@ -41,56 +41,16 @@ from typing import Any
 import keras
 from keras import ops
 
-from mnv1.config import OPTIMIZERS, PRECISIONS, SCHEDULES, TrainConfig
-
-JIT_CHOICES: tuple[str, ...] = ("auto", "true", "false")
+from mnv1.config import ConfigError, TrainConfig, check, rule
 
 BN_MOMENTUM_RANGE = (0.9, 0.99)
 BN_WINDOW_SHARE = 10  # the moving average spans about 1/10 of the run's steps
 
 
 def check_train_config(train: TrainConfig) -> None:
-    """Reject bad training settings before anything is built, naming the key and what is allowed."""
-
-    def choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
-        if value not in allowed:
-            raise ValueError(f"train.{key} must be one of {', '.join(allowed)}; got {value!r}")
-
-    def integer(key: str, value: Any, smallest: int, optional: bool = False) -> None:
-        if value is None and optional:
-            return
-        if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
-            extra = " or null" if optional else ""
-            raise ValueError(f"train.{key} must be an integer >= {smallest}{extra}, got {value!r}")
-
-    def number(key: str, value: Any, low: float, high: float, closed_high: bool = True) -> None:
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        if ok:
-            ok = low <= value <= high if closed_high else low <= value < high
-        if not ok:
-            bracket = "]" if closed_high else ")"
-            raise ValueError(f"train.{key} must be in [{low}, {high}{bracket}, got {value!r}")
-
-    choice("optimizer", train.optimizer, OPTIMIZERS)
-    choice("schedule", train.schedule, SCHEDULES)
-    choice("precision", train.precision, PRECISIONS)
-    choice("jit_compile", str(train.jit_compile).lower(), JIT_CHOICES)
-    integer("epochs", train.epochs, 1)
-    integer("steps_per_epoch", train.steps_per_epoch, 1, optional=True)
-    integer("batch_size", train.batch_size, 1)
-    integer("lr_reference_batch", train.lr_reference_batch, 1)
-    integer("seed", train.seed, 0)
-    integer("bn_recalibration_batches", train.bn_recalibration_batches, 0)
-    integer("checkpoint_every_steps", train.checkpoint_every_steps, 1, optional=True)
-    number("learning_rate", train.learning_rate, 1e-12, 100.0)
-    number("warmup_epochs", train.warmup_epochs, 0.0, float(train.epochs), closed_high=False)
-    number("lr_decay_rate", train.lr_decay_rate, 1e-6, 1.0)
-    number("momentum", train.momentum, 0.0, 1.0, closed_high=False)
-    number("rmsprop_rho", train.rmsprop_rho, 0.0, 1.0, closed_high=False)
-    number("rmsprop_epsilon", train.rmsprop_epsilon, 1e-12, 10.0)
-    number("label_smoothing", train.label_smoothing, 0.0, 1.0, closed_high=False)
-    number("weight_decay", train.weight_decay, 0.0, 1.0)
-    number("depthwise_weight_decay", train.depthwise_weight_decay, 0.0, 1.0)
+    """Reject bad training settings before anything is built: ConfigError (a ValueError) naming
+    each key, its value and what is allowed, by the same rule table the sweep validates with."""
+    check(train, "train")
 
 
 def peak_learning_rate(train: TrainConfig) -> float:
@@ -128,8 +88,9 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
         decay_rate: float = 0.98,
         steps_per_epoch: int = 1,
     ) -> None:
-        if kind not in SCHEDULES:
-            raise ValueError(f"train.schedule must be one of {', '.join(SCHEDULES)}; got {kind!r}")
+        problem = rule("train.schedule").check(kind)
+        if problem is not None:
+            raise ConfigError([problem])
         if not 0 <= warmup_steps < total_steps:
             raise ValueError(
                 f"warm-up of {warmup_steps} steps must be shorter than the run "

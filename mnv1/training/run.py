@@ -36,7 +36,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from mnv1.config import RunConfig, flatten, run_name, to_dict
+from mnv1.config import RunConfig, flatten, to_dict
 from mnv1.costs import ModelCosts, count_costs
 from mnv1.data.types import Datasets
 from mnv1.model import build_mobilenet_v1
@@ -203,10 +203,6 @@ def run_training(
         texts = {COSTS_TEXT: cost_table(costs), SUMMARY_TEXT: model_summary(model)}
     for text_name, text in texts.items():
         run_log.log_text(text_name, text)
-
-    name = run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant)
-    if cfg.testing.fail_cell is not None and cfg.testing.fail_cell == name:
-        raise RuntimeError(f"injected failure in {name} (testing.fail_cell)")
 
     train_data = training_data(datasets.train, datasets.num_classes)
     val_data = validation_data(

@@ -21,13 +21,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from mnv1.config import STRATEGIES, DistributeConfig
-
-_DEVICE = re.compile(r"^(?:.*/)?(?:device:)?(cpu|gpu):(\d+)$", re.IGNORECASE)
+from mnv1.config import ConfigError, DistributeConfig, batch_problem, check, device_id, rule
 
 
 class MultiWorkerError(ValueError):
@@ -44,13 +41,13 @@ class StrategyPlan:
 
 def normalise_device(name: str) -> str:
     """``gpu:0``, ``/GPU:0``, ``/job:…/device:GPU:0`` → ``/device:GPU:0``."""
-    match = _DEVICE.match(name.strip())
-    if match is None:
+    found = device_id(name)
+    if found is None:
         raise ValueError(
             f"distribute.devices entry {name!r} is not a device name; use CPU:N or GPU:N "
             "(e.g. /gpu:0)"
         )
-    return f"/device:{match.group(1).upper()}:{int(match.group(2))}"
+    return f"/device:{found[0]}:{found[1]}"
 
 
 def check_tf_config(environ: Mapping[str, str] | None = None) -> None:
@@ -79,10 +76,7 @@ def plan_strategy(cfg: DistributeConfig, gpus: Sequence[str], cpus: Sequence[str
 
     ``gpus`` and ``cpus`` are logical device names as TensorFlow lists them.
     """
-    if cfg.strategy not in STRATEGIES:
-        raise ValueError(
-            f"distribute.strategy must be one of {', '.join(STRATEGIES)}; got {cfg.strategy!r}"
-        )
+    check(cfg, "distribute")  # the table's rules; what follows depends on this host's devices
     gpus = tuple(normalise_device(d) for d in gpus)
     cpus = tuple(normalise_device(d) for d in cpus)
     wanted = cfg.cpu_replicas or 1
@@ -100,13 +94,6 @@ def plan_strategy(cfg: DistributeConfig, gpus: Sequence[str], cpus: Sequence[str
             raise ValueError(
                 f"distribute.devices names {', '.join(unknown)}, which this process does not "
                 f"have; available: {', '.join(gpus + cpus)}"
-            )
-        if len(set(devices)) != len(devices):
-            raise ValueError(f"distribute.devices lists a device twice: {list(cfg.devices)}")
-        if cfg.strategy == "one_device" and len(devices) != 1:
-            raise ValueError(
-                f"distribute.strategy=one_device takes one device, got distribute.devices="
-                f"{list(cfg.devices)}"
             )
         if cfg.strategy == "auto":
             return StrategyPlan("mirrored" if len(devices) > 1 else "one_device", devices)
@@ -137,13 +124,9 @@ def make_strategy(cfg: DistributeConfig):  # -> tf.distribute.Strategy
 
 def check_global_batch(batch_size: int, replicas: int) -> int:
     """The per-replica batch; ``train.batch_size`` (global) must split evenly over the replicas."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"train.batch_size must be a positive integer, got {batch_size!r}")
-    if batch_size % replicas:
-        lower = batch_size - batch_size % replicas
-        raise ValueError(
-            f"train.batch_size={batch_size} is the global batch and must divide evenly by the "
-            f"{replicas} replicas of this run; use a multiple of {replicas} such as "
-            f"{lower or replicas} or {lower + replicas}"
-        )
+    problem = rule("train.batch_size").check(batch_size) or batch_problem(
+        batch_size, replicas, "this run"
+    )
+    if problem is not None:
+        raise ConfigError([problem])
     return batch_size // replicas

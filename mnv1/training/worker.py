@@ -47,9 +47,10 @@ from mnv1.timing import (
     TimedRunLog,
     metric_name,
 )
+from mnv1.tracking import schema
 from mnv1.training.runlog import JsonlRunLog, RunLog
 
-TRACEBACK_TEXT = "traceback.txt"
+TRACEBACK_TEXT = schema.TRACEBACK_ARTIFACT
 
 
 def make_run_log(spec: str, cfg: RunConfig) -> RunLog:
