@@ -13,12 +13,12 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,slurm,ray]'
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check mnv1 tracking tests conf experiments
-	$(BIN)/ruff format --check mnv1 tracking tests conf experiments
+	$(BIN)/ruff check mnv1 tracking tests conf experiments hydra_plugins
+	$(BIN)/ruff format --check mnv1 tracking tests conf experiments hydra_plugins
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -97,6 +97,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             for line in expansion.errors:
                 print(f"  - {line}", file=sys.stderr)
             sys.exit(EXIT_INVALID)
+        if expansion.multirun:
+            from mnv1.cli.cluster_check import cluster_problem
+
+            problem = cluster_problem(expansion.launcher, expansion.ray_address)
+            if problem is not None:
+                print(f"mnv1-train: {problem}; nothing was started", file=sys.stderr)
+                sys.exit(EXIT_INVALID)
         kind = "grid" if expansion.multirun else "run"
         print(
             f"mnv1-train: {len(expansion.cells)} cell(s) validated; starting the {kind}", flush=True
