@@ -24,7 +24,7 @@ from ray_local import RayCluster, local_ray
 SMOKE_CELLS = ["mnv1_a0.25_r32", "mnv1_a0.25_r48", "mnv1_a0.5_r32", "mnv1_a0.5_r48"]
 # One CPU per task: the head offers 2, so two cells train at once.
 RAY_ARGS = ("hydra/launcher=ray_cluster", "hydra.launcher.ray.remote.num_cpus=1")
-LONGER = ("train.epochs=3", "train.steps_per_epoch=24")
+LONGER = ("train.epochs=3", "train.steps_per_epoch=12")
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ SLURM_ARGS = (
     "hydra.launcher.timeout_min=20",
 )
 # Long enough per cell for a checkpoint to exist well before the cell ends.
-LONGER = ("train.epochs=3", "train.steps_per_epoch=24")
+LONGER = ("train.epochs=3", "train.steps_per_epoch=12")
 
 
 @pytest.fixture

@@ -17,11 +17,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 RAY = Path(sys.executable).with_name("ray")
 
@@ -41,33 +42,48 @@ class RayCluster:
         return {"RAY_ADDRESS": self.address}
 
     def processes(self) -> list[int]:
-        """Pids of every process of this cluster (daemons and workers)."""
-        found = []
+        """Pids of every process of this cluster: the daemons ``ray start`` detached (their
+        command lines name the temp directory) and everything they started (agents, workers
+        renamed ``ray::...``, and the workers' own children)."""
         marker = str(self.temp_dir).encode()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
+        found: set[int] = set()
+        for proc in psutil.process_iter():
             try:
-                cmdline = (entry / "cmdline").read_bytes()
-                environ = (entry / "environ").read_bytes()
-            except OSError:
+                if (
+                    proc.pid != os.getpid()
+                    and marker in Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+                ):
+                    found.add(proc.pid)
+                    found.update(child.pid for child in proc.children(recursive=True))
+            except (OSError, psutil.Error):
                 continue
-            if marker in cmdline or marker in environ:
-                found.append(int(entry.name))
-        return found
+        return sorted(found)
 
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM every process of this cluster, SIGKILL what is left; raise if any survives."""
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            for pid in self.processes():
-                with suppress(ProcessLookupError):
-                    os.kill(pid, sig)
-            deadline = time.monotonic() + timeout / 2
-            while self.processes() and time.monotonic() < deadline:
-                time.sleep(0.5)
-        left = self.processes()
+        procs = []
+        for pid in self.processes():
+            with suppress(psutil.Error):
+                procs.append(psutil.Process(pid))
+        for proc in procs:
+            with suppress(psutil.Error):
+                proc.terminate()
+        _, alive = psutil.wait_procs(procs, timeout=timeout / 2)
+        for proc in alive:
+            with suppress(psutil.Error):
+                proc.kill()
+        _, alive = psutil.wait_procs(alive, timeout=timeout / 2)
+        left = sorted({p.pid for p in alive if _running(p)} | set(self.processes()))
         if left:
             raise RuntimeError(f"Ray processes {left} survived the cluster's stop")
+
+
+def _running(proc: psutil.Process) -> bool:
+    """Alive and not a zombie (a dead process whose parent has not reaped it yet)."""
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 @contextmanager
@@ -82,6 +98,8 @@ def local_ray(cpus: int = 2, env: dict[str, str] | None = None) -> Iterator[RayC
         "--head",
         "--node-ip-address=127.0.0.1",
         f"--port={port}",
+        # Not the fixed default (10001), which another user's Ray on the host may hold.
+        f"--ray-client-server-port={free_port()}",
         f"--num-cpus={cpus}",
         "--num-gpus=0",
         # The object store holds only the cells' small arguments and results.
