@@ -4,6 +4,7 @@ whose cluster is down."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from hydra.core.utils import setup_globals
 from hydra.types import RunMode
@@ -196,3 +198,45 @@ def test_a_sweep_whose_ray_head_is_down_fails_fast(tmp_path: Path) -> None:
         "(Connection refused); start a head with `ray start --head --port PORT`"
     ) in done.stderr
     assert_nothing_started(ws)
+
+
+CHILD = """
+import os, time
+from mnv1.training.worker import die_with_orchestrator
+assert die_with_orchestrator({"MNV1_ORCHESTRATOR_PID": str(os.getppid())})
+print("armed", flush=True)
+time.sleep(120)
+"""
+PARENT = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1]])
+print(child.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_worker_dies_with_its_orchestrator() -> None:
+    # Killed outright (as a Ray worker or a SLURM step can be), the orchestrator cannot stop
+    # its worker; the kernel does.
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, CHILD],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    child = None
+    try:
+        assert parent.stdout is not None
+        child = psutil.Process(int(parent.stdout.readline()))
+        assert parent.stdout.readline().strip() == "armed"
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 20
+        while child.is_running() and child.status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline, "the worker outlived its orchestrator"
+            time.sleep(0.1)
+    finally:
+        parent.kill()
+        parent.wait()
+        if child is not None and child.is_running():
+            child.kill()
