@@ -9,16 +9,19 @@ STAMP  := $(VENV)/.installed
 
 venv: $(STAMP)
 
-# The stamp tracks pyproject.toml, so a changed dependency list reinstalls and nothing else does.
-$(STAMP): pyproject.toml
+# The stamp tracks pyproject.toml (and the extras listed here), so a changed dependency list
+# reinstalls and nothing else does. The cluster extras are there for the SLURM and Ray
+# end-to-end tests (tests/test_cluster_slurm.py, tests/test_cluster_ray.py).
+EXTRAS := dev,slurm,ray
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check mnv1 tracking tests conf experiments
-	$(BIN)/ruff format --check mnv1 tracking tests conf experiments
+	$(BIN)/ruff check mnv1 tracking tests conf experiments hydra_plugins
+	$(BIN)/ruff format --check mnv1 tracking tests conf experiments hydra_plugins
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

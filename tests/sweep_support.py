@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,8 @@ class Workspace:
     """One test's directory: the launch directory, its SQLite store and its data directory."""
 
     root: Path
+    # Added to every command's environment (a cluster's SLURM_CONF, RAY_ADDRESS).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def uri(self) -> str:
@@ -52,6 +54,7 @@ class Workspace:
         env["MLFLOW_TRACKING_URI"] = self.uri
         env["TF_CPP_MIN_LOG_LEVEL"] = "2"
         env["CUDA_VISIBLE_DEVICES"] = ""
+        env.update(self.extra_env)
         env.update(extra)
         return env
 

@@ -232,6 +232,15 @@ def reconcile_stale(uri: str, experiment_id: str) -> list[RunInfo]:
     return stale
 
 
+def mark_orphans(uri: str, experiment_id: str, tag: str, value: str, reason: str) -> list[RunInfo]:
+    """Mark KILLED every RUNNING run tagged ``tag=value`` (the runs of a cluster job that its
+    scheduler reports dead: their owner ran on another host, where ``owner_alive`` cannot look)."""
+    orphans = search(uri, experiment_id, tags={tag: value}, status=RUNNING)
+    for run in orphans:
+        mark_killed(uri, run, reason)
+    return orphans
+
+
 def set_tags(uri: str, run_id: str, tags: Mapping[str, Any]) -> None:
     if tags:
         client(uri).log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])

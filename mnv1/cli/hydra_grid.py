@@ -57,6 +57,10 @@ class Expansion:
     multirun: bool
     cells: list[Cell] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # The launcher's class path and, for Ray, the cluster address it joins (for
+    # ``mnv1.cli.cluster_check``).
+    launcher: str | None = None
+    ray_address: str | None = None
 
 
 def make_hydra(config_path: str | None = None, config_dir: str | None = None) -> Hydra:
@@ -233,6 +237,13 @@ def check_command(
                 remaining.remove(culprit)
         found = expand(hydra.config_loader, master, is_multirun)
         found.errors = errors + found.errors
+        found.launcher = OmegaConf.select(master, "hydra.launcher._target_", default=None)
+        try:
+            found.ray_address = OmegaConf.select(
+                master, "hydra.launcher.ray.init.address", default=None
+            )
+        except OmegaConfBaseException as exc:
+            found.errors.append(f"hydra.launcher.ray.init.address: {_first_lines(str(exc), 1)}")
         return found
     finally:
         GlobalHydra.instance().clear()

@@ -12,14 +12,21 @@ launcher starts (the task function's module imports it), so jobs compose the sam
 
 from __future__ import annotations
 
+import importlib
 from importlib.resources import files
 
 from hydra.core.config_store import ConfigStore
+from hydra.core.plugins import Plugins
 from omegaconf import OmegaConf
 
 from mnv1.config import RunConfig
 
 SCHEMA_NAME = "run_config"
+# mnv1's launchers (conf/hydra/launcher/slurm.yaml, ray_cluster.yaml): module, class.
+LAUNCHERS = (
+    ("hydra_plugins.mnv1_launchers.slurm", "SlurmLauncher"),
+    ("hydra_plugins.mnv1_launchers.ray", "RayClusterLauncher"),
+)
 STUDY_GROUP = "experiment"
 
 
@@ -48,6 +55,17 @@ def register() -> None:
             package="_global_",
             provider="mnv1",
         )
+    register_launchers()
+
+
+def register_launchers() -> None:
+    """Make mnv1's launchers known to Hydra, whose plugin scan misses them in an editable
+    install (``pip install -e``: the package sits behind a path hook the scan does not walk).
+    A launcher whose extra is not installed is not defined, and is skipped."""
+    for module, name in LAUNCHERS:
+        launcher = getattr(importlib.import_module(module), name, None)
+        if launcher is not None:
+            Plugins.instance().register(launcher)
 
 
 register()

@@ -8,10 +8,11 @@
 Before Hydra runs anything, ``main`` composes the config and expands the whole grid exactly as
 the sweeper will, converts every cell to a RunConfig and validates it; if anything is wrong it
 lists every problem (key, value, what is allowed) and exits with code 2, having created no run,
-no output directory and no TensorFlow context. Then Hydra runs: each job orchestrates one cell
-(``mnv1.sweep.orchestrate.run_cell``), which trains in a child process. Hydra returns normally
-from a
-multirun whatever its jobs did, so ``main`` exits 1 afterwards if any cell did not finish.
+no output directory and no TensorFlow context. A sweep on a cluster launcher (SLURM, Ray) also
+stops there, exit code 2, when the cluster does not answer (``mnv1.cli.cluster_check``). Then
+Hydra runs: each job orchestrates one cell (``mnv1.sweep.orchestrate.run_cell``), which trains in
+a child process. Hydra returns normally from a multirun whatever its jobs did, so ``main`` exits 1
+afterwards if any cell did not finish.
 """
 
 from __future__ import annotations
@@ -97,6 +98,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             for line in expansion.errors:
                 print(f"  - {line}", file=sys.stderr)
             sys.exit(EXIT_INVALID)
+        if expansion.multirun:
+            from mnv1.cli.cluster_check import cluster_problem
+
+            problem = cluster_problem(expansion.launcher, expansion.ray_address)
+            if problem is not None:
+                print(f"mnv1-train: {problem}; nothing was started", file=sys.stderr)
+                sys.exit(EXIT_INVALID)
         kind = "grid" if expansion.multirun else "run"
         print(
             f"mnv1-train: {len(expansion.cells)} cell(s) validated; starting the {kind}", flush=True

@@ -36,10 +36,12 @@ from typing import IO
 from mnv1.config import RunConfig, run_name, to_dict
 from mnv1.sweep.gpu_slots import gpu_slot
 from mnv1.sweep.run_key import checkpoint_dir, identity_params, run_key
+from mnv1.sweep.scheduler import TAG_SCHEDULER_JOB, current_job
 from mnv1.sweep.validate import check
 from mnv1.timing import ENV_SPAWN_TIME, METRIC_CELL, METRIC_WORKER_WALL
 from mnv1.tracking import runs, schema
 from mnv1.tracking.store import ensure_experiment, resolve_uri
+from mnv1.training.worker import ENV_ORCHESTRATOR_PID
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +141,8 @@ def _run_worker(
     tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
     # The worker measures its own start-up against this (time_process_start_s).
     env[ENV_SPAWN_TIME] = f"{time.time():.6f}"
+    # The worker dies with this process even when it is killed outright (see worker.py).
+    env[ENV_ORCHESTRATOR_PID] = str(os.getpid())
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, errors="replace")
     assert proc.stderr is not None
     pump = threading.Thread(target=_pump, args=(proc.stderr, tail), daemon=True)
@@ -168,6 +172,9 @@ def _child_tags(cfg: RunConfig, key: str, sweep: SweepRef | None) -> dict[str, s
     }
     if sweep is not None:
         tags[schema.TAG_SWEEP] = sweep.sweep_key
+    job = current_job()
+    if job is not None:
+        tags[TAG_SCHEDULER_JOB] = job
     commit = _git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
@@ -219,11 +226,17 @@ def _open_run(
                 f"{name}: skipped, run {existing.run_id} with key {key} is already FINISHED "
                 "(tracking.rerun=true trains it again)",
             )
+        job = current_job()
         if existing.status == runs.RUNNING:
-            alive = runs.owner_alive(existing.tags)
+            # A requeued SLURM job keeps its id: a run RUNNING under this very job was owned by
+            # the job's previous incarnation, which is gone whatever host it ran on.
+            requeued = job is not None and existing.tags.get(TAG_SCHEDULER_JOB) == job
+            alive = False if requeued else runs.owner_alive(existing.tags)
             owner = (
                 f"pid {existing.tags.get(schema.TAG_PID)} on {existing.tags.get(schema.TAG_HOST)}"
             )
+            if requeued:
+                owner += f" (an earlier run of {job})"
             if alive is not False:
                 return _Decision(
                     None,
@@ -241,6 +254,8 @@ def _open_run(
         runs.reopen(
             uri, existing, runs.Owner.current(), archive=(TRACEBACK_ARTIFACT, STDERR_TAIL_ARTIFACT)
         )
+        if job is not None:
+            runs.set_tags(uri, existing.run_id, {TAG_SCHEDULER_JOB: job})
         return _Decision(
             existing.run_id,
             "resumed",

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import logging
 import os
+import signal
 import sys
 import time
 import traceback
@@ -92,7 +94,33 @@ def spawn_seconds(environ: dict[str, str] | None = None, now: float | None = Non
     return max(0.0, (time.time() if now is None else now) - spawned)
 
 
+# Set by the orchestrator that spawns this worker (``mnv1.sweep.orchestrate``): its pid.
+ENV_ORCHESTRATOR_PID = "MNV1_ORCHESTRATOR_PID"
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def die_with_orchestrator(environ: dict[str, str] | None = None) -> bool:
+    """Ask Linux to send this process SIGTERM when its orchestrator dies; True if armed.
+
+    An orchestrator killed outright (SIGKILL, a Ray worker killed by its raylet) cannot stop its
+    worker, which would train on as an orphan into a run already marked KILLED. Armed here rather
+    than between fork and exec: ``preexec_fn`` is unsafe in a multi-threaded parent (a Ray
+    worker). The parent check closes the race of an orchestrator that died before the arming.
+    """
+    env = os.environ if environ is None else environ
+    expected = env.get(ENV_ORCHESTRATOR_PID, "")
+    if not sys.platform.startswith("linux") or not expected.isdigit():
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        return False
+    if os.getppid() != int(expected):
+        os.kill(os.getpid(), signal.SIGTERM)
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    die_with_orchestrator()
     phases = PhaseRecorder()
     started = spawn_seconds()
     if started is not None:

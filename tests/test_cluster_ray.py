@@ -1,0 +1,121 @@
+"""The smoke study on a real one-node Ray cluster (``ray start --head`` on loopback).
+
+The cluster is set up by ``tests/clusters/ray_local.py`` and stopped whatever happens; the test
+then checks that none of its processes is left.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from sweep_support import REPO, Workspace, train_command
+
+sys.path.insert(0, str(REPO / "tests" / "clusters"))
+from ray_local import RayCluster, local_ray
+
+SMOKE_CELLS = ["mnv1_a0.25_r32", "mnv1_a0.25_r48", "mnv1_a0.5_r32", "mnv1_a0.5_r48"]
+# One CPU per task: the head offers 2, so two cells train at once.
+RAY_ARGS = ("hydra/launcher=ray_cluster", "hydra.launcher.ray.remote.num_cpus=1")
+LONGER = ("train.epochs=3", "train.steps_per_epoch=12")
+
+
+@pytest.fixture
+def ray_cluster(tmp_path: Path) -> Iterator[RayCluster]:
+    env = {"CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    with local_ray(cpus=2, env=env) as cluster:
+        yield cluster
+    assert cluster.processes() == []
+
+
+def launch(ws: Workspace, *args: str) -> tuple[subprocess.Popen[bytes], Path]:
+    log = ws.root / "launch.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [*train_command(), *args, f"data.data_dir={ws.data_dir}"],
+            cwd=ws.root,
+            env=ws.env(),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    return proc, log
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_smoke_sweep_on_ray_killed_worker_then_resume(
+    ray_cluster: RayCluster, tmp_path: Path
+) -> None:
+    ws = Workspace(tmp_path / "launch", extra_env=ray_cluster.env())
+    ws.root.mkdir()
+    args = ("-m", "experiment=smoke", *LONGER, *RAY_ARGS)
+    proc, log = launch(ws, *args)
+    checkpoints = ws.root / ".mnv1" / "checkpoints"
+    deadline = time.monotonic() + 400
+    try:
+        while not (found := sorted(checkpoints.glob("*/latest.json"))):
+            assert proc.poll() is None, "the sweep ended before any checkpoint:\n" + log.read_text()
+            assert time.monotonic() < deadline, "no checkpoint within 400 s"
+            time.sleep(0.1)
+        key = found[0].parent.name
+        [victim] = [r for r in ws.children().values() if r.data.tags["mnv1.run_key"] == key]
+        # The run's owner is the Ray worker process that runs the cell's task.
+        worker = psutil.Process(int(victim.data.tags["mnv1.pid"]))
+        assert worker.pid in ray_cluster.processes()
+        training = worker.children(recursive=True)
+        assert training, "the cell trains in a child process of the Ray worker"
+        os.kill(worker.pid, signal.SIGKILL)
+        # The training process dies with its Ray worker: no orphan trains on into a KILLED run.
+        _, alive = psutil.wait_procs(training, timeout=30)
+        assert alive == []
+        proc.wait(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = log.read_text()
+    job = victim.data.tags["mnv1.scheduler_job"]
+    assert job.startswith("ray:")
+    assert proc.returncode == 1, out
+    assert (
+        f"cluster job {job} ended WorkerCrashedError; run {victim.info.run_id} marked KILLED" in out
+    )
+    assert "1 of 4 cells did not finish" in out
+
+    children = ws.children()
+    assert sorted(children) == SMOKE_CELLS
+    killed = children[victim.info.run_name]
+    assert killed.info.status == "KILLED"
+    killed_epochs = ws.steps(killed, "val_top1")
+    assert killed_epochs and killed_epochs[-1] < 3
+    others = [r for r in children.values() if r.info.run_id != killed.info.run_id]
+    assert {r.info.status for r in others} == {"FINISHED"}
+    assert len({r.data.tags["mnv1.scheduler_job"] for r in children.values()}) == 4
+    [parent] = ws.parents()
+    assert parent.info.status == "FAILED"
+    assert parent.data.tags["mnv1.launcher"] == "RayClusterLauncher"
+
+    again = ws.train(*args, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"resuming run {killed.info.run_id} (was KILLED)" in again.stdout
+    assert again.stdout.count(": skipped, run ") == 3
+    assert len(ws.runs()) == 5
+    children = ws.children()
+    resumed = children[victim.info.run_name]
+    assert resumed.info.run_id == killed.info.run_id and resumed.info.status == "FINISHED"
+    assert 1 <= int(resumed.data.tags["mnv1.resumed_from_epoch"]) <= killed_epochs[-1]
+    assert resumed.data.tags["mnv1.attempt"] == "2"
+    assert sorted(set(ws.steps(resumed, "val_top1"))) == [1, 2, 3]
+    for run in children.values():
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    [parent] = ws.parents()
+    assert parent.info.status == "FINISHED" and parent.data.tags["mnv1.launches"] == "2"
+    assert (ws.root / "reports" / "smoke" / "report.md").exists()
