@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import pytest
 from mnv1.tracking import ui
+
+from mnv1.cli.ui import main as ui_main
 
 
 def test_runs_url_of_a_local_store_and_of_a_server() -> None:
@@ -67,3 +71,18 @@ def test_the_ui_server_binds_loopback_without_genai_jobs() -> None:
         ]
         == "true"
     )
+
+
+def test_mnv1_ui_refuses_a_missing_store_and_points_at_a_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
+    assert ui_main(["--tracking-uri", f"sqlite:///{tmp_path / 'none.db'}"]) == 2
+    assert f"there is no store at {tmp_path / 'none.db'} yet" in capsys.readouterr().err
+    assert ui_main(["--port", "0"]) == 2
+    assert "--port is 0; allowed: 1 to 65535" in capsys.readouterr().err
+    assert ui_main(["--tracking-uri", "http://u:pw123@127.0.0.1:5999"]) == 0
+    out = capsys.readouterr().out
+    assert "http://127.0.0.1:5999 is a tracking server; it serves its own UI there" in out
+    assert "pw123" not in out

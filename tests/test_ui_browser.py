@@ -11,14 +11,17 @@ runs in its own session and is stopped with it.
 from __future__ import annotations
 
 import html
+import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
-from server_support import free_port, stop_session, wait_http
+from server_support import free_port, mlflow_command, stop_session, wait_http
 from sweep_support import Workspace
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -141,3 +144,36 @@ def test_the_printed_url_opens_the_sweep_in_a_real_browser(tmp_path: Path) -> No
     finally:
         stop_session(server)
     assert "Uvicorn running on http://127.0.0.1:" in log.read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_stopping_a_server_ends_the_huey_consumers_it_started(tmp_path: Path) -> None:
+    """MLflow's default server (job execution on, as without ``mnv1-ui``) starts a job runner and
+    ``huey`` consumers that outlive a killed server process; stopping its session ends them all."""
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    port = free_port()
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true"}
+    log = tmp_path / "server.log"
+    command = [mlflow_command(), "server", "--backend-store-uri", store, "--host", "127.0.0.1"]
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [*command, "--port", str(port), "--workers", "1"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", server)
+        deadline = time.monotonic() + 120
+        consumers: list[psutil.Process] = []
+        while not consumers and time.monotonic() < deadline:
+            time.sleep(1)
+            consumers = [p for p in psutil.Process(server.pid).children(recursive=True)
+                         if "huey_consumer" in " ".join(p.cmdline())]  # fmt: skip
+        assert consumers, log.read_text()
+    finally:
+        stop_session(server)
+    assert not [p for p in consumers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
