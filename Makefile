@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint typecheck venv report clean
+.PHONY: demo test test-fast lint typecheck venv report clean ui
 
 venv: $(STAMP)
 
@@ -38,6 +38,11 @@ test-fast: $(STAMP)
 # to reports/demo/ (and logging it on the sweep's parent run in MLflow).
 demo: $(STAMP)
 	$(BIN)/mnv1-train -m experiment=demo
+
+# The MLflow UI on ./mlflow.db (or $$MLFLOW_TRACKING_URI), on 127.0.0.1:5000 only; every sweep
+# ends by printing the URL of its runs there.
+ui: $(STAMP)
+	$(BIN)/mnv1-ui
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache multirun outputs reports

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from .uri import resolve_uri
+from .uri import is_http, redact, resolve_uri
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,70 @@ def _artifact_location(uri: str, experiment: str) -> str | None:
     return (db.parent / "mlartifacts" / folder).as_uri()
 
 
+# The probe of a tracking server before a sweep: one attempt, short timeouts. MLflow's own client
+# retries a refused connection for minutes (MLFLOW_HTTP_REQUEST_MAX_RETRIES, default 7, with
+# exponential backoff), which is right for a blip in the middle of a sweep and wrong for a server
+# that is not there at all.
+PROBE_CONNECT_SECONDS = 5.0
+PROBE_READ_SECONDS = 15.0
+_PROBE_ENDPOINT = "/api/2.0/mlflow/experiments/search"
+
+
+class TrackingUnreachableError(RuntimeError):
+    """The tracking server is down, unreachable, or refuses this client."""
+
+
+def check_reachable(uri: str | None = None) -> None:
+    """Fail fast, with what to check, when the tracking server at ``uri`` cannot be used.
+
+    A local store (a SQLite file) needs no check. A server is asked for one experiment, with the
+    credentials MLflow will use, so a wrong password fails here too and not in the first cell.
+    """
+    resolved = resolve_uri(uri)
+    if not is_http(resolved):
+        return
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    shown = redact(resolved)
+    try:
+        response = http_request(
+            get_default_host_creds(resolved),
+            _PROBE_ENDPOINT,
+            "POST",
+            max_retries=0,
+            backoff_factor=0,
+            timeout=(PROBE_CONNECT_SECONDS, PROBE_READ_SECONDS),
+            raise_on_status=False,
+            json={"max_results": 1},
+        )
+    except Exception as exc:
+        raise TrackingUnreachableError(
+            f"the MLflow tracking server at {shown} cannot be reached ({type(exc).__name__}). "
+            "Check that `mlflow server` is running there and listening on that host and port, "
+            "or point tracking.uri (or MLFLOW_TRACKING_URI) at a running server or at "
+            "sqlite:///mlflow.db"
+        ) from None
+    if response.status_code in (401, 403):
+        raise TrackingUnreachableError(
+            f"the MLflow tracking server at {shown} refused the credentials (HTTP "
+            f"{response.status_code}). Check MLFLOW_TRACKING_USERNAME and "
+            "MLFLOW_TRACKING_PASSWORD (or the user:password in tracking.uri)"
+        )
+    if response.status_code != 200:
+        raise TrackingUnreachableError(
+            f"the MLflow tracking server at {shown} answered HTTP {response.status_code} to "
+            f"{_PROBE_ENDPOINT}. Check that the URI names an MLflow tracking server (not another "
+            "service on that port) and read that server's log"
+        )
+
+
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+# The value MLflow's UI writes itself when a user picks "model training" for an experiment: the
+# UI then opens on the runs table instead of its GenAI overview (traces, token usage).
+EXPERIMENT_KIND_TRAINING = "custom_model_development"
+
+
 def ensure_experiment(uri: str | None, name: str) -> str:
     """The id of experiment ``name``, creating it (and a fresh SQLite database) if needed.
 
@@ -120,7 +184,11 @@ def ensure_experiment(uri: str | None, name: str) -> str:
     if found is None:
         try:
             return str(
-                c.create_experiment(name, artifact_location=_artifact_location(resolved, name))
+                c.create_experiment(
+                    name,
+                    artifact_location=_artifact_location(resolved, name),
+                    tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND_TRAINING},
+                )
             )
         except MlflowException as exc:
             # Another process created it between our lookup and our create.
@@ -134,4 +202,8 @@ def ensure_experiment(uri: str | None, name: str) -> str:
     if found.lifecycle_stage == "deleted":
         # A deleted experiment still owns its name; bring it back rather than fail.
         c.restore_experiment(found.experiment_id)
+    if found.tags.get(EXPERIMENT_KIND_TAG) is None:
+        # Created before this tag was set (or by another tool): mark it a training experiment,
+        # but never overrule a kind a user chose in the UI.
+        c.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND_TRAINING)
     return str(found.experiment_id)

@@ -107,7 +107,7 @@ class SweepCallback(Callback):
             _abort("finish", exc)
 
     def _finish(self) -> None:
-        from mnv1.sweep.lifecycle import finish_sweep
+        from mnv1.sweep.lifecycle import finish_sweep, runs_hint
 
         assert STATE.sweep is not None
         outcome = finish_sweep(STATE.sweep, STATE.grid)
@@ -119,7 +119,10 @@ class SweepCallback(Callback):
         )
         sweep = STATE.sweep
         print(f"\nSweep {sweep.sweep_key}: {verdict}; parent run {sweep.parent_run_id}\n")
-        print(outcome.matrix, flush=True)
+        print(outcome.matrix)
+        # The last lines of a sweep: where to look at it.
+        print(f"Runs: {outcome.runs_url}  ({runs_hint(sweep.uri)})")
+        print(outcome.report, flush=True)
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         from mnv1.cli.hydra_grid import to_run_config

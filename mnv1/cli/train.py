@@ -9,10 +9,11 @@ Before Hydra runs anything, ``main`` composes the config and expands the whole g
 the sweeper will, converts every cell to a RunConfig and validates it; if anything is wrong it
 lists every problem (key, value, what is allowed) and exits with code 2, having created no run,
 no output directory and no TensorFlow context. A sweep on a cluster launcher (SLURM, Ray) also
-stops there, exit code 2, when the cluster does not answer (``mnv1.cli.cluster_check``). Then
-Hydra runs: each job orchestrates one cell (``mnv1.sweep.orchestrate.run_cell``), which trains in
-a child process. Hydra returns normally from a multirun whatever its jobs did, so ``main`` exits 1
-afterwards if any cell did not finish.
+stops there, exit code 2, when the cluster does not answer (``mnv1.cli.cluster_check``); a
+tracking server that is down or refuses the credentials stops it the same way (exit code 3),
+within seconds. Then Hydra runs: each job orchestrates one cell
+(``mnv1.sweep.orchestrate.run_cell``), which trains in a child process. Hydra returns normally
+from a multirun whatever its jobs did, so ``main`` exits 1 afterwards if any cell did not finish.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from mnv1.cli.hydra_grid import CONFIG_MODULE, CONFIG_NAME, check_command, to_ru
 
 EXIT_INVALID = 2
 EXIT_FAILED = 1
+EXIT_UNREACHABLE = 3
+URI_KEY = "tracking.uri"
 
 
 def _task(cfg: DictConfig) -> str:
@@ -74,8 +77,42 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _without_credentials(arguments: Sequence[str]) -> list[str]:
+    """The command line with the user:password of a tracking-server URI moved into MLflow's
+    credential variables (``MLFLOW_TRACKING_USERNAME``/``PASSWORD``), which the cell workers
+    inherit.
+
+    Done before Hydra sees the overrides: Hydra prints them, stores them in each job's
+    ``.hydra/overrides.yaml``, and the sweep logs its config, so a password left in the URI would
+    be copied into all of those. ``$MLFLOW_TRACKING_URI`` gets the same treatment.
+    """
+    from mnv1.tracking.uri import ENV_URI, adopt_credentials
+
+    if os.environ.get(ENV_URI):
+        os.environ[ENV_URI] = adopt_credentials(os.environ[ENV_URI])
+    out = []
+    for argument in arguments:
+        key, sep, value = argument.partition("=")
+        if sep and key.lstrip("+~") == URI_KEY and value:
+            argument = f"{key}={adopt_credentials(value)}"
+        out.append(argument)
+    return out
+
+
+def _check_tracking(uri: str | None) -> None:
+    """Stop before anything starts when the tracking server cannot be used: otherwise the data
+    is prepared and every cell fails on its own after MLflow's minutes of retries."""
+    from mnv1.tracking.store import TrackingUnreachableError, check_reachable
+
+    try:
+        check_reachable(uri)
+    except TrackingUnreachableError as exc:
+        print(f"mnv1-train: {exc}. Nothing was started.", file=sys.stderr)
+        sys.exit(EXIT_UNREACHABLE)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    arguments = list(sys.argv[1:] if argv is None else argv)
+    arguments = _without_credentials(sys.argv[1:] if argv is None else argv)
     args = get_args_parser().parse_args(arguments)
     # Quiet defaults for this process and the cell workers it starts (a user's own setting wins):
     # TensorFlow's C++ info lines and MLflow's per-artifact progress bars drown the cell logs.
@@ -105,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             if problem is not None:
                 print(f"mnv1-train: {problem}; nothing was started", file=sys.stderr)
                 sys.exit(EXIT_INVALID)
+        _check_tracking(expansion.cells[0].config.tracking.uri)
         kind = "grid" if expansion.multirun else "run"
         print(
             f"mnv1-train: {len(expansion.cells)} cell(s) validated; starting the {kind}", flush=True

@@ -24,8 +24,9 @@ from mnv1.config import RunConfig, run_name, to_dict
 from mnv1.sweep.orchestrate import SweepRef
 from mnv1.sweep.run_key import KEY_LENGTH, run_key
 from mnv1.timing import METRIC_PREPARE, METRIC_REPORT, METRIC_SWEEP_FINISH, METRIC_SWEEP_START
-from mnv1.tracking import runs, schema
+from mnv1.tracking import runs, schema, ui
 from mnv1.tracking.store import ensure_experiment, resolve_uri
+from mnv1.tracking.uri import is_http
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,8 @@ def _log_start_timings(uri: str, parent_id: str, started: float, prepare_seconds
 class SweepOutcome:
     states: dict[str, runs.CellState]  # by run key
     matrix: str
+    runs_url: str = ""  # the sweep's runs table in the MLflow UI
+    report: str = ""  # where the report went, or how to retry it
 
     @property
     def failed(self) -> list[str]:
@@ -203,17 +206,24 @@ def finish_sweep(sweep: SweepRef, cells: Sequence[RunConfig]) -> SweepOutcome:
     started = time.perf_counter()
     states = runs.cell_states(sweep.uri, sweep.experiment_id, [run_key(c) for c in cells])
     matrix = status_matrix(cells, states)
-    outcome = SweepOutcome(states, matrix)
-    finished = len(states) - len(outcome.failed)
+    failed = [k for k, s in states.items() if s.status != runs.FINISHED]
+    finished = len(states) - len(failed)
     runs.log_text(sweep.uri, sweep.parent_run_id, MATRIX_ARTIFACT, matrix)
-    runs.set_tags(sweep.uri, sweep.parent_run_id, {TAG_CELLS_FINISHED: f"{finished}/{len(states)}"})
-    runs.finish(
-        sweep.uri, sweep.parent_run_id, runs.FINISHED if not outcome.failed else runs.FAILED
+    url = ui.publish_sweep_view(
+        sweep.uri,
+        sweep.experiment_id,
+        sweep.sweep_key,
+        cells[0].study,
+        sweep.parent_run_id,
+        [s.run_id for s in states.values() if s.run_id is not None],
     )
+    runs.set_tags(sweep.uri, sweep.parent_run_id, {TAG_CELLS_FINISHED: f"{finished}/{len(states)}"})
+    runs.finish(sweep.uri, sweep.parent_run_id, runs.FINISHED if not failed else runs.FAILED)
     report_seconds = 0.0
+    report = "Report: not built (tracking.report=false)"
     if cells[0].tracking.report:
         reporting = time.perf_counter()
-        write_report(sweep, cells[0])
+        report = write_report(sweep, cells[0])
         report_seconds = time.perf_counter() - reporting
     # Logged onto the ended parent (MLflow refuses writes to deleted runs only).
     runs.log_metrics(
@@ -221,14 +231,22 @@ def finish_sweep(sweep: SweepRef, cells: Sequence[RunConfig]) -> SweepOutcome:
         sweep.parent_run_id,
         {METRIC_SWEEP_FINISH: time.perf_counter() - started, METRIC_REPORT: report_seconds},
     )
-    return outcome
+    return SweepOutcome(states, matrix, url, report)
 
 
-def write_report(sweep: SweepRef, first: RunConfig) -> None:
+def runs_hint(uri: str) -> str:
+    """How to open the runs URL: a server serves its own UI, a local store needs ``mnv1-ui``."""
+    return (
+        "open it" if is_http(uri) else "serve the store with `make ui` or `mnv1-ui`, then open it"
+    )
+
+
+def write_report(sweep: SweepRef, first: RunConfig) -> str:
     """Rebuild the paper's tables and figures from this sweep's runs (also logged on its parent).
 
     The cells' results are already safe in the store, so a report that fails is reported and
-    left for ``mnv1-report`` to retry; it never turns a finished sweep into a failed one.
+    left for ``mnv1-report`` to retry; it never turns a finished sweep into a failed one. Returns
+    the line to print: where the report is, or how to retry it.
     """
     from mnv1.report.build import build_report  # matplotlib and Keras: only once a sweep ends
 
@@ -239,12 +257,11 @@ def write_report(sweep: SweepRef, first: RunConfig) -> None:
         )
     except Exception:
         log.exception("the report of sweep %s could not be built", sweep.sweep_key)
-        print(
+        return (
             f"Report: FAILED (see the log); retry with `mnv1-report --experiment "
             f"{first.tracking.experiment} --sweep {sweep.parent_run_id} --out {out_dir}`"
         )
-        return
-    print(f"Report: {result.out_dir / 'report.md'} (also on parent run {sweep.parent_run_id})")
+    return f"Report: {result.out_dir / 'report.md'} (also on parent run {sweep.parent_run_id})"
 
 
 def abort_sweep(sweep: SweepRef, status: str) -> None:

@@ -1,0 +1,67 @@
+"""``mnv1-ui``: the MLflow UI on the project's tracking store, on this machine only.
+
+    mnv1-ui                                   the store of $MLFLOW_TRACKING_URI, else ./mlflow.db
+    mnv1-ui --tracking-uri sqlite:///runs/mlflow.db --port 5001
+
+It runs ``mlflow server`` bound to 127.0.0.1 (never to every interface: the UI has no login and
+can delete runs), with MLflow's GenAI job runner off (see ``mnv1.tracking.ui.server_env``). Every
+sweep ends by printing the URL of its runs on this UI. A tracking server (``http://...``) serves
+its own UI, so for one this command only says where it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mnv1-ui", description="Serve the MLflow UI on the project's tracking store."
+    )
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="tracking store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)",
+    )
+    parser.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default 5000)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from mnv1.tracking import ui
+    from mnv1.tracking.store import sqlite_path
+    from mnv1.tracking.uri import is_http, redact, resolve_uri
+
+    uri = resolve_uri(args.tracking_uri)
+    port = ui.UI_PORT if args.port is None else args.port
+    if not 0 < port < 65536:
+        print(f"mnv1-ui: --port is {port}; allowed: 1 to 65535", file=sys.stderr)
+        return 2
+    if is_http(uri):
+        print(f"mnv1-ui: {redact(uri)} is a tracking server; it serves its own UI there")
+        return 0
+    db = sqlite_path(uri)
+    if db is not None and not db.exists():
+        print(
+            f"mnv1-ui: there is no store at {db} yet; run a sweep first "
+            "(`make demo`) or pass --tracking-uri",
+            file=sys.stderr,
+        )
+        return 2
+    # The mlflow script installed beside this interpreter (the project's virtualenv), else PATH.
+    local = Path(sys.executable).with_name("mlflow")
+    command = ui.server_command(uri, port=port)
+    command[0] = str(local) if local.exists() else (shutil.which("mlflow") or "mlflow")
+    print(f"mnv1-ui: MLflow UI on {redact(uri)} at {ui.ui_base(uri, port)} (Ctrl-C stops it)")
+    sys.stdout.flush()
+    os.execve(command[0], command, ui.server_env(dict(os.environ)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
