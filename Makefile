@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check mnv1 tracking tests conf experiments hydra_plugins
-	$(BIN)/ruff format --check mnv1 tracking tests conf experiments hydra_plugins
+	$(BIN)/ruff check mnv1 tracking tests conf experiments
+	$(BIN)/ruff format --check mnv1 tracking tests conf experiments
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
