@@ -80,7 +80,11 @@ class DataConfig:
 class TrainConfig:
     epochs: int = 1
     steps_per_epoch: int | None = None
-    """None: one full pass over the training split per epoch."""
+    """None: one full pass over the training split per epoch (or, with ``target_minutes``, the
+    budget the plan chooses)."""
+    target_minutes: float | None = None
+    """A sweep's wall-time target: while ``steps_per_epoch`` is null, ``mnv1-train -m`` chooses
+    it from a measured probe so the plan fits (``mnv1.sweep.plan.choose_steps``)."""
     batch_size: int = 32
     """The global batch, split evenly across replicas."""
     seed: int = 0

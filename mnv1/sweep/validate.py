@@ -126,6 +126,10 @@ def _train(cfg: RunConfig) -> list[Problem]:
     t = cfg.train
     out = _at_least("train.epochs", t.epochs, 1)
     out += _at_least("train.steps_per_epoch", t.steps_per_epoch, 1, optional=True)
+    if t.target_minutes is not None:
+        out += _number_in(
+            "train.target_minutes", t.target_minutes, 0, math.inf, low_open=True, high_open=True
+        )
     out += _at_least("train.batch_size", t.batch_size, 1)
     out += _at_least("train.lr_reference_batch", t.lr_reference_batch, 1)
     out += _at_least("train.bn_recalibration_batches", t.bn_recalibration_batches, 0)
