@@ -4,6 +4,7 @@ functions over hand-made probe figures, so every number below is exact."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -158,3 +159,27 @@ def test_the_eta_is_corrected_by_the_cells_already_run_and_reaches_k_of_k() -> N
 def test_cell_plan_is_frozen_data() -> None:
     c = CellPlan("n", "k", 1, 1, 1, 1, 1, 1.0, 1.0)
     assert c.seconds == 2.0 and Plan((c,), None).estimates() == {"k": 2.0}
+
+
+def test_the_probe_key_follows_speed_not_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mnv1.sweep.probe import ENV_PROBE_DIR, cached_probe, probe_dir, probe_key
+
+    base = probe_key([BIG, SMALL])
+    budget = [cell(1.0, 224, steps=99), cell(0.25, 128, steps=99)]
+    for c in budget:
+        c.train.epochs, c.train.target_minutes, c.train.learning_rate = 7, 3.0, 0.5
+    assert probe_key(budget) == base  # the budget is what the probe is used to choose
+    wider = cell(1.0, 224)
+    wider.train.batch_size = 32
+    assert probe_key([wider, SMALL]) != base
+    assert probe_key([BIG]) != base
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7")
+    assert probe_key([BIG, SMALL]) != base  # other devices, other speed
+
+    monkeypatch.setenv(ENV_PROBE_DIR, str(tmp_path))
+    assert probe_dir() == tmp_path
+    assert cached_probe([BIG, SMALL]) is None
+    (tmp_path / f"{probe_key([BIG, SMALL])}.json").write_text("{not json")
+    assert cached_probe([BIG, SMALL]) is None  # unreadable: measured again, never trusted

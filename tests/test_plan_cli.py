@@ -40,7 +40,7 @@ def plan(ws: Workspace, probe_dir: Path, *args: str) -> subprocess.CompletedProc
 def seed_probe(
     ws: Workspace, probe_dir: Path, monkeypatch: pytest.MonkeyPatch, *overrides: str
 ) -> None:
-    """A cached probe for this grid: every cell 1 s per step, 10 s start-up, nothing else."""
+    """A cached probe for this grid: every cell 1 s per step, 12 s start-up, nothing else."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", ws.env()["CUDA_VISIBLE_DEVICES"])
     cells = [c.config for c in check_command([*overrides], multirun=True).cells]
     from mnv1.sweep.probe import shapes_of
@@ -49,7 +49,7 @@ def seed_probe(
     point = {
         "mult_adds": 1000,
         "batch": cells[0].train.batch_size,
-        "startup_s": 10.0,
+        "startup_s": 12.0,
         "tracking_import_s": 0.0,
         "trace_s": 0.0,
         "step_s": 1.0,
@@ -89,17 +89,17 @@ def test_the_demo_plan_chooses_its_budget_from_the_cached_probe(
     seed_probe(ws, probe_dir, monkeypatch, "experiment=demo", f"data.data_dir={ws.data_dir}")
     done = plan(ws, probe_dir, "experiment=demo")
     assert done.returncode == 0, done.stdout + done.stderr
-    # 16 cells × 10 s start-up = 160 s fixed; 3 epochs × 1 s per step × 16 cells = 48 s per step
-    # of budget: (720 - 160) / 48 = 11.7 steps, rounded down to 10.
-    assert "budget: train.steps_per_epoch=10 (480 images per cell)" in done.stdout
-    assert "total (cells, one after another): 10 min 40 s" in done.stdout
-    assert done.stdout.count(" 3×10 ") == 16
+    # 16 cells × 12 s start-up = 192 s fixed; 1 epoch × 1 s per step × 16 cells = 16 s per step
+    # of budget: (720 - 192) / 16 = 33 steps, rounded down to 30.
+    assert "budget: train.steps_per_epoch=30 (480 images per cell)" in done.stdout
+    assert "total (cells, one after another): 11 min 12 s" in done.stdout
+    assert done.stdout.count(" 1×30 ") == 16
     assert "probe on seeded (cached, then)" in done.stdout
     assert sorted(ws.root.iterdir()) == []  # no run, no store, no directory, no dataset
     # A pinned budget wins over the target.
     pinned = plan(ws, probe_dir, "experiment=demo", "train.steps_per_epoch=7")
     assert pinned.returncode == 0 and "budget:" not in pinned.stdout
-    assert "total (cells, one after another): 8 min 16 s" in pinned.stdout  # 160 + 7 × 48
+    assert "total (cells, one after another): 5 min 04 s" in pinned.stdout  # 192 + 7 × 16
 
 
 @pytest.mark.slow

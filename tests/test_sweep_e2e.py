@@ -141,6 +141,9 @@ def test_smoke_sweep_then_relaunch_adds_no_run(ws: Workspace) -> None:
     )
     assert parent.data.metrics["plan_estimate_s"] > 0
     assert parent.data.metrics["plan_actual_s"] > 0
+    # Every cell trained, so the estimate of the cells trained is the whole plan's.
+    trained = parent.data.metrics["plan_estimate_trained_s"]
+    assert trained == pytest.approx(parent.data.metrics["plan_estimate_s"])
     assert ws.text(parent, "plan.txt").startswith("Plan: 4 cell(s)")
 
     before = {r.info.run_id: (r.info.status, r.info.end_time) for r in children.values()}

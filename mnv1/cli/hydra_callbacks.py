@@ -121,10 +121,12 @@ class SweepCallback(Callback):
         from mnv1.sweep.lifecycle import finish_sweep
 
         assert STATE.sweep is not None
-        if STATE.progress is not None and STATE.progress.started:
+        # A relaunch that only skipped finished cells has no actual to set beside the estimate.
+        if STATE.progress is not None and STATE.progress.estimated_s > 0:
             from mnv1.sweep.plan_record import record_actual
 
-            record_actual(STATE.sweep, STATE.progress.clock() - STATE.progress.started)
+            progress = STATE.progress
+            record_actual(STATE.sweep, progress.clock() - progress.started, progress.estimated_s)
         outcome = finish_sweep(STATE.sweep, STATE.grid)
         STATE.outcome = outcome
         failed = len(outcome.failed)

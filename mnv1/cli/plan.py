@@ -113,9 +113,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--config-name", default=None)
     parser.add_argument("--config-path", default=None)
     parser.add_argument("--config-dir", default=None)
-    args = parser.parse_args(argv)
     # `mnv1-plan -m ...` reads as the command it plans; a sweep is what it always plans.
-    overrides = [o for o in args.overrides if o not in ("-m", "--multirun")]
+    given = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args([a for a in given if a not in ("-m", "--multirun")])
+    overrides = list(args.overrides)
 
     def check(items: list[str]) -> Expansion:
         return check_command(

@@ -2,7 +2,8 @@
 live progress.
 
 The estimate covers the cells one after another (``mnv1.sweep.plan``), so the actual figure logged
-beside it is the same span: from just before the first cell to just after the last.
+beside it is the same span: from just before the first cell to just after the last. A relaunch
+skips finished cells; ``plan_estimate_trained_s`` is the estimate of the cells it did train.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from mnv1.tracking import runs
 PLAN_ARTIFACT = "plan.txt"
 METRIC_PLAN_ESTIMATE = "plan_estimate_s"
 METRIC_PLAN_ACTUAL = "plan_actual_s"
+METRIC_PLAN_ESTIMATE_TRAINED = "plan_estimate_trained_s"
 TAG_PLAN_PROBE = "mnv1.plan.probe"
 TAG_PLAN_BUDGET = "mnv1.plan.steps_per_epoch"
 TAG_PLAN_TARGET = "mnv1.plan.target_minutes"
@@ -33,8 +35,14 @@ def record_estimate(sweep: SweepRef, plan: Plan) -> None:
         runs.log_metrics(sweep.uri, sweep.parent_run_id, {METRIC_PLAN_ESTIMATE: plan.total_s})
 
 
-def record_actual(sweep: SweepRef, seconds: float) -> None:
-    runs.log_metrics(sweep.uri, sweep.parent_run_id, {METRIC_PLAN_ACTUAL: seconds})
+def record_actual(sweep: SweepRef, seconds: float, estimated_s: float) -> None:
+    """The cells' wall time of this launch, and the estimate of the cells it trained (a
+    relaunch trains only some: that, not the whole plan, is what its time compares with)."""
+    runs.log_metrics(
+        sweep.uri,
+        sweep.parent_run_id,
+        {METRIC_PLAN_ACTUAL: seconds, METRIC_PLAN_ESTIMATE_TRAINED: estimated_s},
+    )
 
 
 def cell_line(

@@ -105,16 +105,19 @@ def _run_probe(request: dict[str, Any]) -> dict[str, Any]:
             "--out",
             str(folder / "result.json"),
         ]
-        done = subprocess.run(
-            cmd,
-            cwd=folder,
-            env=env,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=PROBE_TIMEOUT_S,
-            check=False,
-        )
+        try:
+            done = subprocess.run(
+                cmd,
+                cwd=folder,
+                env=env,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=PROBE_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ProbeError(f"the probe process took over {PROBE_TIMEOUT_S:.0f} s") from exc
         result_file = folder / "result.json"
         if done.returncode != 0 or not result_file.exists():
             tail = (done.stderr or "")[-STDERR_TAIL_CHARS:]
