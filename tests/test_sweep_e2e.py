@@ -141,6 +141,7 @@ def test_smoke_sweep_then_relaunch_adds_no_run(ws: Workspace) -> None:
     )
     assert parent.data.metrics["plan_estimate_s"] > 0
     assert parent.data.metrics["plan_actual_s"] > 0
+    assert parent.data.metrics["time_plan_s"] > 0  # the plan's own time, probe included
     # Every cell trained, so the estimate of the cells trained is the whole plan's.
     trained = parent.data.metrics["plan_estimate_trained_s"]
     assert trained == pytest.approx(parent.data.metrics["plan_estimate_s"])

@@ -40,6 +40,7 @@ class LaunchState:
     outcome: SweepOutcome | None = None
     cells: list[CellOutcome] = field(default_factory=list)
     plan: Plan | None = None
+    plan_seconds: float = 0.0
     """The plan printed before the first cell (``mnv1.cli.plan``), recorded on the parent."""
     progress: SweepProgress | None = None
     """One line per finished cell (sequential launchers: a parallel job runs elsewhere)."""
@@ -105,7 +106,7 @@ class SweepCallback(Callback):
         if STATE.plan is not None:
             from mnv1.sweep.plan_record import record_estimate
 
-            record_estimate(sweep, STATE.plan)
+            record_estimate(sweep, STATE.plan, STATE.plan_seconds)
         if STATE.progress is not None:
             STATE.progress.start()
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -51,6 +52,8 @@ class Planned:
     expansion: Expansion
     overrides: list[str] = field(default_factory=list)
     probe_error: str | None = None
+    seconds: float = 0.0
+    """How long planning took (a probe, when it was not cached)."""
 
 
 class PlanError(RuntimeError):
@@ -70,6 +73,20 @@ def planned(
     ``check`` re-validates the command with the chosen budget appended, so what runs is
     validated exactly as what was typed.
     """
+    started = time.perf_counter()
+    result = _planned(overrides, expansion, check=check, refresh=refresh, say=say)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _planned(
+    overrides: Sequence[str],
+    expansion: Expansion,
+    *,
+    check: Callable[[list[str]], Expansion],
+    refresh: bool,
+    say: Callable[[str], None],
+) -> Planned:
     from mnv1.sweep import plan as planning
     from mnv1.sweep.probe import ProbeError, get_probe
 

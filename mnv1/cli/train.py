@@ -154,7 +154,7 @@ def _plan(args: argparse.Namespace, expansion: Expansion) -> list[str]:
     print(format_plan(result.plan), end="", flush=True)
     if result.probe_error:
         print(f"mnv1-train: no estimate, the probe failed: {result.probe_error}", file=sys.stderr)
-    STATE.plan = result.plan
+    STATE.plan, STATE.plan_seconds = result.plan, result.seconds
     STATE.progress = SweepProgress(result.plan.estimates(), total=len(result.plan.cells))
     return result.overrides
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from mnv1.sweep.orchestrate import CellOutcome, SweepRef
 from mnv1.sweep.plan import Plan, SweepProgress, format_plan, progress_bar
+from mnv1.timing import METRIC_PLAN
 from mnv1.tracking import runs
 
 PLAN_ARTIFACT = "plan.txt"
@@ -21,7 +22,8 @@ TAG_PLAN_BUDGET = "mnv1.plan.steps_per_epoch"
 TAG_PLAN_TARGET = "mnv1.plan.target_minutes"
 
 
-def record_estimate(sweep: SweepRef, plan: Plan) -> None:
+def record_estimate(sweep: SweepRef, plan: Plan, seconds: float) -> None:
+    """The plan as printed, its probe and budget, its total, and how long planning took."""
     runs.log_text(sweep.uri, sweep.parent_run_id, PLAN_ARTIFACT, format_plan(plan))
     tags: dict[str, str] = {}
     if plan.probe is not None:
@@ -31,8 +33,10 @@ def record_estimate(sweep: SweepRef, plan: Plan) -> None:
         tags[TAG_PLAN_TARGET] = f"{plan.budget.target_s / 60:g}"
     if tags:
         runs.set_tags(sweep.uri, sweep.parent_run_id, tags)
+    metrics = {METRIC_PLAN: seconds}
     if plan.total_s is not None:
-        runs.log_metrics(sweep.uri, sweep.parent_run_id, {METRIC_PLAN_ESTIMATE: plan.total_s})
+        metrics[METRIC_PLAN_ESTIMATE] = plan.total_s
+    runs.log_metrics(sweep.uri, sweep.parent_run_id, metrics)
 
 
 def record_actual(sweep: SweepRef, seconds: float, estimated_s: float) -> None:
