@@ -106,7 +106,11 @@ class DataConfig:
 class TrainConfig:
     epochs: int = 1
     steps_per_epoch: int | None = None
-    """None: one full pass over the training split per epoch."""
+    """None: one full pass over the training split per epoch (or, with ``target_minutes``, the
+    budget the plan chooses)."""
+    target_minutes: float | None = None
+    """A sweep's wall-time target: while ``steps_per_epoch`` is null, ``mnv1-train -m`` chooses
+    it from a measured probe so the plan fits (``mnv1.sweep.plan.choose_steps``)."""
     batch_size: int = 32
     """The global batch, split evenly across replicas."""
     seed: int = 0
@@ -388,6 +392,14 @@ RULES: tuple[Rule, ...] = (
     _int("data.synthetic.seed", 0),
     _int("train.epochs", 1),
     _int("train.steps_per_epoch", 1, optional=True, doc="null: one pass over the split"),
+    _num(
+        "train.target_minutes",
+        0,
+        None,
+        "()",
+        optional=True,
+        doc="a sweep's wall-time target; null: no target",
+    ),
     _int("train.batch_size", 1),
     # NumPy's seed range: keras.utils.set_random_seed seeds NumPy with it.
     _int("train.seed", 0, 2**32 - 1),

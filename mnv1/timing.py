@@ -63,6 +63,7 @@ METRIC_SWEEP_START = "time_sweep_start_s"  # start_sweep as a whole
 METRIC_PREPARE = "time_prepare_s"  # of which preparing the dataset(s)
 METRIC_SWEEP_FINISH = "time_sweep_finish_s"  # finish_sweep: status matrix and the report
 METRIC_REPORT = "time_report_s"  # of which the report
+METRIC_PLAN = "time_plan_s"  # the plan before the first cell (its probe, when not cached)
 
 
 def metric_name(phase: str) -> str:

@@ -30,23 +30,56 @@ def test_model_bench_json(capsys: pytest.CaptureFixture) -> None:
     assert row["train_gflops"] == pytest.approx(row["ours_train"] * 6 * 1_088_128 / 1e9)
 
 
+def test_gpu_schedule_puts_the_headline_cells_in_bf16_first() -> None:
+    from mnv1.bench.gpu import GRID_CELLS, IMPLS, schedule
+
+    order = schedule(list(GRID_CELLS), ["mixed_bfloat16", "float32"], list(IMPLS))
+    assert len(order) == 16 * 2 * 4
+    first = [(a, r, p) for _, a, r, p in order[:12]]
+    assert first == [
+        (a, r, "mixed_bfloat16") for a, r in ((1.0, 224), (0.5, 160), (0.25, 128)) for _ in IMPLS
+    ]
+    assert [impl for impl, *_ in order[:4]] == list(IMPLS)  # every peer of a row together
+    assert {p for _, _, _, p in order[12:24]} == {"float32"}
+
+
 @pytest.mark.slow
-def test_gpu_script_runs_on_any_backend(tmp_path: Path) -> None:
-    """The GPU script, on the TensorFlow CPU backend here, with a budget that leaves cells out."""
+def test_gpu_script_times_ours_and_the_peers_on_a_resident_batch(tmp_path: Path) -> None:
+    """The GPU script on the TensorFlow CPU backend, with a NumPy stand-in peer where PyTorch
+    and timm are not installed; the budget then leaves the other cell out, and says so."""
     out = tmp_path / "gpu.json"
-    cmd = [sys.executable, "-m", "mnv1.bench.gpu", "--backend", "tensorflow", "--alphas", "0.25"]
-    cmd += ["--resolutions", "32", "--batch", "4", "--steps", "2", "--budget-s", "0.001"]
-    cmd += ["--out", str(out)]
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    cmd = [sys.executable, "-m", "mnv1.bench.gpu", "--backend", "tensorflow"]
+    cmd += ["--cells", "0.25:32", "0.25:48", "--precisions", "float32"]
+    cmd += ["--impls", "ours", "keras_app", "timm_eager", "--peer", "standin=gpu_standin:make"]
+    cmd += ["--batch", "4", "--steps", "2", "--repeats", "1", "--warmup", "1", "--jit", "false"]
+    cmd += ["--matmul-size", "64", "--budget-s", "0.001", "--out", str(out)]
+    tests = str(Path(__file__).parent)
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": tests}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
-    # The first configuration always runs; the budget then skips the other three, and says so.
-    assert len(report["results"]) == 1 and len(report["skipped"]) == 3
-    first = report["results"][0]
-    assert (first["precision"], first["xla"]) == ("float32", True)
-    assert first["mult_adds"] == 1_088_128 and first["train_ips"] > 0
-    assert "Skipped by the time budget: 3 configurations." in done.stdout
+    ran = [(r["impl"], r["alpha"], r["resolution"]) for r in report["results"]]
+    peers = ["ours", "keras_app", "standin"]
+    if "timm_eager" in report["unavailable"]:  # no torch or timm here: said, not dropped
+        assert "Unavailable: timm_eager (ModuleNotFoundError" in done.stdout
+    else:
+        peers.insert(2, "timm_eager")
+    # The first configuration always runs, then the budget has run out: one row, the rest
+    # listed as skipped.
+    assert ran == [("ours", 0.25, 32)]
+    assert len(report["skipped"]) == 2 * len(peers) - 1
+    row = report["results"][0]
+    assert row["mult_adds"] == 1_088_128 and row["train_ips"] > 0 and row["compile_s"] > 0
+    assert report["batch"] == 4 and set(report["matmul_tflops"]) == {"float32"}
+
+    # With time for both cells, every implementation times both (the stand-in included).
+    cmd[cmd.index("--budget-s") + 1] = "600"
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    ran = [(r["impl"], r["resolution"]) for r in report["results"]]
+    assert ran == [(p, r) for r in (32, 48) for p in peers]
+    assert "| standin | 0.25 | 48 | float32 |" in done.stdout
 
 
 def test_any_benchmark_can_be_logged_as_an_mlflow_run(

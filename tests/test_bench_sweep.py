@@ -53,6 +53,10 @@ def test_breakdown_adds_up_to_the_wall_time() -> None:
     assert [c.name for c in result.cells] == ["a", "b"]
     assert result.cells[0].phases["orchestration"] == 1.0
     assert result.cells[1].seconds == 26.0
+    assert parts["plan"] == 0.0  # a parent run from before plans were recorded
+    planned = breakdown(50.0, {**PARENT, "time_plan_s": 4.0}, {"b": cell(2.0), "a": cell(1.0)})
+    assert planned.components["plan"] == 4.0
+    assert planned.components["remainder"] == parts["remainder"] - 4.0
 
 
 def test_breakdown_names_the_run_and_metric_it_misses() -> None:

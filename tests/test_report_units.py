@@ -211,3 +211,23 @@ def test_a_child_of_the_sweep_beats_another_sweeps_finished_run() -> None:
     ]
     records = cell_records(_sweep(grid, runs))
     assert [(r.status, r.run_id) for r in records] == [("failed", "new1"), ("finished", "old2")]
+
+
+def test_the_report_states_the_budget_every_cell_trained_on() -> None:
+    from dataclasses import replace
+
+    from mnv1.report.budget import budget_text
+
+    chosen = {"mnv1.steps_per_epoch": "25", "mnv1.total_steps": "75", "mnv1.target_minutes": "12"}
+    a = replace(_run("a", "mnv1_a1.0_r224", "FINISHED", 0, {}), tags=chosen)
+    b = replace(_run("b", "mnv1_a0.25_r128", "FINISHED", 0, {}), tags=chosen)
+    assert budget_text([a, b]) == (
+        "Training budget of every cell: 25 steps per epoch (75 in all), chosen by the plan for a "
+        "12-minute target (train.target_minutes)."
+    )
+    pinned = replace(b, tags={"mnv1.steps_per_epoch": "5", "mnv1.total_steps": "15"})
+    assert budget_text([a, pinned]) == (
+        "Training budgets differ between cells: 5 steps per epoch (15 in all); 25 steps per "
+        "epoch (75 in all), chosen by the plan for a 12-minute target (train.target_minutes)."
+    )
+    assert budget_text([replace(a, tags={})]) is None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -67,6 +68,16 @@ def skipped_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if ": skipped, run " in line]
 
 
+PROGRESS = re.compile(
+    r"^(\d+)/4 done · [\w ]+ elapsed · ETA [\w ?]+ · mnv1_a[\d.]+_r\d+ val_top1 (\d+\.\d%|—)"
+)
+
+
+def progress_counts(output: str) -> list[int]:
+    """The k of every "k/4 done · ..." progress line, in order."""
+    return [int(m.group(1)) for m in map(PROGRESS.match, output.splitlines()) if m]
+
+
 @pytest.mark.slow
 def test_smoke_sweep_then_relaunch_adds_no_run(ws: Workspace) -> None:
     done = ws.train("-m", "experiment=smoke")
@@ -120,10 +131,27 @@ def test_smoke_sweep_then_relaunch_adds_no_run(ws: Workspace) -> None:
     assert {f"report/{name}" for name in report_files} <= logged
     assert "Report: reports/smoke/report.md" in done.stdout
 
+    # The plan came before the first cell, each cell ended with a progress line, up to 4/4, and
+    # the parent run keeps the estimate beside the actual time of the same span.
+    assert done.stdout.index("Plan: 4 cell(s)") < done.stdout.index("mnv1_a0.25_r32: new run")
+    assert "total (cells, one after another): " in done.stdout
+    assert progress_counts(done.stdout) == [1, 2, 3, 4]
+    assert re.search(
+        r"^4/4 done · .+ elapsed · ETA 0 s · mnv1_a0\.5_r48 val_top1 \d+\.\d%$", done.stdout, re.M
+    )
+    assert parent.data.metrics["plan_estimate_s"] > 0
+    assert parent.data.metrics["plan_actual_s"] > 0
+    assert parent.data.metrics["time_plan_s"] > 0  # the plan's own time, probe included
+    # Every cell trained, so the estimate of the cells trained is the whole plan's.
+    trained = parent.data.metrics["plan_estimate_trained_s"]
+    assert trained == pytest.approx(parent.data.metrics["plan_estimate_s"])
+    assert ws.text(parent, "plan.txt").startswith("Plan: 4 cell(s)")
+
     before = {r.info.run_id: (r.info.status, r.info.end_time) for r in children.values()}
     again = ws.train("-m", "experiment=smoke")
     assert again.returncode == 0, again.stdout + again.stderr
     assert len(skipped_lines(again.stdout)) == 4
+    assert progress_counts(again.stdout) == [1, 2, 3, 4]
     assert len(ws.runs()) == 5  # no new run at all
     [same_parent] = ws.parents()
     assert same_parent.info.run_id == parent.info.run_id

@@ -40,6 +40,7 @@ import mnv1
 from mnv1.bench import render
 from mnv1.timing import (
     METRIC_CELL,
+    METRIC_PLAN,
     METRIC_PREPARE,
     METRIC_REPORT,
     METRIC_SWEEP_FINISH,
@@ -71,6 +72,7 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
     ("process_exit", "final metrics write, process exit"),
     ("orchestration", "orchestration (run bookkeeping, status matrix)"),
     ("report", "report (sweep end)"),
+    ("plan", "plan before the first cell (its probe unless cached)"),
     ("remainder", "remainder (mnv1-train start, Hydra, launcher)"),
 )
 TRAINING = ("trace", "train")
@@ -149,6 +151,8 @@ def breakdown(
     report = _metric(parent, METRIC_REPORT, where)
     totals["prepare"] += prepare
     totals["report"] += report
+    # Recorded since the plan exists; a parent run from before reads as no plan.
+    totals["plan"] += float(parent.get(METRIC_PLAN, 0.0))
     totals["orchestration"] += (start - prepare) + (finish - report)
     totals["remainder"] = wall_seconds - sum(v for k, v in totals.items() if k != "remainder")
     return Breakdown(wall_seconds, totals, per_cell)

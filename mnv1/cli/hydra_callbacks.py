@@ -26,6 +26,7 @@ from mnv1.config import RunConfig
 if TYPE_CHECKING:
     from mnv1.sweep.lifecycle import SweepOutcome
     from mnv1.sweep.orchestrate import CellOutcome, SweepRef
+    from mnv1.sweep.plan import Plan, SweepProgress
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,11 @@ class LaunchState:
     grid: list[RunConfig] = field(default_factory=list)
     outcome: SweepOutcome | None = None
     cells: list[CellOutcome] = field(default_factory=list)
+    plan: Plan | None = None
+    plan_seconds: float = 0.0
+    """The plan printed before the first cell (``mnv1.cli.plan``), recorded on the parent."""
+    progress: SweepProgress | None = None
+    """One line per finished cell (sequential launchers: a parallel job runs elsewhere)."""
 
 
 STATE = LaunchState()
@@ -97,6 +103,12 @@ class SweepCallback(Callback):
         for key, value in sweep.env().items():
             quoted = value.replace("\\", "\\\\").replace("'", "\\'")
             overrides.append(f"++hydra.job.env_set.{key}='{quoted}'")
+        if STATE.plan is not None:
+            from mnv1.sweep.plan_record import record_estimate
+
+            record_estimate(sweep, STATE.plan, STATE.plan_seconds)
+        if STATE.progress is not None:
+            STATE.progress.start()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if STATE.sweep is None:
@@ -110,6 +122,12 @@ class SweepCallback(Callback):
         from mnv1.sweep.lifecycle import finish_sweep, runs_hint
 
         assert STATE.sweep is not None
+        # A relaunch that only skipped finished cells has no actual to set beside the estimate.
+        if STATE.progress is not None and STATE.progress.estimated_s > 0:
+            from mnv1.sweep.plan_record import record_actual
+
+            progress = STATE.progress
+            record_actual(STATE.sweep, progress.clock() - progress.started, progress.estimated_s)
         outcome = finish_sweep(STATE.sweep, STATE.grid)
         STATE.outcome = outcome
         failed = len(outcome.failed)

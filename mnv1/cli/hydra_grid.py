@@ -180,6 +180,8 @@ def _sweep_problems(cells: Sequence[RunConfig]) -> list[str]:
         ("tracking.uri", {c.tracking.uri for c in cells}),
         ("tracking.experiment", {c.tracking.experiment for c in cells}),
         ("study", {c.study for c in cells}),
+        # One wall-time target chooses one budget for the whole sweep.
+        ("train.target_minutes", {c.train.target_minutes for c in cells}),
     ):
         if len(values) > 1:
             shown = ", ".join(sorted(repr(v) for v in values))

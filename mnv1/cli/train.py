@@ -18,6 +18,7 @@ from a multirun whatever its jobs did, so ``main`` exits 1 afterwards if any cel
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
@@ -31,7 +32,14 @@ from omegaconf import DictConfig
 
 from mnv1.cli import hydra_store  # noqa: F401  (registers the schema and the studies)
 from mnv1.cli.hydra_callbacks import STATE
-from mnv1.cli.hydra_grid import CONFIG_MODULE, CONFIG_NAME, check_command, to_run_config
+from mnv1.cli.hydra_grid import (
+    CONFIG_MODULE,
+    CONFIG_NAME,
+    Expansion,
+    check_command,
+    to_run_config,
+)
+from mnv1.cli.plan import PlanError, planned, print_problems
 
 EXIT_INVALID = 2
 EXIT_FAILED = 1
@@ -51,6 +59,11 @@ def _task(cfg: DictConfig) -> str:
         to_run_config(cfg), SweepRef.from_env(), Path(HydraConfig.get().runtime.output_dir)
     )
     STATE.cells.append(outcome)
+    if STATE.progress is not None:
+        from mnv1.sweep.plan_record import cell_line
+
+        line = cell_line(STATE.progress, outcome, SweepRef.from_env(), sys.stdout.isatty())
+        print(line, flush=True)
     return outcome.status
 
 
@@ -127,13 +140,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             config_dir=args.config_dir,
         )
         if expansion.errors:
-            count = len(expansion.errors)
-            print(
-                f"mnv1-train: the configuration has {count} problem(s); nothing was started:",
-                file=sys.stderr,
-            )
-            for line in expansion.errors:
-                print(f"  - {line}", file=sys.stderr)
+            print_problems("mnv1-train", expansion.errors)
             sys.exit(EXIT_INVALID)
         if expansion.multirun:
             from mnv1.cli.cluster_check import cluster_problem
@@ -147,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(
             f"mnv1-train: {len(expansion.cells)} cell(s) validated; starting the {kind}", flush=True
         )
+        arguments += _plan(args, expansion)
 
     sys.argv = [sys.argv[0], *arguments]
     # A scheduler stops a job with SIGTERM (SLURM preemption, `kill`): treat it like Ctrl-C, so
@@ -162,6 +170,39 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EXIT_FAILED)
     if not _informational(args):
         sys.exit(_exit_code())
+
+
+def _plan(args: argparse.Namespace, expansion: Expansion) -> list[str]:
+    """Print the plan of a sweep (or of a run whose budget is chosen by a wall-time target)
+    before its first cell; return the overrides it adds (the chosen budget)."""
+    cells = [c.config for c in expansion.cells]
+    budget = any(
+        c.train.target_minutes is not None and c.train.steps_per_epoch is None for c in cells
+    )
+    if not (expansion.multirun or budget):
+        return []
+    from mnv1.sweep.plan import SweepProgress, format_plan
+
+    def check(items: list[str]) -> Expansion:
+        return check_command(
+            items,
+            multirun=bool(args.multirun),
+            config_name=args.config_name,
+            config_path=args.config_path,
+            config_dir=args.config_dir,
+        )
+
+    try:
+        result = planned(args.overrides, expansion, check=check)
+    except PlanError as exc:
+        print(f"mnv1-train: {exc}", file=sys.stderr)
+        sys.exit(EXIT_FAILED)
+    print(format_plan(result.plan), end="", flush=True)
+    if result.probe_error:
+        print(f"mnv1-train: no estimate, the probe failed: {result.probe_error}", file=sys.stderr)
+    STATE.plan, STATE.plan_seconds = result.plan, result.seconds
+    STATE.progress = SweepProgress(result.plan.estimates(), total=len(result.plan.cells))
+    return result.overrides
 
 
 def _end_unfinished_sweep(status: str) -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from mnv1.report import figures, paper_tables
+from mnv1.report.budget import budget_text
 from mnv1.report.document import Block, FigureBlock, Heading, Paragraph, TableBlock, to_markdown
 from mnv1.report.fidelity import SLIM_RELEASES, AnalyticCheck, Fidelity, check_release, fidelity
 from mnv1.report.grid import grid_table, status_matrix, top1_matrix
@@ -92,6 +93,7 @@ def assemble(
 
     counts = status_counts(records)
     parent = sweep.parent
+    budget = budget_text(r for r in sweep.runs if r.parent_run_id == parent.run_id)
     title = f"mnv1 report: {sweep.experiment}, sweep {parent.sweep_key or parent.run_id}"
     rel = SLIM_RELEASES[release]
     blocks: list[Block] = [
@@ -102,6 +104,7 @@ def assemble(
             f"{len(records)} cells: "
             + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
             + f". Reference accuracies: the paper and the TF-slim {rel} checkpoints (ImageNet)."
+            + (f" {budget}" if budget else "")
         ),
         Heading("Fidelity summary"),
         TableBlock(fid.summary_table()),

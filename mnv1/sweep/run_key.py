@@ -22,6 +22,9 @@ VOLATILE_PREFIXES: tuple[str, ...] = (
     "train.checkpoint_every_steps",
     "data.data_dir",
     "data.manual_dir",
+    # A wall-time target only chooses train.steps_per_epoch, which is in the key: a budget
+    # pinned by hand to the same steps computes the same run.
+    "train.target_minutes",
 )
 
 KEY_LENGTH = 16  # hex digits: 64 bits, collision-free for any sweep a store will hold

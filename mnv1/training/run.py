@@ -80,6 +80,7 @@ TAG_BN_RECALIBRATION = "mnv1.bn_recalibration_batches"
 TAG_PEAK_LR = "mnv1.peak_learning_rate"
 TAG_STEPS_PER_EPOCH = "mnv1.steps_per_epoch"
 TAG_TOTAL_STEPS = "mnv1.total_steps"
+TAG_TARGET_MINUTES = "mnv1.target_minutes"  # the wall-time target its budget was chosen for
 TAG_WARMUP_STEPS = "mnv1.warmup_steps"
 TAG_PER_REPLICA_BATCH = "mnv1.per_replica_batch"
 TAG_JIT = "mnv1.jit_compile"
@@ -197,6 +198,8 @@ def run_training(
         TAG_JIT: str(jit).lower(),
         TAG_PRECISION: cfg.train.precision,
     }
+    if cfg.train.target_minutes is not None:
+        tags[TAG_TARGET_MINUTES] = f"{cfg.train.target_minutes:g}"
     tags.update(datasets.fingerprint.as_tags())
     run_log.set_tags(tags)
     with phases.measure(BUILD):

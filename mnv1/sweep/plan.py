@@ -1,0 +1,425 @@
+"""A sweep's plan before it runs: per cell, the steps, the images and an estimated wall time.
+
+Pure arithmetic over the cells' configs and a measured probe (``mnv1.sweep.probe``): a few timed
+training steps of the costliest and the cheapest cell of the grid, in a process started like a
+cell's worker. Every other cell is placed between those two by its work per step
+(mult-adds × global batch): the probe measures the two ends, a straight line joins them, so the
+fixed costs a small cell still pays (Python, the per-step host sync) are not scaled away.
+
+What one cell costs, as estimated::
+
+    start-up (spawn, TensorFlow, model build) + the tracking import
+    + first training step (tracing) + epochs × steps × seconds per step
+    + first evaluation (tracing) + epochs × (validation + BatchNorm re-estimation batches)
+      × seconds per evaluation batch
+    + epochs × one checkpoint
+
+Not estimated: preparing the dataset (once per sweep, before the first cell), decoding input
+images (it overlaps training in background threads), and the final report. The live progress
+(``SweepProgress``) corrects the remaining estimate by how the finished cells compared with
+theirs.
+
+``choose_steps`` picks the training budget (steps per epoch, the same for every cell) that makes
+the plan fit a wall-time target: the adaptive budget of ``train.target_minutes``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from mnv1.config import RunConfig, run_name
+from mnv1.sweep.run_key import run_key
+
+# The smallest budget a target may choose: the throughput meter needs a few steps per epoch.
+MIN_STEPS_PER_EPOCH = 5
+# Chosen budgets are rounded down to a multiple of this (above 2 × it), so the small differences
+# between two probes of one machine (or of two similar machines) usually choose the same budget,
+# hence the same run keys.
+STEP_QUANTUM = 5
+
+
+def shape_of(cfg: RunConfig) -> str:
+    """What decides one training step's speed (not its count): the probe's unit of measure."""
+    return (
+        f"{run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant)}"
+        f"_b{cfg.train.batch_size}_c{num_classes(cfg)}"
+    )
+
+
+def num_classes(cfg: RunConfig) -> int:
+    """The classifier's width: known for the synthetic data; ImageNet's 1000 otherwise (at most
+    1M of 569M mult-adds at 1.0-224, and no dataset is opened to find out)."""
+    return cfg.data.synthetic.num_classes if cfg.data.source == "synthetic" else 1000
+
+
+def split_sizes(cfg: RunConfig) -> tuple[int | None, int | None]:
+    """Training and validation examples one epoch sees, where the config alone says so."""
+    if cfg.data.source != "synthetic":
+        return None, cfg.data.max_val_examples
+    train = cfg.data.synthetic.train_size
+    val = cfg.data.synthetic.val_size
+    if cfg.data.max_val_examples is not None:
+        val = min(val, cfg.data.max_val_examples)
+    return train, val
+
+
+@dataclass(frozen=True)
+class ProbePoint:
+    """One probed cell: seconds measured in a worker-like process."""
+
+    shape: str
+    mult_adds: int
+    batch: int
+    startup_s: float
+    """Spawn to a compiled model: interpreter, TensorFlow import, bootstrap, model build."""
+    tracking_import_s: float
+    """Importing the MLflow run log, which every cell's worker does."""
+    trace_s: float
+    """The first training step (tracing, graph building)."""
+    step_s: float
+    """One steady training step (median of the timed ones)."""
+    eval_trace_s: float
+    eval_batch_s: float
+    checkpoint_s: float
+
+    @property
+    def work(self) -> float:
+        return float(self.mult_adds * self.batch)
+
+
+@dataclass(frozen=True)
+class Probe:
+    host: str
+    key: str
+    measured_at: str
+    points: tuple[ProbePoint, ...]
+    mult_adds: dict[str, int]
+    """Mult-adds of every shape of the grid (by ``shape_of``)."""
+    cached: bool = False
+
+    def at(self, shape: str, batch: int) -> ProbePoint:
+        """The probe's figures for ``shape``: measured, or interpolated in work per step."""
+        work = float(self.mult_adds[shape] * batch)
+        points = sorted(self.points, key=lambda p: p.work)
+        for p in points:
+            if p.shape == shape:
+                return p
+        lo, hi = points[0], points[-1]
+        if hi.work == lo.work:
+            return _scaled(lo, shape, self.mult_adds[shape], batch)
+        t = (work - lo.work) / (hi.work - lo.work)
+        return _between(lo, hi, shape, self.mult_adds[shape], batch, t)
+
+
+def _between(
+    lo: ProbePoint, hi: ProbePoint, shape: str, mult_adds: int, batch: int, t: float
+) -> ProbePoint:
+    def mix(a: float, b: float) -> float:
+        # Never below zero when a cell lies outside the probed range.
+        return max(0.0, a + (b - a) * t)
+
+    return ProbePoint(
+        shape=shape,
+        mult_adds=mult_adds,
+        batch=batch,
+        startup_s=mix(lo.startup_s, hi.startup_s),
+        tracking_import_s=mix(lo.tracking_import_s, hi.tracking_import_s),
+        trace_s=mix(lo.trace_s, hi.trace_s),
+        step_s=mix(lo.step_s, hi.step_s),
+        eval_trace_s=mix(lo.eval_trace_s, hi.eval_trace_s),
+        eval_batch_s=mix(lo.eval_batch_s, hi.eval_batch_s),
+        checkpoint_s=mix(lo.checkpoint_s, hi.checkpoint_s),
+    )
+
+
+def _scaled(p: ProbePoint, shape: str, mult_adds: int, batch: int) -> ProbePoint:
+    """One probed point for a grid of one work size: per-step costs scale with work."""
+    ratio = (mult_adds * batch) / p.work if p.work else 1.0
+    return ProbePoint(
+        shape=shape,
+        mult_adds=mult_adds,
+        batch=batch,
+        startup_s=p.startup_s,
+        tracking_import_s=p.tracking_import_s,
+        trace_s=p.trace_s,
+        step_s=p.step_s * ratio,
+        eval_trace_s=p.eval_trace_s,
+        eval_batch_s=p.eval_batch_s * ratio,
+        checkpoint_s=p.checkpoint_s,
+    )
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    name: str
+    run_key: str
+    mult_adds: int | None
+    epochs: int
+    steps_per_epoch: int | None
+    """None: one pass over a split whose size is known only once the dataset is prepared."""
+    batch: int
+    eval_batches: int | None
+    """Per epoch: validation batches plus BatchNorm re-estimation batches."""
+    fixed_s: float | None = None
+    """Estimated seconds that do not depend on the training budget."""
+    per_step_s: float | None = None
+    """Estimated seconds per step of every epoch together (epochs × one step)."""
+
+    @property
+    def steps(self) -> int | None:
+        return None if self.steps_per_epoch is None else self.epochs * self.steps_per_epoch
+
+    @property
+    def images(self) -> int | None:
+        return None if self.steps is None else self.steps * self.batch
+
+    @property
+    def seconds(self) -> float | None:
+        if self.fixed_s is None or self.per_step_s is None or self.steps_per_epoch is None:
+            return None
+        return self.fixed_s + self.per_step_s * self.steps_per_epoch
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A training budget chosen for a wall-time target."""
+
+    target_s: float
+    steps_per_epoch: int
+    fits: bool
+    """False when even the smallest budget does not fit the target."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    cells: tuple[CellPlan, ...]
+    probe: Probe | None
+    budget: Budget | None = None
+
+    @property
+    def total_s(self) -> float | None:
+        times = [c.seconds for c in self.cells]
+        if not times or any(t is None for t in times):
+            return None
+        return float(sum(t for t in times if t is not None))
+
+    def estimates(self) -> dict[str, float]:
+        """Estimated seconds per cell, by run key (for the live progress)."""
+        return {c.run_key: c.seconds for c in self.cells if c.seconds is not None}
+
+
+def _cell_plan(cfg: RunConfig, probe: Probe | None) -> CellPlan:
+    train_size, val_size = split_sizes(cfg)
+    t = cfg.train
+    steps = t.steps_per_epoch
+    if steps is None and train_size is not None:
+        steps = train_size // t.batch_size
+    eval_batches = None
+    if val_size is not None:
+        eval_batches = math.ceil(val_size / t.batch_size) + t.bn_recalibration_batches
+    shape = shape_of(cfg)
+    base = CellPlan(
+        name=run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant),
+        run_key=run_key(cfg),
+        mult_adds=probe.mult_adds.get(shape) if probe else None,
+        epochs=t.epochs,
+        steps_per_epoch=steps,
+        batch=t.batch_size,
+        eval_batches=eval_batches,
+    )
+    if probe is None or shape not in probe.mult_adds:
+        return base
+    p = probe.at(shape, t.batch_size)
+    evaluation = p.eval_trace_s + t.epochs * (eval_batches or 0) * p.eval_batch_s
+    fixed = p.startup_s + p.tracking_import_s + p.trace_s + evaluation + t.epochs * p.checkpoint_s
+    return CellPlan(
+        **{**base.__dict__, "fixed_s": fixed, "per_step_s": t.epochs * p.step_s},
+    )
+
+
+def make_plan(cells: Sequence[RunConfig], probe: Probe | None) -> Plan:
+    return Plan(tuple(_cell_plan(c, probe) for c in cells), probe)
+
+
+def choose_steps(plan: Plan, target_s: float) -> Budget:
+    """The largest steps per epoch (the same for every cell) whose plan fits ``target_s``.
+
+    Rounded down to a multiple of ``STEP_QUANTUM`` above ``2 × STEP_QUANTUM`` and never below
+    ``MIN_STEPS_PER_EPOCH``; ``fits`` says whether the result fits at all.
+    """
+    fixed = [c.fixed_s for c in plan.cells]
+    per_step = [c.per_step_s for c in plan.cells]
+    if any(v is None for v in fixed) or any(v is None for v in per_step):
+        raise ValueError("a budget needs a probe with figures for every cell")
+    fixed_total = sum(v for v in fixed if v is not None)
+    step_total = sum(v for v in per_step if v is not None)
+    room = target_s - fixed_total
+    steps = math.floor(room / step_total) if step_total > 0 else MIN_STEPS_PER_EPOCH
+    if steps >= 2 * STEP_QUANTUM:
+        steps -= steps % STEP_QUANTUM
+    chosen = max(MIN_STEPS_PER_EPOCH, steps)
+    fits = fixed_total + chosen * step_total <= target_s
+    return Budget(target_s=target_s, steps_per_epoch=chosen, fits=fits)
+
+
+def with_steps(plan: Plan, budget: Budget) -> Plan:
+    cells = tuple(
+        CellPlan(**{**c.__dict__, "steps_per_epoch": budget.steps_per_epoch}) for c in plan.cells
+    )
+    return Plan(cells, plan.probe, budget)
+
+
+# --- text -------------------------------------------------------------------------------------
+
+
+def duration(seconds: float | None) -> str:
+    """``42 s``, ``3 min 05 s``, ``1 h 02 min``; ``?`` when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    s = round(max(0.0, seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def _count(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
+def format_plan(plan: Plan) -> str:
+    """The plan as printed by ``mnv1-plan`` and by ``mnv1-train -m`` before its first cell."""
+    rows = [("cell", "mult-adds", "steps", "images", "estimate")]
+    for c in plan.cells:
+        rows.append(
+            (
+                c.name,
+                "?" if c.mult_adds is None else f"{c.mult_adds / 1e6:.1f}M",
+                "?" if c.steps is None else f"{c.epochs}×{c.steps_per_epoch}",
+                _count(c.images),
+                duration(c.seconds),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+
+    def line(row: tuple[str, ...]) -> str:
+        return "  ".join(
+            [
+                row[0].ljust(widths[0]),
+                *(v.rjust(w) for v, w in zip(row[1:], widths[1:], strict=True)),
+            ]
+        ).rstrip()
+
+    out = [f"Plan: {len(plan.cells)} cell(s)", *("  " + line(r) for r in rows)]
+    out.append(f"  total (cells, one after another): {duration(plan.total_s)}")
+    if plan.budget is not None:
+        b = plan.budget
+        first = plan.cells[0]
+        per_cell = b.steps_per_epoch * first.epochs * first.batch
+        verdict = "fits" if b.fits else "does NOT fit (the fixed costs alone exceed it)"
+        out.append(
+            f"  budget: train.steps_per_epoch={b.steps_per_epoch} ({per_cell:,} images per cell), "
+            f"chosen from the probe for a {duration(b.target_s)} target, which it {verdict}; "
+            f"pass train.steps_per_epoch={b.steps_per_epoch} to pin it on another machine"
+        )
+    p = plan.probe
+    if p is None:
+        out.append("  no probe: the estimates need one")
+    else:
+        measured = ", ".join(
+            f"{pt.shape} {pt.step_s:.3f} s/step ({pt.batch / pt.step_s:.1f} img/s), "
+            f"start-up {pt.startup_s + pt.tracking_import_s:.1f} s, first step {pt.trace_s:.1f} s"
+            for pt in sorted(p.points, key=lambda pt: -pt.work)
+            if pt.step_s > 0
+        )
+        origin = "cached" if p.cached else "measured now"
+        out.append(f"  probe on {p.host} ({origin}, {p.measured_at}): {measured}")
+    out.append(
+        "  not estimated: dataset preparation, input decoding beyond what overlaps training, "
+        "the final report; a relaunch skips FINISHED cells"
+    )
+    return "\n".join(out) + "\n"
+
+
+# --- live progress ----------------------------------------------------------------------------
+
+
+def progress_bar(done: int, total: int, width: int = 24) -> str:
+    filled = 0 if total <= 0 else round(width * done / total)
+    return "[" + "█" * filled + "░" * (width - filled) + "]"
+
+
+def progress_line(
+    done: int,
+    total: int,
+    elapsed_s: float,
+    eta_s: float | None,
+    name: str,
+    val_top1: float | None,
+    status: str = "FINISHED",
+) -> str:
+    """``5/16 done · 4 min 10 s elapsed · ETA 9 min 02 s · mnv1_a0.75_r160 val_top1 41.2%``."""
+    top1 = "—" if val_top1 is None else f"{100 * val_top1:.1f}%"
+    what = f"{name} val_top1 {top1}" + ("" if status == "FINISHED" else f" ({status})")
+    return f"{done}/{total} done · {duration(elapsed_s)} elapsed · ETA {duration(eta_s)} · {what}"
+
+
+@dataclass
+class SweepProgress:
+    """Counts finished cells of a sequential sweep and re-estimates what is left.
+
+    The ETA is the remaining cells' estimates times the ratio of actual to estimated time over
+    the cells trained so far (skipped cells cost nothing and say nothing about the estimate).
+    """
+
+    estimates: dict[str, float]
+    """Estimated seconds by run key; cells without one count as the mean of the others."""
+    total: int
+    clock: Callable[[], float] = time.monotonic
+    started: float = field(default=0.0)
+    last: float = field(default=0.0)
+    done: list[str] = field(default_factory=list)
+    actual_s: float = 0.0
+    estimated_s: float = 0.0
+
+    def start(self) -> None:
+        self.started = self.last = self.clock()
+
+    def ratio(self) -> float:
+        return self.actual_s / self.estimated_s if self.estimated_s > 0 else 1.0
+
+    def _estimate(self, key: str) -> float | None:
+        if key in self.estimates:
+            return self.estimates[key]
+        if self.estimates:
+            return sum(self.estimates.values()) / len(self.estimates)
+        return None
+
+    def eta(self) -> float | None:
+        left = self.total - len(self.done)
+        pending = [k for k in self.estimates if k not in self.done]
+        if left <= 0:
+            return 0.0
+        if not self.estimates:
+            return None
+        mean = sum(self.estimates.values()) / len(self.estimates)
+        remaining = sum(self.estimates[k] for k in pending) + mean * max(0, left - len(pending))
+        return remaining * self.ratio()
+
+    def cell_done(
+        self, key: str, name: str, action: str, status: str, val_top1: float | None
+    ) -> str:
+        now = self.clock()
+        took, self.last = now - self.last, now
+        self.done.append(key)
+        estimate = self._estimate(key)
+        if action != "skipped" and estimate is not None and estimate > 0:
+            self.actual_s += took
+            self.estimated_s += estimate
+        return progress_line(
+            len(self.done), self.total, now - self.started, self.eta(), name, val_top1, status
+        )

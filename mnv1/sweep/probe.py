@@ -1,0 +1,206 @@
+"""Measure (or recall) the plan's probe: how fast the grid's costliest and cheapest cells train on
+this machine.
+
+Each probed cell is timed in its own fresh process, ``python -m mnv1.training.probe``, started the
+way ``mnv1.sweep.orchestrate`` starts a cell's worker (so the start-up it measures is a cell's
+start-up), in a temporary directory. The first process also counts the mult-adds of every shape
+of the grid, which places the other cells between the two probed ones (``mnv1.sweep.plan``).
+
+The result is cached per host and per probe identity, in ``$MNV1_PROBE_DIR`` or else
+``~/.cache/mnv1/probe/<key>.json``: a relaunch of the same sweep on the same machine reuses it, so
+it pays no probe and, for a study with ``train.target_minutes``, chooses the same budget (the same
+run keys). The identity covers what decides a step's speed (model shape, batch, precision, XLA,
+distribution, thread settings), the versions of TensorFlow, Keras and mnv1, and the devices this
+process may see; not the training budget, which the plan derives from the probe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from mnv1.config import RunConfig, to_dict
+from mnv1.sweep.plan import Probe, ProbePoint, num_classes, shape_of
+from mnv1.timing import ENV_SPAWN_TIME
+
+ENV_PROBE_DIR = "MNV1_PROBE_DIR"
+PROBE_TIMEOUT_S = 900.0
+STDERR_TAIL_CHARS = 3000
+
+
+class ProbeError(RuntimeError):
+    """The probe process failed; the message carries the end of its stderr."""
+
+
+def probe_dir() -> Path:
+    configured = os.environ.get(ENV_PROBE_DIR)
+    return Path(configured).expanduser() if configured else Path.home() / ".cache/mnv1/probe"
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "none"
+
+
+def _speed_identity(cfg: RunConfig) -> dict[str, Any]:
+    d = to_dict(cfg)
+    train = d["train"]
+    return {
+        "model": d["model"],
+        "classes": num_classes(cfg),
+        "train": {k: train[k] for k in ("batch_size", "precision", "jit_compile", "optimizer")},
+        "distribute": d["distribute"],
+    }
+
+
+def shapes_of(cells: Sequence[RunConfig]) -> dict[str, RunConfig]:
+    """The first cell of each shape, in grid order."""
+    shapes: dict[str, RunConfig] = {}
+    for cfg in cells:
+        shapes.setdefault(shape_of(cfg), cfg)
+    return shapes
+
+
+def probe_key(cells: Sequence[RunConfig]) -> str:
+    shapes = shapes_of(cells)
+    payload = {
+        "host": socket.gethostname(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "versions": {p: _version(p) for p in ("tensorflow", "keras", "mnv1")},
+        "shapes": {s: _speed_identity(c) for s, c in sorted(shapes.items())},
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _run_probe(request: dict[str, Any]) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="mnv1-probe-") as tmp:
+        folder = Path(tmp)
+        (folder / "request.json").write_text(json.dumps(request))
+        env = dict(os.environ)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        env[ENV_SPAWN_TIME] = f"{time.time():.6f}"
+        cmd = [
+            sys.executable,
+            "-m",
+            "mnv1.training.probe",
+            "--in",
+            str(folder / "request.json"),
+            "--out",
+            str(folder / "result.json"),
+        ]
+        try:
+            done = subprocess.run(
+                cmd,
+                cwd=folder,
+                env=env,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=PROBE_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ProbeError(f"the probe process took over {PROBE_TIMEOUT_S:.0f} s") from exc
+        result_file = folder / "result.json"
+        if done.returncode != 0 or not result_file.exists():
+            tail = (done.stderr or "")[-STDERR_TAIL_CHARS:]
+            raise ProbeError(f"the probe process exited {done.returncode}:\n{tail}")
+        result: dict[str, Any] = json.loads(result_file.read_text())
+        return result
+
+
+def measure(cells: Sequence[RunConfig], say: Callable[[str], None] = print) -> Probe:
+    """Time the costliest and the cheapest shape of the grid, each in a fresh process."""
+    shapes = shapes_of(cells)
+    configs = {s: to_dict(c) for s, c in shapes.items()}
+    classes = {s: num_classes(c) for s, c in shapes.items()}
+    say(f"probe: timing the costliest of {len(shapes)} shape(s) in a fresh process")
+    first = _run_probe(
+        {"configs": configs, "classes": classes, "count": list(shapes), "time": "max"}
+    )
+    mult_adds: dict[str, int] = {s: int(v) for s, v in first["mult_adds"].items()}
+    points = [ProbePoint(**first["point"])]
+    cheapest = min(mult_adds, key=lambda s: mult_adds[s] * shapes[s].train.batch_size)
+    if cheapest != points[0].shape:
+        say(f"probe: timing the cheapest, {cheapest}")
+        second = _run_probe(
+            {
+                "configs": {cheapest: configs[cheapest]},
+                "classes": {cheapest: classes[cheapest]},
+                "count": [],
+                "known": {cheapest: mult_adds[cheapest]},
+                "time": cheapest,
+            }
+        )
+        points.append(ProbePoint(**second["point"]))
+    return Probe(
+        host=socket.gethostname(),
+        key=probe_key(cells),
+        measured_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        points=tuple(points),
+        mult_adds=mult_adds,
+    )
+
+
+def _to_json(probe: Probe) -> dict[str, Any]:
+    return {
+        "host": probe.host,
+        "key": probe.key,
+        "measured_at": probe.measured_at,
+        "points": [p.__dict__ for p in probe.points],
+        "mult_adds": probe.mult_adds,
+    }
+
+
+def _from_json(data: dict[str, Any]) -> Probe:
+    return Probe(
+        host=data["host"],
+        key=data["key"],
+        measured_at=data["measured_at"],
+        points=tuple(ProbePoint(**p) for p in data["points"]),
+        mult_adds={k: int(v) for k, v in data["mult_adds"].items()},
+        cached=True,
+    )
+
+
+def cached_probe(cells: Sequence[RunConfig]) -> Probe | None:
+    path = probe_dir() / f"{probe_key(cells)}.json"
+    try:
+        return _from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # absent, or written by another version: measure again
+
+
+def get_probe(
+    cells: Sequence[RunConfig], refresh: bool = False, say: Callable[[str], None] = print
+) -> Probe:
+    """The cached probe for this grid on this machine, else a fresh one (then cached)."""
+    if not refresh:
+        found = cached_probe(cells)
+        if found is not None:
+            return found
+    probe = measure(cells, say)
+    folder = probe_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{probe.key}.json"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(_to_json(probe), indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)  # atomic: two launches probing at once both leave a whole file
+    return probe

@@ -1,0 +1,185 @@
+"""The plan's arithmetic, the budget a wall-time target chooses, and the live progress line: pure
+functions over hand-made probe figures, so every number below is exact."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mnv1.config import RunConfig
+from mnv1.sweep import plan as planning
+from mnv1.sweep.plan import (
+    CellPlan,
+    Plan,
+    Probe,
+    ProbePoint,
+    SweepProgress,
+    choose_steps,
+    duration,
+    format_plan,
+    make_plan,
+    progress_bar,
+    progress_line,
+    shape_of,
+    with_steps,
+)
+
+
+def cell(alpha: float, resolution: int, steps: int | None = 10) -> RunConfig:
+    cfg = RunConfig()
+    cfg.model.alpha, cfg.model.resolution = alpha, resolution
+    cfg.train.epochs, cfg.train.steps_per_epoch, cfg.train.batch_size = 2, steps, 10
+    cfg.train.bn_recalibration_batches = 1
+    cfg.data.synthetic.train_size, cfg.data.synthetic.val_size = 400, 30
+    return cfg
+
+
+def point(shape: str, mult_adds: int, step_s: float, startup_s: float) -> ProbePoint:
+    return ProbePoint(
+        shape=shape,
+        mult_adds=mult_adds,
+        batch=10,
+        startup_s=startup_s,
+        tracking_import_s=1.0,
+        trace_s=2.0,
+        step_s=step_s,
+        eval_trace_s=1.0,
+        eval_batch_s=0.5,
+        checkpoint_s=0.25,
+    )
+
+
+BIG, MID, SMALL = cell(1.0, 224), cell(0.5, 160), cell(0.25, 128)
+PROBE = Probe(
+    host="h",
+    key="k",
+    measured_at="now",
+    points=(point(shape_of(BIG), 500, 1.0, 10.0), point(shape_of(SMALL), 100, 0.2, 6.0)),
+    mult_adds={shape_of(BIG): 500, shape_of(MID): 200, shape_of(SMALL): 100},
+)
+
+
+def test_cells_between_the_probed_ones_are_placed_by_work_per_step() -> None:
+    mid = PROBE.at(shape_of(MID), 10)
+    # 200 lies a quarter of the way from 100 to 500.
+    assert mid.step_s == pytest.approx(0.4)
+    assert mid.startup_s == pytest.approx(7.0)
+    assert PROBE.at(shape_of(BIG), 10).step_s == 1.0
+
+
+def test_a_cell_estimate_adds_start_up_tracing_training_evaluation_and_checkpoints() -> None:
+    [big] = make_plan([BIG], PROBE).cells
+    assert (big.steps, big.images, big.eval_batches) == (20, 200, 3 + 1)
+    # 10 start-up + 1 tracking import + 2 first step + 20 × 1.0 training
+    # + 1 first evaluation + 2 epochs × 4 batches × 0.5 + 2 × 0.25 checkpoint
+    assert big.seconds == pytest.approx(10 + 1 + 2 + 20 + 1 + 4 + 0.5)
+    plan = make_plan([BIG, SMALL], PROBE)
+    assert plan.total_s == pytest.approx(38.5 + (6 + 1 + 2 + 20 * 0.2 + 1 + 4 + 0.5))
+
+
+def test_without_a_probe_or_a_known_split_the_plan_says_it_does_not_know() -> None:
+    plan = make_plan([BIG], None)
+    assert plan.total_s is None and plan.cells[0].steps == 20
+    folder = cell(1.0, 224, steps=None)
+    folder.data.source = "folder"
+    [unknown] = make_plan([folder], PROBE).cells
+    assert unknown.steps is None and unknown.seconds is None
+    assert "?" in format_plan(make_plan([folder], PROBE))
+    # The synthetic split's size is known from the config: one pass per epoch.
+    assert make_plan([cell(1.0, 224, steps=None)], PROBE).cells[0].steps_per_epoch == 40
+
+
+def test_a_target_chooses_the_largest_budget_that_fits() -> None:
+    plan = make_plan([BIG, MID, SMALL], PROBE)
+    fixed = sum(c.fixed_s for c in plan.cells if c.fixed_s is not None)
+    per_step = 2 * (1.0 + 0.4 + 0.2)  # epochs × seconds per step, over the three cells
+    budget = choose_steps(plan, fixed + 47 * per_step + 1)
+    assert budget.steps_per_epoch == 45 and budget.fits  # 47 rounded down to a multiple of 5
+    budget = choose_steps(plan, fixed + 7 * per_step)
+    assert budget.steps_per_epoch == 7 and budget.fits  # small budgets are not rounded
+    planned = with_steps(plan, budget)
+    assert planned.total_s == pytest.approx(fixed + 7 * per_step)
+    assert {c.steps_per_epoch for c in planned.cells} == {7}
+    too_short = choose_steps(plan, fixed)
+    assert too_short.steps_per_epoch == planning.MIN_STEPS_PER_EPOCH and not too_short.fits
+    assert "does NOT fit" in format_plan(with_steps(plan, too_short))
+
+
+def test_the_plan_text() -> None:
+    plan = with_steps(make_plan([BIG, SMALL], PROBE), choose_steps(make_plan([BIG], PROBE), 600))
+    text = format_plan(plan)
+    assert text.startswith("Plan: 2 cell(s)\n")
+    assert re.search(r"mnv1_a1\.0_r224\s+0\.0M\s+2×\d+\s+[\d,]+\s+\d+ min \d\d s", text)
+    assert "total (cells, one after another): " in text
+    assert "chosen from the probe for a 10 min 00 s target" in text
+    assert "probe on h (measured now, now)" in text
+
+
+def test_durations() -> None:
+    assert [duration(s) for s in (0.4, 42, 185, 3720, None)] == [
+        "0 s",
+        "42 s",
+        "3 min 05 s",
+        "1 h 02 min",
+        "?",
+    ]
+
+
+def test_the_progress_line_format() -> None:
+    line = progress_line(5, 16, 250, 542, "mnv1_a0.75_r160", 0.4123)
+    assert (
+        line == "5/16 done · 4 min 10 s elapsed · ETA 9 min 02 s · mnv1_a0.75_r160 val_top1 41.2%"
+    )
+    failed = progress_line(1, 4, 3, None, "mnv1_a0.5_r48", None, "FAILED")
+    assert failed == "1/4 done · 3 s elapsed · ETA ? · mnv1_a0.5_r48 val_top1 — (FAILED)"
+    assert progress_bar(0, 4, 8) == "[░░░░░░░░]"
+    assert progress_bar(3, 4, 8) == "[██████░░]"
+    assert progress_bar(4, 4, 8) == "[████████]"
+
+
+def test_the_eta_is_corrected_by_the_cells_already_run_and_reaches_k_of_k() -> None:
+    now = [0.0]
+    progress = SweepProgress({"a": 10.0, "b": 20.0, "c": 30.0}, total=3, clock=lambda: now[0])
+    progress.start()
+    assert progress.eta() == pytest.approx(60.0)
+    now[0] = 20.0  # cell a took twice its estimate: the rest will too
+    line = progress.cell_done("a", "A", "trained", "FINISHED", 0.5)
+    assert line == "1/3 done · 20 s elapsed · ETA 1 min 40 s · A val_top1 50.0%"
+    now[0] = 20.5  # a skipped cell says nothing about the estimates
+    line = progress.cell_done("b", "B", "skipped", "FINISHED", 0.25)
+    assert line.startswith("2/3 done · 20 s elapsed · ETA 1 min 00 s · B")
+    now[0] = 50.0
+    line = progress.cell_done("c", "C", "trained", "FINISHED", None)
+    assert line.startswith("3/3 done · 50 s elapsed · ETA 0 s · C val_top1 —")
+    assert progress.ratio() == pytest.approx((20.0 + 29.5) / 40.0)
+
+
+def test_cell_plan_is_frozen_data() -> None:
+    c = CellPlan("n", "k", 1, 1, 1, 1, 1, 1.0, 1.0)
+    assert c.seconds == 2.0 and Plan((c,), None).estimates() == {"k": 2.0}
+
+
+def test_the_probe_key_follows_speed_not_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mnv1.sweep.probe import ENV_PROBE_DIR, cached_probe, probe_dir, probe_key
+
+    base = probe_key([BIG, SMALL])
+    budget = [cell(1.0, 224, steps=99), cell(0.25, 128, steps=99)]
+    for c in budget:
+        c.train.epochs, c.train.target_minutes, c.train.learning_rate = 7, 3.0, 0.5
+    assert probe_key(budget) == base  # the budget is what the probe is used to choose
+    wider = cell(1.0, 224)
+    wider.train.batch_size = 32
+    assert probe_key([wider, SMALL]) != base
+    assert probe_key([BIG]) != base
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7")
+    assert probe_key([BIG, SMALL]) != base  # other devices, other speed
+
+    monkeypatch.setenv(ENV_PROBE_DIR, str(tmp_path))
+    assert probe_dir() == tmp_path
+    assert cached_probe([BIG, SMALL]) is None
+    (tmp_path / f"{probe_key([BIG, SMALL])}.json").write_text("{not json")
+    assert cached_probe([BIG, SMALL]) is None  # unreadable: measured again, never trusted
