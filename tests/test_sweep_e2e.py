@@ -93,7 +93,7 @@ def test_smoke_sweep_then_relaunch_adds_no_run(ws: Workspace) -> None:
         assert run.info.status == "FINISHED"
         assert t["mlflow.parentRunId"] == parent.info.run_id
         assert t["mnv1.run_key"] == cell["run_key"]
-        assert t["mnv1.sweep.lifecycle"] == tags["mnv1.sweep.lifecycle"]
+        assert t["mnv1.sweep"] == tags["mnv1.sweep"]
         assert t["mnv1.kind"] == "cell" and t["mnv1.variant"] == "separable"
         assert t["mnv1.replicas"] == "1" and t["mnv1.strategy"]
         assert t["mnv1.resumed_from_epoch"] == "0"
@@ -253,7 +253,7 @@ def test_a_single_run_without_a_sweep(ws: Workspace) -> None:
     assert ws.parents() == []
     [run] = ws.children().values()
     assert run.info.run_name == "mnv1_a0.25_r32" and run.info.status == "FINISHED"
-    assert "mlflow.parentRunId" not in run.data.tags and "mnv1.sweep.lifecycle" not in run.data.tags
+    assert "mlflow.parentRunId" not in run.data.tags and "mnv1.sweep" not in run.data.tags
     assert ws.steps(run, "val_top1") == [1]
     assert not (ws.root / "multirun").exists() and (ws.root / "outputs").is_dir()
     # tracking.rerun=true: a fresh run and a fresh checkpoint, beside the finished one.

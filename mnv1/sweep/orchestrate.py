@@ -176,7 +176,7 @@ def _child_tags(cfg: RunConfig, key: str, sweep: SweepRef | None) -> dict[str, s
 
 def _git_commit() -> str | None:
     """The commit of the mnv1 checkout, when it runs from one."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # mnv1/sweep/ → the checkout
     if not (root / ".git").exists():
         return None
     try:
