@@ -153,6 +153,10 @@ class RunConfig:
     testing: TestingConfig = field(default_factory=TestingConfig)
     study: str = "default"
     """Name of the study (``experiments/<name>.yaml``) this run belongs to."""
+    seeds: int = 1
+    """Seeds per cell of a sweep: ``seeds: 3`` in a study makes ``mnv1-train -m`` sweep
+    ``train.seed=range(3)`` too, unless the command line sweeps or sets ``train.seed`` itself.
+    A single run ignores it; not part of the run key (each run's own ``train.seed`` is)."""
 
 
 def run_name(alpha: float, resolution: int, variant: str = "separable") -> str:
@@ -181,6 +185,7 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
         tracking=TrackingConfig(**d.get("tracking", {})),
         testing=TestingConfig(**d.get("testing", {})),
         study=d.get("study", "default"),
+        seeds=d.get("seeds", 1),
     )
 
 

@@ -280,7 +280,7 @@ def test_paper_tables_exact_cells(report: ReportResult) -> None:
 def test_grid_shows_missing_failed_and_running_cells(report: ReportResult) -> None:
     grid = report.tables["grid"]
     missing = _row(report, "grid", _name(*MISSING_CELL))
-    assert grid.formatted()[missing][4:] == ["missing", *[DASH] * 6]
+    assert grid.formatted()[missing][4:] == ["missing", DASH, DASH, "0/1", *[DASH] * 5]
     failed = _row(report, "grid", _name(*FAILED_CELL))
     assert grid.cell(failed, "Status") == "failed"
     assert grid.cell(failed, "Top-1 %") == DASH
@@ -307,11 +307,22 @@ def test_grid_shows_missing_failed_and_running_cells(report: ReportResult) -> No
 
     markdown = (report.out_dir / "report.md").read_text()
     assert (
-        "| mnv1_a0.25_r128 | 0.25 | 128 | separable | missing | — | — | — | — | — | — |" in markdown
+        "| mnv1_a0.25_r128 | 0.25 | 128 | separable | missing | — | — | 0/1 | — | — | — | — | — |"
+        in markdown
     )
     rows = list(csv.reader(io.StringIO((report.out_dir / "grid.csv").read_text())))
     missing_csv = next(r for r in rows if r[0] == "mnv1_a0.25_r128")
-    assert missing_csv == ["mnv1_a0.25_r128", "0.25", "128", "separable", "missing", *[""] * 6]
+    assert missing_csv == [
+        "mnv1_a0.25_r128",
+        "0.25",
+        "128",
+        "separable",
+        "missing",
+        "",
+        "",
+        "0/1",
+        *[""] * 5,
+    ]
 
 
 def _finished() -> list[tuple[float, int]]:

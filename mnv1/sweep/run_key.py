@@ -23,6 +23,8 @@ VOLATILE_PREFIXES: tuple[str, ...] = (
     "train.checkpoint_every_steps",
     "data.data_dir",
     "data.manual_dir",
+    # How many seeds the sweep runs per cell; each run's own train.seed is in its key.
+    "seeds",
 )
 
 KEY_LENGTH = 16  # hex digits: 64 bits, collision-free for any sweep a store will hold

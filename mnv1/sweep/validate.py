@@ -125,6 +125,7 @@ def _model(cfg: RunConfig) -> list[Problem]:
 def _train(cfg: RunConfig) -> list[Problem]:
     t = cfg.train
     out = _at_least("train.epochs", t.epochs, 1)
+    out += _at_least("train.seed", t.seed, 0)
     out += _at_least("train.steps_per_epoch", t.steps_per_epoch, 1, optional=True)
     out += _at_least("train.batch_size", t.batch_size, 1)
     out += _at_least("train.lr_reference_batch", t.lr_reference_batch, 1)
@@ -235,6 +236,7 @@ def _tracking(cfg: RunConfig) -> list[Problem]:
         )
     if not cfg.study or not str(cfg.study).strip():
         out.append(Problem("study", cfg.study, "must be a non-empty name"))
+    out += _at_least("seeds", cfg.seeds, 1)
     return out
 
 
