@@ -87,9 +87,10 @@ def assemble(
     fid = fidelity(records, checks, release, context)
     grid_tabs = [top1_matrix(records), grid_table(records), runs_table(records)]
     subtitle = context.caption()
+    note = context.figure_note()
     figs = {
-        "figure4": figures.figure4(records, release, subtitle),
-        "figure5": figures.figure5(records, release, subtitle),
+        "figure4": figures.figure4(records, release, note),
+        "figure5": figures.figure5(records, release, note),
     }
     pngs = {name: figures.png_bytes(fig) for name, fig in figs.items()}
 

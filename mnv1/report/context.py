@@ -113,6 +113,13 @@ class SweepContext:
         )  # fmt: skip
         return f"Trained on {data} with {budget}, {self.seeds_text()}."
 
+    def figure_note(self) -> str:
+        """A short line for inside a figure, under its title: data, budget, seeds."""
+        images = ", ".join(f"{b.images:,}" for b in self.budgets) or "unknown number of"
+        return (
+            f"{self.base_name or 'unknown dataset'}, {images} training images, {self.seeds_text()}"
+        )
+
     def comparison_label(self) -> str:
         """How to read the accuracy comparison with TF-slim."""
         if self.imagenet:

@@ -281,9 +281,9 @@ class Fidelity:
             None,
             checked,
         )
-        label = self.context.comparison_label()
+        kind = "accuracy" if self.context.imagenet else "shape"
         table.add(
-            f"Spearman ρ, our top-1 vs TF-slim {rel} top-1: {label}",
+            f"Spearman ρ, our top-1 vs TF-slim {rel} top-1 ({kind} comparison)",
             _fmt(self.spearman, "+.3f"),
             _interval(self.noise.spearman_interval, "+.2f"),
             self.spearman_n,
