@@ -507,3 +507,18 @@ def test_a_relaunched_sweep_counts_runs_finished_after_its_first_end(tmp_path: P
     result = build_report("relaunch", tmp_path / "b", "r1", db.uri, log_artifacts=False)
     assert [r.status for r in result.records] == ["finished", "finished"]
     assert result.tables["grid"].cell(1, "Top-1 %") == "50.00"
+
+
+def test_cli_compare_two_cells_of_one_seed(
+    store: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    uri = ["--tracking-uri", store["uri"]]
+    argv = ["--experiment", "t16", *uri, "--compare", "mnv1_a1.0_r224", "mnv1_a0.25_r224"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "A: cell mnv1_a1.0_r224: 61.20% (1 run)" in out
+    assert "difference A - B in val_top1: +18.00 pp, 95% interval" in out
+    # One seed per cell: the noise estimate is the residual spread around the log-linear fit.
+    assert "residual spread around the log-linear fit" in out
+    assert main(["--experiment", "t16", *uri, "--compare", "mnv1_a0.25_r128", "x"]) == 2
+    assert "'mnv1_a0.25_r128' has no finished run (status missing)" in capsys.readouterr().err
