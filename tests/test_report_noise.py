@@ -92,6 +92,7 @@ def _sweep(seeds: int, data_tags: dict[str, str] | None = None) -> SweepRuns:
                         schema.METRIC_MULT_ADDS: MULT_ADDS[alpha, res],
                         schema.METRIC_PARAMS: PARAMS[alpha],
                         schema.METRIC_VAL_TOP1: values[seed],
+                        schema.METRIC_VAL_EXAMPLES: 256,
                     },
                     tags={
                         schema.TAG_CELL: _name(alpha, res),
@@ -290,6 +291,7 @@ def test_report_states_its_data_budget_and_a_shape_comparison(three: ReportResul
     assert "**Data**: `mnv1_synthetic/s0_tr1680_va256_c10_px256` 1.0.0, 10 classes" in head
     assert "train 1,680, validation 256" in head
     assert "3 epochs × 35 steps × batch 16 = 1,680 training images" in head
+    assert "1,680 training images, top-1 on 256 validation images" in head
     assert "shape comparison only (sign of the slope, rank order): not trained on ImageNet" in head
     assert SYNTHETIC_DESIGN in head
     summary = three.tables["fidelity"]

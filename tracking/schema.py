@@ -48,6 +48,7 @@ METRIC_PARAMS = "params"
 METRIC_KERAS_PARAMS = "keras_params"
 METRIC_VAL_TOP1 = "val_top1"
 METRIC_VAL_TOP5 = "val_top5"
+METRIC_VAL_EXAMPLES = "val_examples"  # validation images the final top-1 was measured on
 METRIC_TRAIN_IPS = "train_images_per_sec"
 METRIC_EPOCH_SECONDS = "epoch_seconds"
 PER_EPOCH_METRICS = ("loss", "top1", "val_loss", "val_top1", "val_top5")

@@ -38,6 +38,8 @@ class Budget:
     epochs: int
     steps_per_epoch: int
     batch: int
+    val_examples: int | None = None
+    """Validation images the final top-1 was measured on (``data.max_val_examples`` caps it)."""
 
     @property
     def steps(self) -> int:
@@ -48,9 +50,14 @@ class Budget:
         return self.steps * self.batch
 
     def text(self) -> str:
+        evaluated = (
+            ""
+            if self.val_examples is None
+            else f", top-1 on {self.val_examples:,} validation images"
+        )
         return (
             f"{self.epochs} epochs × {self.steps_per_epoch} steps × batch {self.batch} = "
-            f"{self.images:,} training images"
+            f"{self.images:,} training images{evaluated}"
         )
 
 
@@ -142,7 +149,10 @@ def _budget(run: CellRun) -> Budget | None:
     replicas = _int(run.tags, schema.TAG_REPLICAS) or 1
     if not total or not per_epoch or not per_replica:
         return None
-    return Budget(total // per_epoch, per_epoch, per_replica * replicas)
+    val = run.metrics.get(schema.METRIC_VAL_EXAMPLES)
+    return Budget(
+        total // per_epoch, per_epoch, per_replica * replicas, None if val is None else round(val)
+    )
 
 
 def sweep_context(

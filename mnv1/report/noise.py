@@ -159,7 +159,7 @@ def difference(
             return Difference(ma, mb, Interval(ma - mb, ma - mb), "Welch t (no spread at all)")
         df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
         half = t975(df) * se
-        return Difference(ma, mb, Interval(ma - mb - half, ma - mb + half), f"Welch t, df {df:.1f}")
+        return Difference(ma, mb, Interval(ma - mb - half, ma - mb + half), f"Welch t, df {df:.2f}")
     if pooled is None:
         return Difference(ma, mb, None, "no noise estimate: run several seeds (train.seed)")
     sd, df = pooled

@@ -87,7 +87,7 @@ TAG_PER_REPLICA_BATCH = schema.TAG_PER_REPLICA_BATCH
 TAG_JIT = "mnv1.jit_compile"
 TAG_PRECISION = "mnv1.precision"
 TAG_RESUMED_FROM_STEP = "mnv1.resumed_from_step"  # steps into the resumed epoch (0: its start)
-METRIC_VAL_EXAMPLES = "val_examples"
+METRIC_VAL_EXAMPLES = schema.METRIC_VAL_EXAMPLES
 
 COSTS_TEXT = "costs.txt"
 SUMMARY_TEXT = "model_summary.txt"
