@@ -174,6 +174,10 @@ class RunConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     study: str = "default"
     """Name of the study (``experiments/<name>.yaml``) this run belongs to."""
+    seeds: int = 1
+    """Seeds per cell of a sweep: ``seeds: 3`` in a study makes ``mnv1-train -m`` sweep
+    ``train.seed=range(3)`` too, unless the command line sweeps or sets ``train.seed`` itself.
+    A single run ignores it; not part of the run key (each run's own ``train.seed`` is)."""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -446,6 +450,7 @@ RULES: tuple[Rule, ...] = (
     _text_rule("tracking.report_dir", optional=True),
     _flag("tracking.report"),
     _text_rule("study", doc="a study under experiments/"),
+    _int("seeds", 1, doc="runs per cell, train.seed = 0 … seeds−1"),
 )
 
 RULE_BY_KEY: dict[str, Rule] = {rule.key: rule for rule in RULES}
@@ -597,6 +602,7 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
         distribute=DistributeConfig(**d.get("distribute", {})),
         tracking=TrackingConfig(**d.get("tracking", {})),
         study=d.get("study", "default"),
+        seeds=d.get("seeds", 1),
     )
 
 

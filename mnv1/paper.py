@@ -19,11 +19,15 @@ Units: ``top1`` in percent, ``mult_adds_m`` in millions of multiply-accumulates,
 millions of parameters. :func:`printed_decimals` gives the number of decimals a value was printed
 with, which is the precision to compare an exact count at.
 
-Errata are looked up by ``(table, item)``. ``table`` is ``"Table N"`` or ``"TF-slim"``; ``item``
-is ``"<row label> <column>"`` where the row label is the model (or layer type) exactly as printed
-and the column is ``mult-adds``, ``params``, ``stride`` or ``top1``, e.g.
+Errata (:data:`ERRATA`) are printed values whose correction is derived from the architecture or
+the counting convention; differences nobody can derive are :data:`UNEXPLAINED`, and differences
+between the paper's text and the reference implementations :data:`IMPLEMENTATION_NOTES`; only
+an erratum excuses a difference in a check. Errata are looked up by ``(table, item)``. ``table``
+is ``"Table N"`` or ``"TF-slim"``; ``item`` is ``"<row label> <column>"`` where the row label is
+the model (or layer type) exactly as printed and the column is ``mult-adds``, ``params``,
+``stride`` or ``top1``, e.g.
 ``erratum_for("Table 2", "Conv 3x3 mult-adds")`` or
-``erratum_for("TF-slim", "MobileNet_v1_0.75_224 mult-adds")``. Errata that concern the text or
+``erratum_for("TF-slim", "MobileNet_v1_0.75_224 mult-adds")``. Notes that concern the text or
 the reference implementations rather than one cell use a descriptive item (``"nonlinearity"``).
 """
 
@@ -227,13 +231,47 @@ def slim_row(alpha: float, resolution: int) -> SlimRow:
 
 @dataclass(frozen=True)
 class Erratum:
-    """A printed value (or statement) that the architecture and the references contradict."""
+    """A printed value the architecture contradicts, with the derivation of the correct one.
+
+    An erratum excuses a difference between a printed count and ours (the report's verdict
+    ``erratum`` instead of ``FAIL``) only because its ``explanation`` derives the correction: it
+    says how the printed value arose (a transposed digit, a layer left out, a ρ² scaling applied
+    to a layer that does not scale) from the architecture or the counting convention, named in
+    ``basis``. A difference nobody can derive is not an erratum: it is in :data:`UNEXPLAINED`
+    and stays a failed check.
+    """
 
     table: str
     item: str
     printed: str
     correct: str
     explanation: str
+    basis: str
+    """What the correction follows from: one of :data:`ERRATUM_BASES`."""
+
+    def __post_init__(self) -> None:
+        if self.basis not in ERRATUM_BASES:
+            raise ValueError(
+                f"erratum {self.table}: {self.item}: basis={self.basis!r}, allowed: "
+                f"{', '.join(ERRATUM_BASES)} (a difference without one is UNEXPLAINED)"
+            )
+
+
+ERRATUM_BASES: tuple[str, ...] = ("architecture", "counting convention")
+
+
+@dataclass(frozen=True)
+class KnownDifference:
+    """A printed value or statement that differs from ours and that is *not* an erratum: either
+    nobody can derive how it arose (:data:`UNEXPLAINED`), or it is a choice of the reference
+    implementations rather than an error of a printed count (:data:`IMPLEMENTATION_NOTES`)."""
+
+    table: str
+    item: str
+    printed: str
+    ours: str
+    """Our value (or the implementations' choice)."""
+    note: str
 
 
 ERRATA: tuple[Erratum, ...] = (
@@ -245,6 +283,7 @@ ERRATA: tuple[Erratum, ...] = (
         "The second-to-last depthwise conv is printed stride 2, but the table's own input-size "
         "column stays 7x7 and TF-slim and Keras both use stride 1 [I1997]; with stride 2 the "
         "1.0-224 network would have 533.83M mult-adds, not 569M.",
+        "architecture",
     ),
     Erratum(
         "Table 2",
@@ -253,6 +292,7 @@ ERRATA: tuple[Erratum, ...] = (
         "1.91%",
         "Digit transposition: the first 3x3 conv has 10,838,016 of 568,740,352 mult-adds "
         "(1.91%); the printed column sums to 99.29%, with 1.91% it sums to 100.01%.",
+        "architecture",
     ),
     Erratum(
         "Table 4",
@@ -262,6 +302,7 @@ ERRATA: tuple[Erratum, ...] = (
         "The exact count with the FC layer is 4,867,293,184 (4867.29M); the printed 4866 equals "
         "the count without the FC (4866.27M), although the printed 29.3M params include it. "
         "A 0.03% inconsistency.",
+        "counting convention",
     ),
     Erratum(
         "Table 7",
@@ -270,6 +311,7 @@ ERRATA: tuple[Erratum, ...] = (
         "291",
         "The exact count is 290,675,200 (290.68M, TF-slim prints 291); the printed 290 is the "
         "224 count scaled by (160/224)^2 = 290.17M, which wrongly scales the FC layer too.",
+        "counting convention",
     ),
     Erratum(
         "Table 9",
@@ -278,6 +320,7 @@ ERRATA: tuple[Erratum, ...] = (
         "77",
         "The exact count is 76,524,800 (76.52M, TF-slim prints 77); the printed 76 is the "
         "0.50-224 count scaled by (160/224)^2 = 76.27M.",
+        "counting convention",
     ),
     Erratum(
         "TF-slim",
@@ -286,6 +329,7 @@ ERRATA: tuple[Erratum, ...] = (
         "325",
         "The exact count is 325.40M (the paper prints 325); slim's 317 equals the count minus "
         "the first 3x3 conv (325.40 - 8.13 = 317.27), an undocumented slip in the table.",
+        "counting convention",
     ),
     Erratum(
         "TF-slim",
@@ -294,6 +338,7 @@ ERRATA: tuple[Erratum, ...] = (
         "239",
         "The exact count is 239.27M (the paper's Table 10 prints 239); slim's 233 equals the "
         "count minus the first 3x3 conv (239.27 - 5.97 = 233.30).",
+        "counting convention",
     ),
     Erratum(
         "TF-slim",
@@ -302,6 +347,7 @@ ERRATA: tuple[Erratum, ...] = (
         "166",
         "The exact count is 166.40M; slim's 162 equals the count minus the first 3x3 conv "
         "(166.40 - 4.15 = 162.25).",
+        "counting convention",
     ),
     Erratum(
         "TF-slim",
@@ -310,8 +356,15 @@ ERRATA: tuple[Erratum, ...] = (
         "107",
         "The exact count is 106.77M; slim's 104 equals the count minus the first 3x3 conv "
         "(106.77 - 2.66 = 104.12).",
+        "counting convention",
     ),
-    Erratum(
+)
+
+# Differences nobody has derived. They are listed so a reader finds what is known about them, but
+# they never excuse a check: a count that reads one of these printed values' "correct" side is
+# still compared with the printed value, and differs, unexplained (a FAIL where it is checked).
+UNEXPLAINED: tuple[KnownDifference, ...] = (
+    KnownDifference(
         "TF-slim",
         "MobileNet_v1_0.50_224 mult-adds",
         "150",
@@ -319,7 +372,7 @@ ERRATA: tuple[Erratum, ...] = (
         "The exact count is 149,497,088 (149.50M, rounding-borderline; the paper prints 149). "
         "Unexplained, below 0.5M.",
     ),
-    Erratum(
+    KnownDifference(
         "TF-slim",
         "MobileNet_v1_0.25_192 mult-adds",
         "34",
@@ -327,7 +380,7 @@ ERRATA: tuple[Erratum, ...] = (
         "The exact count is 30.21M (41M x (192/224)^2 is about 30); 34 is not reproducible "
         "under any counting convention, most likely a typo.",
     ),
-    Erratum(
+    KnownDifference(
         "TF-slim",
         "params",
         "4.24 / 2.59 / 1.34 / 0.47",
@@ -336,7 +389,20 @@ ERRATA: tuple[Erratum, ...] = (
         "the all-variables count (plus moving mean and variance) of its 1001-class checkpoints; "
         "only 3 values per BN channel round to all four. Good to +-0.01M only.",
     ),
-    Erratum(
+    KnownDifference(
+        "Keras docs",
+        "1.0 MobileNet mult-adds",
+        "529",
+        "569 / 418 / 291 / 186",
+        "The Keras (TF-Keras era) docstring table prints 529M for 1.0 at every resolution [K2]; "
+        "the exact counts at 224/192/160/128 are 568.74 / 418.12 / 290.68 / 186.40.",
+    ),
+)
+
+# Where the paper's text and the reference implementations (TF-slim, Keras) differ, or their
+# documentation says something else: choices and conventions, not errors of a printed count.
+IMPLEMENTATION_NOTES: tuple[KnownDifference, ...] = (
+    KnownDifference(
         "TF-slim",
         "num_classes",
         "1001",
@@ -344,7 +410,7 @@ ERRATA: tuple[Erratum, ...] = (
         "Slim's ImageNet checkpoints have 1001 outputs (class 0 is background); the paper and "
         "Keras count a 1000-way classifier.",
     ),
-    Erratum(
+    KnownDifference(
         "Text",
         "nonlinearity",
         "ReLU",
@@ -353,7 +419,7 @@ ERRATA: tuple[Erratum, ...] = (
         "defaults to ReLU6 and offers ReLU as an option. Not an error in the paper, a "
         "difference from the implementations whose numbers we compare with.",
     ),
-    Erratum(
+    KnownDifference(
         "Text",
         "FC layer",
         "FC 1024x1000 (no bias counted)",
@@ -361,7 +427,7 @@ ERRATA: tuple[Erratum, ...] = (
         "Both reference implementations realise the FC as a layer with a bias after pooling "
         "and a 0.001 dropout; the paper's counts exclude that bias and all BatchNorm values.",
     ),
-    Erratum(
+    KnownDifference(
         "Text",
         "padding",
         "unspecified",
@@ -370,15 +436,7 @@ ERRATA: tuple[Erratum, ...] = (
         "stride-2 depthwise convs; ports with symmetric padding get the same shapes but "
         "different numerics when loading TF weights.",
     ),
-    Erratum(
-        "Keras docs",
-        "1.0 MobileNet mult-adds",
-        "529",
-        "569 / 418 / 291 / 186",
-        "The Keras (TF-Keras era) docstring table prints 529M for 1.0 at every resolution [K2]; "
-        "the exact counts at 224/192/160/128 are 568.74 / 418.12 / 290.68 / 186.40.",
-    ),
-    Erratum(
+    KnownDifference(
         "Keras docs",
         "depth_multiplier",
         "the paper's resolution multiplier",
@@ -386,7 +444,7 @@ ERRATA: tuple[Erratum, ...] = (
         "Keras's docstring calls depth_multiplier the resolution multiplier; the paper's ρ is "
         "the input size, and depth_multiplier must be 1 for the ImageNet weights.",
     ),
-    Erratum(
+    KnownDifference(
         "TF-slim",
         "top1",
         "70.7 / 68.4 / 64.0 / 50.6 (2017), 70.9 / 68.4 / 63.3 / 49.8 (2018)",
@@ -394,7 +452,7 @@ ERRATA: tuple[Erratum, ...] = (
         "The released checkpoints do not reproduce the paper's accuracies exactly; compare "
         "accuracy against one named source, with a tolerance.",
     ),
-    Erratum(
+    KnownDifference(
         "TF-slim",
         "min_depth",
         "max(int(c x alpha), 8)",
@@ -411,6 +469,15 @@ def erratum_for(table: str, item: str) -> Erratum | None:
     for erratum in ERRATA:
         if erratum.table == table and erratum.item.casefold() == wanted:
             return erratum
+    return None
+
+
+def unexplained_for(table: str, item: str) -> KnownDifference | None:
+    """The known but underived difference for one printed value, or None."""
+    wanted = item.casefold()
+    for known in UNEXPLAINED:
+        if known.table == table and known.item.casefold() == wanted:
+            return known
     return None
 
 

@@ -280,7 +280,7 @@ def test_paper_tables_exact_cells(report: ReportResult) -> None:
 def test_grid_shows_missing_failed_and_running_cells(report: ReportResult) -> None:
     grid = report.tables["grid"]
     missing = _row(report, "grid", _name(*MISSING_CELL))
-    assert grid.formatted()[missing][4:] == ["missing", *[DASH] * 6]
+    assert grid.formatted()[missing][4:] == ["missing", DASH, DASH, "0/1", *[DASH] * 5]
     failed = _row(report, "grid", _name(*FAILED_CELL))
     assert grid.cell(failed, "Status") == "failed"
     assert grid.cell(failed, "Top-1 %") == DASH
@@ -307,11 +307,22 @@ def test_grid_shows_missing_failed_and_running_cells(report: ReportResult) -> No
 
     markdown = (report.out_dir / "report.md").read_text()
     assert (
-        "| mnv1_a0.25_r128 | 0.25 | 128 | separable | missing | — | — | — | — | — | — |" in markdown
+        "| mnv1_a0.25_r128 | 0.25 | 128 | separable | missing | — | — | 0/1 | — | — | — | — | — |"
+        in markdown
     )
     rows = list(csv.reader(io.StringIO((report.out_dir / "grid.csv").read_text())))
     missing_csv = next(r for r in rows if r[0] == "mnv1_a0.25_r128")
-    assert missing_csv == ["mnv1_a0.25_r128", "0.25", "128", "separable", "missing", *[""] * 6]
+    assert missing_csv == [
+        "mnv1_a0.25_r128",
+        "0.25",
+        "128",
+        "separable",
+        "missing",
+        "",
+        "",
+        "0/1",
+        *[""] * 5,
+    ]
 
 
 def _finished() -> list[tuple[float, int]]:
@@ -496,3 +507,18 @@ def test_a_relaunched_sweep_counts_runs_finished_after_its_first_end(tmp_path: P
     result = build_report("relaunch", tmp_path / "b", "r1", db.uri, log_artifacts=False)
     assert [r.status for r in result.records] == ["finished", "finished"]
     assert result.tables["grid"].cell(1, "Top-1 %") == "50.00"
+
+
+def test_cli_compare_two_cells_of_one_seed(
+    store: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    uri = ["--tracking-uri", store["uri"]]
+    argv = ["--experiment", "t16", *uri, "--compare", "mnv1_a1.0_r224", "mnv1_a0.25_r224"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "A: cell mnv1_a1.0_r224: 61.20% (1 run)" in out
+    assert "difference A - B in val_top1: +18.00 pp, 95% interval" in out
+    # One seed per cell: the noise estimate is the residual spread around the log-linear fit.
+    assert "residual spread around the log-linear fit" in out
+    assert main(["--experiment", "t16", *uri, "--compare", "mnv1_a0.25_r128", "x"]) == 2
+    assert "'mnv1_a0.25_r128' has no finished run (status missing)" in capsys.readouterr().err

@@ -92,7 +92,8 @@ def test_smoke_sweep_then_relaunch_adds_no_run(ws: Workspace) -> None:
     grid = json.loads(ws.text(parent, "grid.json"))
     assert [c["name"] for c in grid["cells"]] == SMOKE_CELLS
     assert all(
-        set(c) == {"name", "alpha", "resolution", "variant", "run_key"} for c in grid["cells"]
+        set(c) == {"name", "alpha", "resolution", "variant", "seed", "run_key"}
+        for c in grid["cells"]
     )
     assert "model.alpha: 0.25,0.5" in ws.text(parent, "sweep_config.yaml")
 

@@ -109,6 +109,7 @@ def test_grid_document_is_what_the_report_reads() -> None:
                 "alpha": 0.25,
                 "resolution": 32,
                 "variant": "separable",
+                "seed": 0,
                 "run_key": run_key(cells[0]),
             },
             {
@@ -116,6 +117,7 @@ def test_grid_document_is_what_the_report_reads() -> None:
                 "alpha": 0.25,
                 "resolution": 48,
                 "variant": "separable",
+                "seed": 0,
                 "run_key": run_key(cells[1]),
             },
             {
@@ -123,6 +125,7 @@ def test_grid_document_is_what_the_report_reads() -> None:
                 "alpha": 0.5,
                 "resolution": 32,
                 "variant": "separable",
+                "seed": 0,
                 "run_key": run_key(cells[2]),
             },
             {
@@ -130,6 +133,7 @@ def test_grid_document_is_what_the_report_reads() -> None:
                 "alpha": 0.5,
                 "resolution": 48,
                 "variant": "separable",
+                "seed": 0,
                 "run_key": run_key(cells[3]),
             },
         ]

@@ -49,6 +49,9 @@ class GridCell:
     resolution: int
     variant: str = "separable"
     run_key: str | None = None
+    seed: int | None = None
+    """``train.seed`` of this entry: a cell swept over seeds has one entry per seed, all with the
+    cell's name (None in a ``grid.json`` written before seeds were recorded)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ class SweepParent:
     """None while the sweep runs."""
     grid: tuple[GridCell, ...] | None
     """None when the parent has no ``grid.json`` (the cells are then what its children say)."""
+    tags: dict[str, str] = field(default_factory=dict)
+    """The parent's tags (the dataset's fingerprint among them)."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,16 @@ class CellRun:
     def resolution(self) -> int | None:
         value = self.metrics.get(schema.METRIC_RESOLUTION)
         return None if value is None else round(value)
+
+    @property
+    def cell(self) -> str | None:
+        """The cell this run answers (tag ``mnv1.cell``; None on runs written before it)."""
+        return self.tags.get(schema.TAG_CELL)
+
+    @property
+    def seed(self) -> int | None:
+        value = self.tags.get(schema.TAG_SEED)
+        return int(value) if value is not None and value.lstrip("-").isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -155,6 +170,7 @@ def _parse_grid(text: str, run_id: str) -> tuple[GridCell, ...]:
                 resolution=int(c["resolution"]),
                 variant=str(c.get("variant", "separable")),
                 run_key=None if c.get("run_key") is None else str(c["run_key"]),
+                seed=None if c.get("seed") is None else int(c["seed"]),
             )
             for c in cells
         )
@@ -193,6 +209,7 @@ def _parent(client: MlflowClient, uri: str, run: Run) -> SweepParent:
         start_time=int(run.info.start_time or 0),
         end_time=None if run.info.end_time is None else int(run.info.end_time),
         grid=_read_grid(client, uri, run.info.run_id),
+        tags=dict(tags),
     )
 
 

@@ -14,6 +14,28 @@ TAG_STUDY = "mnv1.study"
 TAG_KIND = "mnv1.kind"  # "sweep" on parent runs, "cell" on child runs, "benchmark" on benchmarks
 TAG_HOST = "mnv1.host"
 TAG_PID = "mnv1.pid"  # the process that owns a RUNNING run, to reconcile runs left by dead ones
+# The cell a run answers (``mnv1_a0.5_r160``): with seeds swept, several runs share one cell, each
+# with its own run key, and the report groups them by this tag.
+TAG_CELL = "mnv1.cell"
+TAG_SEED = "mnv1.seed"  # train.seed of the run, so a cell's runs read apart in the UI
+
+# What a run's reproducibility covers (set by mnv1.training.run): rerunning a config with the same
+# values of all four on the same machine gives the same numbers; another device kind need not.
+TAG_OP_DETERMINISM = "mnv1.repro.op_determinism"  # "on" or "off" (train.deterministic)
+TAG_DATA_ORDER_SEED = "mnv1.repro.data_order_seed"  # seeds the shuffle and augmentation draws
+TAG_INIT_SEED = "mnv1.repro.init_seed"  # seeds Python, NumPy, TF and Keras (weight initialisation)
+TAG_DEVICE_KIND = "mnv1.repro.device_kind"  # "CPU: <model name>" or "GPU: <device name>"
+
+# The dataset a run trained on (mnv1.data.types.DataFingerprint.as_tags), also on sweep parents.
+TAG_DATA_NAME = "mnv1.data.name"
+TAG_DATA_VERSION = "mnv1.data.version"
+TAG_DATA_NUM_CLASSES = "mnv1.data.num_classes"
+TAG_DATA_SPLIT_PREFIX = "mnv1.data.split."  # + split name: its number of examples
+# The training budget of a run (set by mnv1.training.run).
+TAG_TOTAL_STEPS = "mnv1.total_steps"
+TAG_TARGET_MINUTES = "mnv1.target_minutes"  # the wall-time target a budget was chosen for
+TAG_STEPS_PER_EPOCH = "mnv1.steps_per_epoch"
+TAG_PER_REPLICA_BATCH = "mnv1.per_replica_batch"
 
 # The artifact a failed run carries: the worker writes it, the orchestrator archives it on resume.
 TRACEBACK_ARTIFACT = "traceback.txt"
@@ -30,6 +52,7 @@ METRIC_PARAMS = "params"
 METRIC_KERAS_PARAMS = "keras_params"
 METRIC_VAL_TOP1 = "val_top1"
 METRIC_VAL_TOP5 = "val_top5"
+METRIC_VAL_EXAMPLES = "val_examples"  # validation images the final top-1 was measured on
 METRIC_TRAIN_IPS = "train_images_per_sec"
 METRIC_EPOCH_SECONDS = "epoch_seconds"
 PER_EPOCH_METRICS = ("loss", "top1", "val_loss", "val_top1", "val_top5")

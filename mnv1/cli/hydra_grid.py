@@ -61,6 +61,24 @@ class Expansion:
     # ``mnv1.cli.cluster_check``).
     launcher: str | None = None
     ray_address: str | None = None
+    added: list[str] = field(default_factory=list)
+    """Overrides the expansion added to the command line (the study's ``seeds`` axis); the
+    launch must pass them to Hydra too, so the sweeper runs the grid validated here."""
+
+
+SEED_KEY = "train.seed"
+
+
+def seed_overrides(master: DictConfig, arguments: Sequence[str]) -> list[str]:
+    """``train.seed=range(N)`` for a study's ``seeds: N`` (N > 1), unless ``train.seed`` is
+    already swept or set by the study's grid or the command line (those win)."""
+    seeds = OmegaConf.select(master, "seeds", default=1)
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds <= 1:
+        return []  # 1 is the default; a bad value is reported by the validation of every cell
+    for item in arguments:
+        if item.lstrip("+~").partition("=")[0] == SEED_KEY:
+            return []
+    return [f"{SEED_KEY}=range({seeds})"]
 
 
 def make_hydra(config_path: str | None = None, config_dir: str | None = None) -> Hydra:
@@ -147,6 +165,8 @@ def expand(loader: ConfigLoader, master: DictConfig, multirun: bool) -> Expansio
         params = OmegaConf.select(master, "hydra.sweeper.params") or {}
         arguments = [f"{k}={v}" for k, v in params.items()]
         arguments += list(OmegaConf.to_container(master.hydra.overrides.task, resolve=False))  # type: ignore[arg-type]
+        result.added = seed_overrides(master, arguments)
+        arguments += result.added
         parser = OverridesParser.create(config_loader=loader)
         try:
             batches = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)

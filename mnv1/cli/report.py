@@ -3,6 +3,7 @@
 mnv1-report --experiment demo --out reports/demo
 mnv1-report --experiment tradeoff16 --sweep <sweep key or parent run id> --out reports/t16
 mnv1-report --experiment demo --status
+mnv1-report --experiment demo --compare mnv1_a0.5_r160 mnv1_a0.5_r192
 """
 
 from __future__ import annotations
@@ -38,6 +39,15 @@ def _parser() -> argparse.ArgumentParser:
         help="print the α × ρ completion matrix of the sweep and exit; builds no report",
     )
     parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("A", "B"),
+        default=None,
+        help="print the difference in val_top1 between A and B (cell names such as "
+        "mnv1_a0.5_r160, or run ids) with its 95%% interval, and whether it is "
+        "distinguishable from noise; builds no report",
+    )
+    parser.add_argument(
         "--slim-release",
         choices=sorted(SLIM_RELEASES),
         default="2017",
@@ -58,11 +68,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # on a terminal report that is noise.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # Imported after parsing, so --help answers without loading MLflow.
-    from mnv1.report.build import build_report, sweep_status
+    from mnv1.report.build import build_report, compare_cells, sweep_status
 
     try:
         if args.status:
             print(sweep_status(args.experiment, args.sweep, args.tracking_uri), end="")
+            return 0
+        if args.compare:
+            a, b = args.compare
+            print(compare_cells(args.experiment, a, b, args.sweep, args.tracking_uri), end="")
             return 0
         if args.out is None:
             parser.error("--out is required unless --status is given")

@@ -154,6 +154,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(
             f"mnv1-train: {len(expansion.cells)} cell(s) validated; starting the {kind}", flush=True
         )
+        if expansion.added:
+            # The study's `seeds: N`: Hydra's sweeper must run the grid validated above.
+            print(f"mnv1-train: the study's seeds add {' '.join(expansion.added)}", flush=True)
+            arguments += expansion.added
         arguments += _plan(args, expansion)
 
     sys.argv = [sys.argv[0], *arguments]

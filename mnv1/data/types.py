@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mnv1.tracking import schema
+
 
 @dataclass(frozen=True)
 class Fingerprint:
@@ -20,11 +22,12 @@ class Fingerprint:
 
     def as_tags(self) -> dict[str, str]:
         tags = {
-            "mnv1.data.name": self.name,
-            "mnv1.data.version": self.version,
-            "mnv1.data.num_classes": str(self.num_classes),
+            schema.TAG_DATA_NAME: self.name,
+            schema.TAG_DATA_VERSION: self.version,
+            schema.TAG_DATA_NUM_CLASSES: str(self.num_classes),
         }
-        tags.update({f"mnv1.data.split.{k}": str(v) for k, v in sorted(self.splits.items())})
+        prefix = schema.TAG_DATA_SPLIT_PREFIX
+        tags.update({f"{prefix}{k}": str(v) for k, v in sorted(self.splits.items())})
         if self.skipped_images:  # only folders with bad files carry it: clean data stays as before
             tags["mnv1.data.skipped_images"] = str(self.skipped_images)
         return tags

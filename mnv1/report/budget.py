@@ -12,10 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from mnv1.tracking.queries import CellRun
-
-TAG_STEPS_PER_EPOCH = "mnv1.steps_per_epoch"
-TAG_TOTAL_STEPS = "mnv1.total_steps"
-TAG_TARGET_MINUTES = "mnv1.target_minutes"
+from mnv1.tracking.schema import TAG_STEPS_PER_EPOCH, TAG_TARGET_MINUTES, TAG_TOTAL_STEPS
 
 
 def budget_text(runs: Iterable[CellRun]) -> str | None:

@@ -16,9 +16,10 @@ from matplotlib.figure import Figure
 
 from mnv1.report import figures, paper_tables
 from mnv1.report.budget import budget_text
+from mnv1.report.context import SYNTHETIC_DESIGN, sweep_context
 from mnv1.report.document import Block, FigureBlock, Heading, Paragraph, TableBlock, to_markdown
 from mnv1.report.fidelity import SLIM_RELEASES, AnalyticCheck, Fidelity, check_release, fidelity
-from mnv1.report.grid import grid_table, status_matrix, top1_matrix
+from mnv1.report.grid import grid_table, runs_table, status_matrix, top1_matrix
 from mnv1.report.html import to_html
 from mnv1.report.paper_tables import Costs, CostsFn
 from mnv1.report.records import CellRecord, cell_records, status_counts
@@ -72,6 +73,7 @@ def assemble(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     records = cell_records(sweep)
+    context = sweep_context(sweep.parent.tags, sweep.runs, records)
 
     checks: list[AnalyticCheck] = []
     paper_tabs: list[Table] = []
@@ -83,11 +85,13 @@ def assemble(
         table, found = paper_tables.comparison_table(key, records, costs, release)
         paper_tabs.append(table)
         checks += found
-    fid = fidelity(records, checks, release)
-    grid_tabs = [top1_matrix(records), grid_table(records)]
+    fid = fidelity(records, checks, release, context)
+    grid_tabs = [top1_matrix(records), grid_table(records), runs_table(records)]
+    subtitle = context.caption()
+    note = context.figure_note()
     figs = {
-        "figure4": figures.figure4(records, release),
-        "figure5": figures.figure5(records, release),
+        "figure4": figures.figure4(records, release, note),
+        "figure5": figures.figure5(records, release, note),
     }
     pngs = {name: figures.png_bytes(fig) for name, fig in figs.items()}
 
@@ -96,8 +100,14 @@ def assemble(
     budget = budget_text(r for r in sweep.runs if r.parent_run_id == parent.run_id)
     title = f"mnv1 report: {sweep.experiment}, sweep {parent.sweep_key or parent.run_id}"
     rel = SLIM_RELEASES[release]
+    bars = " Error bars: ± one standard deviation over seeds." if fid.noise.several_seeds else ""
     blocks: list[Block] = [
         Heading(title, 1),
+        Paragraph(
+            f"**Data**: {context.dataset_text()}. **Training budget** per run: "
+            f"{context.budget_text()}. **Seeds**: {context.seeds_text()}. "
+            f"**Comparison with TF-slim's ImageNet accuracies**: {context.comparison_label()}."
+        ),
         Paragraph(
             f"Experiment `{sweep.experiment}`, study `{parent.study or '?'}`, parent run "
             f"`{parent.run_id}` ({parent.status}), tracking store `{sweep.tracking_uri}`. "
@@ -106,6 +116,10 @@ def assemble(
             + f". Reference accuracies: the paper and the TF-slim {rel} checkpoints (ImageNet)."
             + (f" {budget}" if budget else "")
         ),
+    ]
+    if context.synthetic:
+        blocks.append(Paragraph(SYNTHETIC_DESIGN))
+    blocks += [
         Heading("Fidelity summary"),
         TableBlock(fid.summary_table()),
         Heading("The paper's tables"),
@@ -116,14 +130,16 @@ def assemble(
             FIGURE4,
             pngs["figure4"],
             "Figure 4: top-1 against mult-adds (log axis), one colour per ρ; circles ours, "
-            f"squares TF-slim {rel}; lines the log-linear fits.",
+            f"squares TF-slim {rel} (ImageNet); lines the log-linear fits.{bars} {subtitle}",
         ),
         FigureBlock(
             FIGURE5,
             pngs["figure5"],
-            f"Figure 5: top-1 against parameters; circles ours, squares TF-slim {rel}.",
+            f"Figure 5: top-1 against parameters; circles ours, squares TF-slim {rel} "
+            f"(ImageNet).{bars} {subtitle}",
         ),
         Heading("The α × ρ grid"),
+        Paragraph(f"Noise: {fid.noise_text()}."),
         *(TableBlock(t) for t in grid_tabs),
         Heading("Analytic checks"),
         TableBlock(fid.checks_table()),
@@ -197,3 +213,16 @@ def sweep_status(experiment: str, sweep: str | None = None, uri: str | None = No
         + ", ".join(f"{n} {s}" for s, n in counts.items())
     )
     return head + "\n\n" + status_matrix(records).to_text()
+
+
+def compare_cells(
+    experiment: str, a: str, b: str, sweep: str | None = None, uri: str | None = None
+) -> str:
+    """``mnv1-report --compare A B``: the difference of two cells or runs of one sweep (default:
+    the latest) with its interval, as terminal text."""
+    from mnv1.report.compare import compare
+
+    runs = read_sweep(experiment, sweep, uri)
+    parent = runs.parent
+    head = f"experiment {experiment}, sweep {parent.sweep_key or '?'} (parent run {parent.run_id})"
+    return head + "\n" + compare(cell_records(runs), a, b).text()

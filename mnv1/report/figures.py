@@ -4,7 +4,9 @@ Figures are built on ``matplotlib.figure.Figure`` directly, never through ``pypl
 figure registry to leak from a long-lived sweep process, and the Agg canvas renders the PNG
 without any display. Each function returns the Figure, so callers (and tests) can read the
 plotted points back from ``ax.collections``; :data:`OURS_GID` and :data:`REFERENCE_GID` tag which
-series is which.
+series is which. A cell with several finished seeds is plotted at its mean with an error bar of
+± one sample standard deviation (a ``LineCollection`` tagged :data:`ERRORBAR_GID`, one vertical
+segment per cell). Each figure names its dataset and budget under its title.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from mnv1.report.records import CellRecord
 
 OURS_GID = "ours"
 REFERENCE_GID = "reference"
+ERRORBAR_GID = "ours-sd"
 FIT_GID = "fit-ours"
 REFERENCE_FIT_GID = "fit-reference"
 # Colours per ρ as in the paper's figures (one colour per input resolution); resolutions off the
@@ -49,12 +52,22 @@ def _trade_off(
     xlabel: str,
     title: str,
     fit: bool,
+    subtitle: str = "",
 ) -> Figure:
     # (ρ, x, top-1) of every finished separable cell that logged the x quantity.
     ours = [
         (r.resolution, x, r.top1)
         for r in records
         if r.variant == "separable" and r.top1 is not None and (x := x_ours(r) or 0.0) > 0
+    ]
+    # (ρ, x, top-1, sd) of those with a seed-to-seed spread.
+    spread = [
+        (r.resolution, x, r.top1, r.top1_sd)
+        for r in records
+        if r.variant == "separable"
+        and r.top1 is not None
+        and r.top1_sd is not None
+        and (x := x_ours(r) or 0.0) > 0
     ]
     slim = paper.SLIM_CHECKPOINTS
     colours = _colours([res for res, _, _ in ours] + [s.resolution for s in slim])
@@ -72,6 +85,21 @@ def _trade_off(
             label=f"ours, ρ={res}",
             gid=OURS_GID,
         )
+        bars = [(x, y, sd) for r, x, y, sd in spread if r == res]
+        if bars:
+            container = ax.errorbar(
+                [x for x, _, _ in bars],
+                [y for _, y, _ in bars],
+                yerr=[sd for _, _, sd in bars],
+                fmt="none",
+                ecolor=colours[res],
+                elinewidth=1.0,
+                capsize=3,
+                zorder=3,
+                label="_nolegend_",
+            )
+            for collection in container.lines[2]:
+                collection.set_gid(ERRORBAR_GID)
     rel = SLIM_RELEASES[release]
     ref_x = [x_slim(s) for s in slim]
     ref_y = [slim_top1(s, release) for s in slim]
@@ -119,14 +147,14 @@ def _trade_off(
     ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Top-1 accuracy (%)")
-    ax.set_title(title)
+    ax.set_title(f"{title}\n{subtitle}" if subtitle else title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig
 
 
-def figure4(records: Sequence[CellRecord], release: str = "2017") -> Figure:
+def figure4(records: Sequence[CellRecord], release: str = "2017", subtitle: str = "") -> Figure:
     """Top-1 against mult-adds (log axis), one colour per ρ, with log-linear fits."""
     return _trade_off(
         records,
@@ -136,10 +164,11 @@ def figure4(records: Sequence[CellRecord], release: str = "2017") -> Figure:
         xlabel="Million Mult-Adds (log scale)",
         title="Figure 4: accuracy vs computation",
         fit=True,
+        subtitle=subtitle,
     )
 
 
-def figure5(records: Sequence[CellRecord], release: str = "2017") -> Figure:
+def figure5(records: Sequence[CellRecord], release: str = "2017", subtitle: str = "") -> Figure:
     """Top-1 against params (log axis), one colour per ρ: the points stack in one column per α."""
     return _trade_off(
         records,
@@ -149,6 +178,7 @@ def figure5(records: Sequence[CellRecord], release: str = "2017") -> Figure:
         xlabel="Million Parameters (log scale)",
         title="Figure 5: accuracy vs parameters",
         fit=False,
+        subtitle=subtitle,
     )
 
 

@@ -19,7 +19,8 @@ caption { text-align: left; font-weight: bold; padding: 0.3em 0; }
 ul.notes { font-size: 12px; color: #555; margin-top: 0.2em; }
 figure { margin: 1em 0; }
 figcaption { font-size: 13px; color: #555; }
-.FAIL { color: #b00; font-weight: bold; }
+.FAIL { color: #b00; font-weight: bold; background: #fdecea; }
+tr.failed td { color: #b00; }
 """
 
 
@@ -29,12 +30,15 @@ def _table(table: Table) -> str:
     for row in table.formatted():
         cells = []
         for column, text in zip(table.columns, row, strict=True):
+            failed = text == "FAIL" or text.startswith("FAIL:")  # a check, or a count of them
             classes = " ".join(
-                c for c in ("num" if column.numeric else "", "FAIL" if text == "FAIL" else "") if c
+                c for c in ("num" if column.numeric else "", "FAIL" if failed else "") if c
             )
             attr = f' class="{classes}"' if classes else ""
             cells.append(f"<td{attr}>{escape(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
+        # A row holding a failed check is red throughout, not only its verdict cell.
+        row_class = ' class="failed"' if "FAIL" in row else ""
+        body.append(f"<tr{row_class}>" + "".join(cells) + "</tr>")
     html = (
         f'<table id="{escape(table.key)}"><caption>{escape(table.title)}</caption>'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -58,6 +62,7 @@ def to_html(title: str, blocks: list[Block]) -> str:
         elif isinstance(block, Paragraph):
             # Paragraphs are written for Markdown: show its `code` spans as code here too.
             text = re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(block.text))
+            text = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
             parts.append(f"<p>{text}</p>")
         elif isinstance(block, TableBlock):
             parts.append(_table(block.table))

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from mnv1 import paper
 from mnv1.report.fidelity import (
+    ERRATUM,
     SLIM_RELEASES,
     AnalyticCheck,
     check_printed,
@@ -20,6 +21,7 @@ from mnv1.report.fidelity import (
     slim_top1,
     verdict_of,
 )
+from mnv1.report.grid import seeds_text
 from mnv1.report.records import MISSING, CellRecord
 from mnv1.report.tables import Column, Table
 
@@ -84,12 +86,15 @@ def tables_to_show(records: Sequence[CellRecord]) -> list[str]:
 
 
 CONVENTIONS = (
-    "Top-1 ours is each run's final validation top-1 (— unless the run finished). Mult-adds and "
+    "Top-1 ours is each run's final validation top-1 (— unless the run finished), the mean over "
+    "a cell's finished seeds where it has several (sd: their sample standard deviation; Seeds: "
+    "finished/asked). Mult-adds and "
     "params ours are the cost model's exact counts of the architecture a row names, at the "
     "paper's 1000-class head, so they compare like with like whatever dataset the sweep trained "
     "on (each run's own counts are in the grid table). Counts: pass when ours, rounded to the "
     "decimals the paper printed, reads the printed value; erratum when the printed value is a "
-    "known error of the paper and ours reads the correct value; FAIL otherwise."
+    "documented error of the paper whose correction is derived from the architecture or the "
+    "counting convention, and ours reads the correct value; FAIL otherwise (unexplained)."
 )
 
 
@@ -108,6 +113,8 @@ def comparison_table(
             Column("Model"),
             Column("Run"),
             Column("Top-1 ours", ".1f"),
+            Column("Top-1 ours sd", ".1f"),
+            Column("Seeds"),
             Column("Top-1 paper", ".1f"),
             Column("Δ paper", "+.1f"),
             Column(f"Top-1 TF-slim {rel}", ".1f"),
@@ -141,7 +148,7 @@ def comparison_table(
         ref = None if slim is None else slim_top1(slim, release)
         notes = []
         for c in row_checks:
-            if c.erratum is not None and c.verdict != "pass":
+            if c.erratum is not None and c.verdict == ERRATUM:
                 table.notes.append(
                     f"{row.model}, {c.item.rsplit(' ', 1)[1]}: the paper prints "
                     f"{c.erratum.printed}, the exact count is {c.ours:.2f} "
@@ -152,6 +159,8 @@ def comparison_table(
             row.model,
             MISSING if record is None else record.status,
             ours,
+            None if record is None else record.top1_sd,
+            None if record is None else seeds_text(record),
             row.top1,
             None if ours is None else ours - row.top1,
             ref,
@@ -206,7 +215,7 @@ def table2(costs_for: CostsFn) -> tuple[Table, list[AnalyticCheck]]:
         checks += row_checks
         note = None
         for c in row_checks:
-            if c.erratum is not None and c.verdict != "pass":
+            if c.erratum is not None and c.verdict == ERRATUM:
                 note = f"paper error: {c.erratum.printed} → {c.erratum.correct}"
                 table.notes.append(f"{kind}: {c.erratum.explanation}")
         table.add(kind, ma, ma_printed, pa, pa_printed, verdict_of(row_checks), note)

@@ -1,14 +1,16 @@
-"""One record per grid cell: the run that answers it (if any), its status and its numbers.
+"""One record per grid cell: the runs that answer it (one per seed), its status and its numbers.
 
-A sweep's ``grid.json`` says which cells were asked for; the store says which runs exist. This
-module pairs them, so every later step sees exactly one record per cell, a missing or failed one
-included, and never has to ask the store again.
+A sweep's ``grid.json`` says which runs were asked for (one entry per cell and seed); the store
+says which runs exist. This module pairs them, then groups a cell's seeds into one record, so
+every later step sees exactly one record per cell, a missing or failed one included, with its
+per-seed values beside the mean, and never has to ask the store again.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mnv1.config import run_name
 from mnv1.tracking import schema
@@ -58,10 +60,36 @@ class CellRecord:
     keras_params: int | None = None
     images_per_sec: float | None = None
     epoch_seconds: float | None = None
+    seed: int | None = None
+    """``train.seed`` of a one-run record; None on a cell's combined record of several seeds."""
+    runs: tuple[CellRecord, ...] = ()
+    """The cell's runs, one per seed, each a one-run record (empty on a one-run record itself).
+
+    On a cell's combined record ``top1``, ``top5``, ``images_per_sec`` and ``epoch_seconds`` are
+    means over the finished seeds (set when at least one finished), ``status`` is ``finished``
+    only when every seed finished, else the state of the least finished one, and ``run_id`` is
+    set only when the cell has one run."""
 
     @property
     def finished(self) -> bool:
         return self.status == FINISHED
+
+    @property
+    def top1_values(self) -> tuple[float, ...]:
+        """Top-1 of each finished seed (of this run alone, on a one-run record)."""
+        runs = self.runs or (self,)
+        return tuple(r.top1 for r in runs if r.status == FINISHED and r.top1 is not None)
+
+    @property
+    def seeds(self) -> int:
+        """How many runs (seeds) the grid asked of this cell."""
+        return len(self.runs) or 1
+
+    @property
+    def top1_sd(self) -> float | None:
+        """Sample standard deviation of top-1 over the finished seeds (None below two)."""
+        values = self.top1_values
+        return statistics.stdev(values) if len(values) >= 2 else None
 
 
 def _metric_int(run: CellRun, key: str) -> int | None:
@@ -78,7 +106,9 @@ def _percent(run: CellRun, key: str) -> float | None:
 def record_for(cell: GridCell, run: CellRun | None) -> CellRecord:
     status = status_of(run)
     if run is None:
-        return CellRecord(cell.name, cell.alpha, cell.resolution, cell.variant, status)
+        return CellRecord(
+            cell.name, cell.alpha, cell.resolution, cell.variant, status, seed=cell.seed
+        )
     done = status == FINISHED
     return CellRecord(
         name=cell.name,
@@ -94,31 +124,77 @@ def record_for(cell: GridCell, run: CellRun | None) -> CellRecord:
         keras_params=_metric_int(run, schema.METRIC_KERAS_PARAMS),
         images_per_sec=run.metrics.get(schema.METRIC_TRAIN_IPS) if done else None,
         epoch_seconds=run.metrics.get(schema.METRIC_EPOCH_SECONDS) if done else None,
+        seed=cell.seed if cell.seed is not None else run.seed,
+    )
+
+
+# A cell with some seeds unfinished shows the state of its least finished seed: a live run is
+# still coming, a failed or killed one needs a relaunch, a missing one was never started.
+_CELL_STATUS_ORDER = (RUNNING, FAILED, KILLED, MISSING)
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    found = [v for v in values if v is not None]
+    return statistics.fmean(found) if found else None
+
+
+def combine(runs: Sequence[CellRecord]) -> CellRecord:
+    """One record for a cell from its one-run records (one per seed, all of the same cell)."""
+    if len(runs) == 1:
+        return replace(runs[0], runs=(runs[0],))
+    first = runs[0]
+    done = [r for r in runs if r.status == FINISHED]
+    pending = {r.status for r in runs} - {FINISHED}
+    status = next((s for s in _CELL_STATUS_ORDER if s in pending), FINISHED)
+
+    def counted(attr: str) -> int | None:
+        return next((v for r in runs if (v := getattr(r, attr)) is not None), None)
+
+    return CellRecord(
+        name=first.name,
+        alpha=first.alpha,
+        resolution=first.resolution,
+        variant=first.variant,
+        status=status,
+        top1=_mean(r.top1 for r in done),
+        top5=_mean(r.top5 for r in done),
+        mult_adds=counted("mult_adds"),
+        params=counted("params"),
+        keras_params=counted("keras_params"),
+        images_per_sec=_mean(r.images_per_sec for r in done),
+        epoch_seconds=_mean(r.epoch_seconds for r in done),
+        runs=tuple(runs),
     )
 
 
 def _cells_from_runs(runs: Iterable[CellRun], parent_run_id: str) -> list[GridCell]:
-    """The grid, when the parent has no ``grid.json``: one cell per distinct child."""
-    cells: dict[str, GridCell] = {}
+    """The grid, when the parent has no ``grid.json``: one entry per distinct child cell and
+    seed."""
+    cells: dict[tuple[str, int | None], GridCell] = {}
     for run in runs:
         if run.parent_run_id != parent_run_id or run.alpha is None or run.resolution is None:
             continue
         name = run_name(run.alpha, run.resolution, run.variant)
-        cells.setdefault(name, GridCell(name, run.alpha, run.resolution, run.variant, run.run_key))
+        cells.setdefault(
+            (name, run.seed),
+            GridCell(name, run.alpha, run.resolution, run.variant, run.run_key, run.seed),
+        )
     return list(cells.values())
 
 
 def _answers(cell: GridCell, run: CellRun) -> bool:
     if cell.run_key and run.run_key:
         return cell.run_key == run.run_key
+    if cell.seed is not None and run.seed is not None and cell.seed != run.seed:
+        return False  # the same cell, another seed
     if run.alpha is not None and run.resolution is not None:
         return (run.alpha, run.resolution, run.variant) == (
             cell.alpha,
             cell.resolution,
             cell.variant,
         )
-    # A run that failed before it logged its coordinates still carries its name.
-    return run.run_name == cell.name
+    # A run that failed before it logged its coordinates still carries its cell's name.
+    return cell.name in (run.cell, run.run_name)
 
 
 def _best(runs: Sequence[CellRun], parent_run_id: str) -> CellRun | None:
@@ -132,20 +208,35 @@ def _best(runs: Sequence[CellRun], parent_run_id: str) -> CellRun | None:
     return max(candidates, key=lambda r: (_PREFERENCE.get(status_of(r), 0), r.start_time))
 
 
-def cell_records(sweep: SweepRuns) -> list[CellRecord]:
-    """One record per grid cell, in the grid's order (or by α, ρ descending without a grid)."""
+def run_records(sweep: SweepRuns) -> list[CellRecord]:
+    """One record per grid entry (a cell and seed), in the grid's order (or by α, ρ descending,
+    then seed, without a grid)."""
     parent_id = sweep.parent.run_id
     if sweep.parent.grid is not None:
         cells = list(sweep.parent.grid)
     else:
         cells = sorted(
             _cells_from_runs(sweep.runs, parent_id),
-            key=lambda c: (c.variant != "separable", c.variant, -c.alpha, -c.resolution),
+            key=lambda c: (
+                c.variant != "separable",
+                c.variant,
+                -c.alpha,
+                -c.resolution,
+                -1 if c.seed is None else c.seed,
+            ),
         )
     return [
         record_for(cell, _best([r for r in sweep.runs if _answers(cell, r)], parent_id))
         for cell in cells
     ]
+
+
+def cell_records(sweep: SweepRuns) -> list[CellRecord]:
+    """One record per grid cell (its seeds combined), in the order the grid first names them."""
+    by_cell: dict[str, list[CellRecord]] = {}
+    for record in run_records(sweep):
+        by_cell.setdefault(record.name, []).append(record)
+    return [combine(runs) for runs in by_cell.values()]
 
 
 def status_counts(records: Iterable[CellRecord]) -> dict[str, int]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,8 +56,17 @@ def cell_name(cfg: RunConfig) -> str:
     return run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant)
 
 
+def seeded(cells: Sequence[RunConfig]) -> bool:
+    """Whether some cell of the grid runs with more than one seed (seeds as a sweep axis)."""
+    seeds: dict[str, set[int]] = {}
+    for c in cells:
+        seeds.setdefault(cell_name(c), set()).add(c.train.seed)
+    return any(len(s) > 1 for s in seeds.values())
+
+
 def grid_document(cells: Sequence[RunConfig]) -> dict[str, list[dict[str, object]]]:
-    """The grid definition stored on the parent run as grid.json (the report reads it)."""
+    """The grid definition stored on the parent run as grid.json (the report reads it): one
+    entry per run, so a cell swept over seeds has one entry per seed, all with its name."""
     return {
         "cells": [
             {
@@ -64,6 +74,7 @@ def grid_document(cells: Sequence[RunConfig]) -> dict[str, list[dict[str, object
                 "alpha": c.model.alpha,
                 "resolution": c.model.resolution,
                 "variant": c.model.variant,
+                "seed": c.train.seed,
                 "run_key": run_key(c),
             }
             for c in cells
@@ -129,7 +140,7 @@ def start_sweep(cells: Sequence[RunConfig], sweep_config_text: str, launcher: st
         runs.set_tags(uri, parent.run_id, {TAG_LAUNCHER: launcher})
         _log_start_timings(uri, parent.run_id, started, prepare_seconds)
         log.info("sweep %s: relaunch, reusing parent run %s", key, parent.run_id)
-        return SweepRef(parent.run_id, key, experiment_id, uri)
+        return SweepRef(parent.run_id, key, experiment_id, uri, seeded(cells))
 
     tags = {
         schema.TAG_KIND: schema.KIND_SWEEP,
@@ -146,7 +157,7 @@ def start_sweep(cells: Sequence[RunConfig], sweep_config_text: str, launcher: st
     runs.log_text(uri, parent_id, SWEEP_CONFIG_ARTIFACT, sweep_config_text)
     _log_start_timings(uri, parent_id, started, prepare_seconds)
     log.info("sweep %s: new parent run %s with %d cells", key, parent_id, len(cells))
-    return SweepRef(parent_id, key, experiment_id, uri)
+    return SweepRef(parent_id, key, experiment_id, uri, seeded(cells))
 
 
 def _log_start_timings(uri: str, parent_id: str, started: float, prepare_seconds: float) -> None:
@@ -175,20 +186,35 @@ class SweepOutcome:
         return [k for k, s in self.states.items() if s.status != runs.FINISHED]
 
 
-def _cell_text(state: runs.CellState) -> str:
-    top1 = "—" if state.val_top1 is None else f"{100 * state.val_top1:.1f}%"
-    minutes = "—" if state.minutes is None else f"{state.minutes:.1f} min"
-    return f"{state.status} · {top1} · {minutes}"
+def _cell_text(seeds: Sequence[runs.CellState]) -> str:
+    """One matrix cell: status, val_top1 and minutes of its run, or of its seeds' runs
+    (finished count, mean ± sd of val_top1 over the finished ones, total minutes)."""
+    if len(seeds) == 1:
+        state = seeds[0]
+        top1 = "—" if state.val_top1 is None else f"{100 * state.val_top1:.1f}%"
+        minutes = "—" if state.minutes is None else f"{state.minutes:.1f} min"
+        return f"{state.status} · {top1} · {minutes}"
+    done = [s for s in seeds if s.status == runs.FINISHED]
+    values = [100 * s.val_top1 for s in done if s.val_top1 is not None]
+    if len(values) >= 2:
+        top1 = f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}%"
+    else:
+        top1 = "—" if not values else f"{values[0]:.1f}%"
+    spent = [s.minutes for s in seeds if s.minutes is not None]
+    minutes = "—" if not spent else f"{sum(spent):.1f} min"
+    return f"{len(done)}/{len(seeds)} seeds {runs.FINISHED} · {top1} · {minutes}"
 
 
 def status_matrix(cells: Sequence[RunConfig], states: dict[str, runs.CellState]) -> str:
     """The α × ρ matrix (rows α, and the variant where a grid has several; columns ρ) of each
-    cell's status, val_top1 and minutes, as Markdown."""
-    by_coord: dict[tuple[str, float], dict[int, runs.CellState]] = {}
+    cell's status, val_top1 and minutes, as Markdown; a cell with several seeds shows them
+    together (see ``_cell_text``)."""
+    by_coord: dict[tuple[str, float], dict[int, list[runs.CellState]]] = {}
     variants = {c.model.variant for c in cells}
     for cfg in cells:
         row = (cfg.model.variant, cfg.model.alpha)
-        by_coord.setdefault(row, {})[cfg.model.resolution] = states[run_key(cfg)]
+        column = by_coord.setdefault(row, {}).setdefault(cfg.model.resolution, [])
+        column.append(states[run_key(cfg)])
     resolutions = sorted({c.model.resolution for c in cells}, reverse=True)
     header = ["α \\ ρ"] + [str(r) for r in resolutions]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

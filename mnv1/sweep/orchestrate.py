@@ -62,11 +62,14 @@ class SweepRef:
     sweep_key: str
     experiment_id: str
     uri: str
+    seeded: bool = False
+    """Some cell of the grid runs with several seeds: child runs are then named per seed."""
 
     ENV_PARENT = "MNV1_SWEEP_PARENT_RUN_ID"
     ENV_KEY = "MNV1_SWEEP_KEY"
     ENV_EXPERIMENT = "MNV1_SWEEP_EXPERIMENT_ID"
     ENV_URI = "MNV1_SWEEP_TRACKING_URI"
+    ENV_SEEDED = "MNV1_SWEEP_SEEDED"
 
     def env(self) -> dict[str, str]:
         return {
@@ -74,6 +77,7 @@ class SweepRef:
             self.ENV_KEY: self.sweep_key,
             self.ENV_EXPERIMENT: self.experiment_id,
             self.ENV_URI: self.uri,
+            self.ENV_SEEDED: "1" if self.seeded else "0",
         }
 
     @classmethod
@@ -81,7 +85,13 @@ class SweepRef:
         env = os.environ if environ is None else environ
         if not env.get(cls.ENV_PARENT):
             return None
-        return cls(env[cls.ENV_PARENT], env[cls.ENV_KEY], env[cls.ENV_EXPERIMENT], env[cls.ENV_URI])
+        return cls(
+            env[cls.ENV_PARENT],
+            env[cls.ENV_KEY],
+            env[cls.ENV_EXPERIMENT],
+            env[cls.ENV_URI],
+            env.get(cls.ENV_SEEDED) == "1",
+        )
 
 
 @dataclass(frozen=True)
@@ -162,9 +172,18 @@ def _run_worker(
     return code, "".join(tail)
 
 
+def child_run_name(cfg: RunConfig, seeded: bool) -> str:
+    """The cell's name (``mnv1_a0.5_r160``), plus ``_s<seed>`` when the sweep runs several seeds
+    of a cell, so its runs read apart in the MLflow UI (the ``mnv1.cell`` tag groups them)."""
+    name = run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant)
+    return f"{name}_s{cfg.train.seed}" if seeded else name
+
+
 def _child_tags(cfg: RunConfig, key: str, sweep: SweepRef | None) -> dict[str, str]:
     tags = {
         schema.TAG_KIND: schema.KIND_CELL,
+        schema.TAG_CELL: run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant),
+        schema.TAG_SEED: str(cfg.train.seed),
         schema.TAG_RUN_KEY: key,
         schema.TAG_STUDY: cfg.study,
         schema.TAG_VARIANT: cfg.model.variant,
@@ -287,7 +306,7 @@ def run_cell(cfg: RunConfig, sweep: SweepRef | None, workdir: Path) -> CellOutco
         sweep.experiment_id if sweep else ensure_experiment(uri, cfg.tracking.experiment)
     )
     key = run_key(cfg)
-    name = run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant)
+    name = child_run_name(cfg, sweep is not None and sweep.seeded)
 
     decision = _open_run(cfg, key, name, uri, experiment_id, sweep)
     _say(decision.message)

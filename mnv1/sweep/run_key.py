@@ -25,6 +25,8 @@ VOLATILE_PREFIXES: tuple[str, ...] = (
     # A wall-time target only chooses train.steps_per_epoch, which is in the key: a budget
     # pinned by hand to the same steps computes the same run.
     "train.target_minutes",
+    # How many seeds the sweep runs per cell; each run's own train.seed is in its key.
+    "seeds",
 )
 
 KEY_LENGTH = 16  # hex digits: 64 bits, collision-free for any sweep a store will hold
