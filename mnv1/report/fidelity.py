@@ -34,7 +34,8 @@ PASS = "pass"
 FAIL = "FAIL"
 ERRATUM = "erratum"
 
-# TF-slim released two sets of float checkpoints whose accuracies differ (reference file §2).
+# TF-slim released two sets of float checkpoints whose accuracies differ (mnv1.paper, sources
+# [S17] and [S18a]: research/slim/nets/mobilenet_v1.md of each release).
 SLIM_RELEASES: dict[str, str] = {"2017": "2017_06_14", "2018": "2018_02_22"}
 
 
