@@ -73,6 +73,10 @@ class DataConfig:
     skip_bad_images: bool = False
     max_val_examples: int | None = None
     """Evaluate on the first N validation examples only (short demo budgets)."""
+    holdout_percent: int | None = None
+    """Train on the first (100 - N)% of the training split and validate on its last N% instead of
+    the validation split: how ``mnv1-tune`` scores a trial without ever looking at the split the
+    report and the paper tables are measured on. None: the validation split."""
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
 
@@ -153,6 +157,60 @@ class RunConfig:
     testing: TestingConfig = field(default_factory=TestingConfig)
     study: str = "default"
     """Name of the study (``experiments/<name>.yaml``) this run belongs to."""
+    tuned: str | None = None
+    """A file written by ``mnv1-tune`` (``tuned/<study>.yaml``): each cell's best overrides are
+    applied to it before validation. The values enter the run key; this path does not."""
+
+
+ORACLES: tuple[str, ...] = ("random", "bayesian")
+
+
+@dataclass
+class TuneConfig:
+    """Settings of ``mnv1-tune`` (the ``tune`` group, ``conf/tune/default.yaml``).
+
+    Kept out of ``RunConfig`` on purpose: a training run never reads them, and as part of the run
+    config they would be logged as params of every run and would have to be kept out of every run
+    key. Only the tune command composes them, through ``TuneRunConfig``.
+    """
+
+    cells: list[str] | None = None
+    """Run names of the study's cells to tune (``mnv1_a0.25_r128``); None: every cell."""
+    max_trials: int = 10
+    oracle: str = "random"
+    space: str = "default"
+    """A search space: a name in ``conf/tune/space/`` or a path to a YAML file."""
+    seed: int = 1
+    """The oracle's seed; >= 1 (KerasTuner takes 0 for "no seed" and draws one at random)."""
+    workers: int = 0
+    """0: trials run one after another in this process's tuner; K: KerasTuner's distributed mode,
+    a chief serving the oracle over gRPC and K worker processes."""
+    host: str = "127.0.0.1"
+    """Address the chief's oracle service binds to (and workers connect to)."""
+    port: int = 0
+    """The chief's port; 0 picks a free one."""
+    dir: str = ".mnv1/tune"
+    """Projects go to ``<dir>/<study>/<cell>-<hash>``."""
+    tuned_file: str | None = None
+    """Where the best overrides are written; None: ``tuned/<study>.yaml``."""
+    holdout_percent: int = 10
+    """The share of the training split that scores a trial (``data.holdout_percent``)."""
+    max_consecutive_failed_trials: int = 3
+    """This many failed trials in a row stop a cell's search (and the command exits non-zero)."""
+    trial_module: str = "mnv1.training.worker"
+    """The module run as ``python -m MODULE --config run.json --run-log mlflow:RUN_ID`` for each
+    trial (the training worker; the tests run a stand-in with the same command line)."""
+
+
+@dataclass
+class TuneRunConfig(RunConfig):
+    """The config ``mnv1-tune`` composes: the run config plus the ``tune`` section."""
+
+    tune: TuneConfig = field(default_factory=TuneConfig)
+
+    def run_config(self) -> RunConfig:
+        """The run config alone, as every trial and cell sees it."""
+        return RunConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(RunConfig)})
 
 
 def run_name(alpha: float, resolution: int, variant: str = "separable") -> str:
@@ -181,6 +239,7 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
         tracking=TrackingConfig(**d.get("tracking", {})),
         testing=TestingConfig(**d.get("testing", {})),
         study=d.get("study", "default"),
+        tuned=d.get("tuned"),
     )
 
 

@@ -40,6 +40,19 @@ def _common(cfg: DataConfig) -> list[str]:
         )
     if not cfg.data_dir:
         found.append("data.data_dir is empty: give the directory that holds prepared datasets")
+    holdout = cfg.holdout_percent
+    if holdout is not None and (
+        isinstance(holdout, bool) or not isinstance(holdout, int) or not 1 <= holdout <= 50
+    ):
+        found.append(
+            f"data.holdout_percent={holdout!r} must be an integer from 1 to 50, or null for the "
+            "validation split"
+        )
+    elif holdout is not None and cfg.source == "tfds" and "[" in cfg.train_split:
+        found.append(
+            f"data.holdout_percent={holdout!r} needs data.train_split to be a split name, not "
+            f"the slice {cfg.train_split!r}"
+        )
     return found
 
 

@@ -20,11 +20,13 @@ from typing import Any
 from mnv1.config import (
     ACTIVATIONS,
     OPTIMIZERS,
+    ORACLES,
     PRECISIONS,
     SCHEDULES,
     STRATEGIES,
     VARIANTS,
     RunConfig,
+    TuneConfig,
     run_name,
 )
 from mnv1.data.check import problems as data_problems
@@ -235,7 +237,40 @@ def _tracking(cfg: RunConfig) -> list[Problem]:
         )
     if not cfg.study or not str(cfg.study).strip():
         out.append(Problem("study", cfg.study, "must be a non-empty name"))
+    if cfg.tuned is not None and not str(cfg.tuned).strip():
+        out.append(
+            Problem("tuned", cfg.tuned, "must be the path of a file mnv1-tune wrote, or null")
+        )
     return out
+
+
+def tune_problems(t: TuneConfig) -> list[str]:
+    """Every reason the ``tune`` section of ``mnv1-tune`` must not run (the search space and the
+    cells are checked against the grid in ``mnv1.tune.space``)."""
+    out = _at_least("tune.max_trials", t.max_trials, 1)
+    out += _choice("tune.oracle", t.oracle, ORACLES)
+    if isinstance(t.seed, int) and not isinstance(t.seed, bool) and t.seed == 0:
+        out.append(Problem("tune.seed", t.seed, "must be >= 1: KerasTuner takes 0 for 'no seed'"))
+    else:
+        out += _at_least("tune.seed", t.seed, 1)
+    out += _at_least("tune.workers", t.workers, 0)
+    out += _at_least("tune.max_consecutive_failed_trials", t.max_consecutive_failed_trials, 1)
+    if isinstance(t.port, bool) or not isinstance(t.port, int) or not 0 <= t.port <= 65535:
+        out.append(Problem("tune.port", t.port, "must be a port number, or 0 for a free one"))
+    holdout = t.holdout_percent
+    if isinstance(holdout, bool) or not isinstance(holdout, int) or not 1 <= holdout <= 50:
+        out.append(Problem("tune.holdout_percent", holdout, "must be an integer from 1 to 50"))
+    for key, value in (
+        ("tune.host", t.host),
+        ("tune.dir", t.dir),
+        ("tune.space", t.space),
+        ("tune.trial_module", t.trial_module),
+    ):
+        if not isinstance(value, str) or not value.strip():
+            out.append(Problem(key, value, "must be a non-empty string"))
+    if t.tuned_file is not None and not str(t.tuned_file).strip():
+        out.append(Problem("tune.tuned_file", t.tuned_file, "must be a file path, or null"))
+    return [str(p) for p in out]
 
 
 def problems(cfg: RunConfig) -> list[str]:
