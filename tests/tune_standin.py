@@ -74,8 +74,8 @@ def train(cfg: RunConfig, spec: str, environ: dict[str, str]) -> int:
             time.sleep(pause)
             run_log.log_metrics({"val_top1": final * epoch / epochs}, step=epoch)
             state.write_text(json.dumps({"epochs_done": epoch}))
-            trial = environ.get("MNV1_TUNE_TRIAL_ID")
-            if environ.get("MNV1_STANDIN_KILL_TRIAL") == trial and epoch == 1 and not resumed:
+            kill = environ.get("MNV1_STANDIN_KILL_TRIAL")
+            if kill and kill == environ.get("MNV1_TUNE_TRIAL_ID") and epoch == 1 and not resumed:
                 if environ.get("MNV1_STANDIN_KILL", "self") == "parent":
                     os.kill(os.getppid(), signal.SIGKILL)
                 os.kill(os.getpid(), signal.SIGKILL)

@@ -25,6 +25,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hydra.core.config_store import ConfigStore
 
@@ -33,6 +34,9 @@ from mnv1.cli.hydra_grid import check_command
 from mnv1.config import RunConfig, TuneConfig, TuneRunConfig, run_name
 from mnv1.sweep.validate import tune_problems
 from mnv1.tune.space import Space, SpaceError, load_space, space_problems
+
+if TYPE_CHECKING:
+    from mnv1.sweep.orchestrate import Launch
 
 EXIT_FAILED = 1
 EXIT_INVALID = 2
@@ -121,7 +125,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(run(found, arguments))
 
 
-def run(p: Plan, arguments: Sequence[str]) -> int:
+def run(p: Plan, arguments: Sequence[str], launch: Launch | None = None) -> int:
+    """Search every planned cell, write the tuned file; the exit status. ``launch`` replaces
+    the trial process (tests train a stand-in in this process; see
+    ``mnv1.sweep.orchestrate.Launch``)."""
     from mnv1.sweep.orchestrate import WORKER_MODULE
     from mnv1.tune import distributed
     from mnv1.tune.search import run_local
@@ -147,7 +154,7 @@ def run(p: Plan, arguments: Sequence[str]) -> int:
             if p.tune.workers:
                 outcome = distributed.launch(cell, p.tune, p.space, arguments)
             else:
-                outcome = run_local(cell, p.tune, p.space)
+                outcome = run_local(cell, p.tune, p.space, launch)
             outcomes.append(outcome)
     except TrialKilled as exc:
         print(f"mnv1-tune: {exc}", file=sys.stderr)

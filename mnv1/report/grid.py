@@ -22,6 +22,7 @@ def grid_table(records: Sequence[CellRecord]) -> Table:
             Column("α", "s"),
             Column("ρ", "d"),
             Column("Variant"),
+            Column("Recipe"),
             Column("Status"),
             Column("Top-1 %", ".2f"),
             Column("Top-5 %", ".2f"),
@@ -37,6 +38,7 @@ def grid_table(records: Sequence[CellRecord]) -> Table:
             alpha_text(r.alpha),
             r.resolution,
             r.variant,
+            "tuned" if r.tuned else "default",
             r.status,
             r.top1,
             r.top5,
@@ -49,7 +51,8 @@ def grid_table(records: Sequence[CellRecord]) -> Table:
     table.notes.append(
         "Status counts: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + ". "
         "Top-1, top-5 and images/s are shown for finished runs only; mult-adds and params "
-        "are each run's own (its dataset's classifier head, paper convention)."
+        "are each run's own (its dataset's classifier head, paper convention). Recipe: tuned "
+        "where the run trained with its cell's overrides from mnv1-tune (tuned=...)."
     )
     return table
 

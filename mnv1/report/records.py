@@ -58,6 +58,8 @@ class CellRecord:
     keras_params: int | None = None
     images_per_sec: float | None = None
     epoch_seconds: float | None = None
+    tuned: bool = False
+    """The run trained with its cell's tuned recipe (``mnv1-train tuned=...``)."""
 
     @property
     def finished(self) -> bool:
@@ -94,6 +96,7 @@ def record_for(cell: GridCell, run: CellRun | None) -> CellRecord:
         keras_params=_metric_int(run, schema.METRIC_KERAS_PARAMS),
         images_per_sec=run.metrics.get(schema.METRIC_TRAIN_IPS) if done else None,
         epoch_seconds=run.metrics.get(schema.METRIC_EPOCH_SECONDS) if done else None,
+        tuned=run.tags.get(schema.TAG_TUNED) == "true",
     )
 
 

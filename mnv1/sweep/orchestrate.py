@@ -42,6 +42,7 @@ from mnv1.sweep.validate import check
 from mnv1.timing import ENV_SPAWN_TIME, METRIC_CELL, METRIC_WORKER_WALL
 from mnv1.tracking import runs, schema
 from mnv1.tracking.store import ensure_experiment, resolve_uri
+from mnv1.tune.tuned_file import tuned_entry
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +201,11 @@ def _child_tags(cfg: RunConfig, key: str, sweep: SweepRef | None) -> dict[str, s
     }
     if sweep is not None:
         tags[schema.TAG_SWEEP] = sweep.sweep_key
+    entry = tuned_entry(cfg)
+    if entry is not None:
+        # The report marks the cells whose recipe came from a search.
+        tags[schema.TAG_TUNED] = "true"
+        tags[schema.TAG_TUNED_FROM] = entry.run_id
     commit = _git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit

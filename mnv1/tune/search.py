@@ -16,6 +16,7 @@ from pathlib import Path
 import filelock
 
 from mnv1.config import RunConfig, TuneConfig
+from mnv1.sweep.orchestrate import Launch
 from mnv1.sweep.run_key import run_key
 from mnv1.tracking import runs, schema
 from mnv1.tracking import tune as tracking
@@ -137,7 +138,7 @@ def project_lock(project: Project) -> filelock.FileLock:
 
 
 def run_local(
-    cell: RunConfig, tune: TuneConfig, space: Space, launch: object = None
+    cell: RunConfig, tune: TuneConfig, space: Space, launch: Launch | None = None
 ) -> SearchOutcome:
     """Search one cell with the trials run one after another by this process's tuner.
 
@@ -157,7 +158,7 @@ def run_local(
     try:
         uri = resolve_uri(cell.tracking.uri)
         experiment_id = ensure_experiment(uri, project.experiment)
-        runner = TrialRunner(cell, tune, project, uri, experiment_id, launch=launch)  # type: ignore[arg-type]
+        runner = TrialRunner(cell, tune, project, uri, experiment_id, launch=launch)
         tuner = CellTuner(make_oracle(tune, space), project, runner)
         parent = tracking.find_search(uri, experiment_id, project.key)
         if tuner.finished() and parent is not None:

@@ -17,6 +17,7 @@ TensorFlow, no KerasTuner.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -196,7 +197,7 @@ def load_space(spec: str) -> Space:
     for key, entry in data.items():
         key = str(key)
         if key not in known:
-            close = sorted(k for k in known if k.split(".")[-1] == key.split(".")[-1])
+            close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             found.append(f"tune.space {source}: {key} is not a config key{hint}")
             continue
