@@ -26,6 +26,7 @@ TAG_TUNE_KEY = "mnv1.tune_key"  # a search's identity: its project name, "<cell>
 TAG_CELL = "mnv1.cell"  # the cell's run name, "mnv1_a0.25_r128"
 TAG_TRIAL_ID = "mnv1.trial_id"  # KerasTuner's trial id
 TAG_TRIAL_STATUS = "mnv1.trial_status"  # KerasTuner's verdict: COMPLETED, FAILED, INVALID
+TAG_TUNER_ID = "mnv1.tuner_id"  # the KerasTuner tuner (tuner0, worker1) that ran the trial last
 TAG_TRIAL_VALUES = "mnv1.trial_values"  # the trial's values as JSON (also in the params)
 TAG_BEST_TRIAL = "mnv1.best_trial_id"
 TAG_BEST_RUN = "mnv1.best_run_id"

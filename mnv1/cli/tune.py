@@ -37,6 +37,7 @@ from mnv1.tune.space import Space, SpaceError, load_space, space_problems
 
 if TYPE_CHECKING:
     from mnv1.sweep.orchestrate import Launch
+    from mnv1.tune.search import SearchOutcome
 
 EXIT_FAILED = 1
 EXIT_INVALID = 2
@@ -92,18 +93,18 @@ def plan(overrides: Sequence[str]) -> Plan | list[str]:
     return errors if errors else Plan(tune, selected, space)
 
 
-def _print_outcomes(outcomes: Sequence[object]) -> None:
+def _print_outcomes(outcomes: Sequence[SearchOutcome]) -> None:
     print("\nTuning results (val_top1 on the held-out tail of the training split):")
     for o in outcomes:
-        best = o.best  # type: ignore[attr-defined]
-        done = sum(r.completed for r in o.rows)  # type: ignore[attr-defined]
+        best = o.best
+        done = sum(r.completed for r in o.rows)
         text = (
             f"best {best.val_top1:.4f} (trial {best.trial_id}, run {best.run_id})"
             if best is not None
             else "no completed trial"
         )
-        stop = "; stopped after consecutive failures" if o.stopped_by_failures else ""  # type: ignore[attr-defined]
-        print(f"  {o.cell}: {done}/{len(o.rows)} trials completed, {text}{stop}")  # type: ignore[attr-defined]
+        stop = "; stopped after consecutive failures" if o.stopped_by_failures else ""
+        print(f"  {o.cell}: {done}/{len(o.rows)} trials completed, {text}{stop}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -122,7 +123,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EXIT_INVALID)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    sys.exit(run(found, arguments))
+    code = run(found, arguments)
+    if os.environ.get(ENV_TUNER_ID):
+        # A chief or worker has written everything (oracle.json, its runs); the interpreter's
+        # teardown after TensorFlow took seconds more, which the launcher and the other
+        # processes of the search would wait for (see mnv1.training.worker.exit_now).
+        from mnv1.training.worker import exit_now
+
+        exit_now(code)
+    sys.exit(code)
 
 
 def run(p: Plan, arguments: Sequence[str], launch: Launch | None = None) -> int:
@@ -131,14 +140,17 @@ def run(p: Plan, arguments: Sequence[str], launch: Launch | None = None) -> int:
     ``mnv1.sweep.orchestrate.Launch``)."""
     from mnv1.sweep.orchestrate import WORKER_MODULE
     from mnv1.tune import distributed
-    from mnv1.tune.search import run_local
+    from mnv1.tune.search import SearchInterrupted, run_local
     from mnv1.tune.tuned_file import default_path, write_tuned
-    from mnv1.tune.tuner import TrialKilled
 
+    outcomes: list[SearchOutcome] = []
     role = os.environ.get(ENV_TUNER_ID)
     if role:
-        return distributed.run_role(p.cells[0], p.tune, p.space, role)
-    if p.tune.trial_module == WORKER_MODULE:
+        code, owned = distributed.run_role(p.cells[0], p.tune, p.space, role)
+        if owned is None:
+            return code
+        outcomes.append(owned)  # a chief without a launcher: it writes the tuned file
+    elif p.tune.trial_module == WORKER_MODULE:
         from mnv1.sweep.lifecycle import prepare_data
 
         prepare_data(p.cells)  # once, before any trial process reads it
@@ -147,16 +159,15 @@ def run(p: Plan, arguments: Sequence[str], launch: Launch | None = None) -> int:
         f"{p.space.source}, oracle {p.tune.oracle} (seed {p.tune.seed})",
         flush=True,
     )
-    outcomes = []
     code = 0
     try:
-        for cell in p.cells:
+        for cell in p.cells if not role else []:
             if p.tune.workers:
                 outcome = distributed.launch(cell, p.tune, p.space, arguments)
             else:
                 outcome = run_local(cell, p.tune, p.space, launch)
             outcomes.append(outcome)
-    except TrialKilled as exc:
+    except SearchInterrupted as exc:
         print(f"mnv1-tune: {exc}", file=sys.stderr)
         code = EXIT_INTERRUPTED
     except distributed.LaunchError as exc:

@@ -51,8 +51,16 @@ def free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
-def run_role(cell: RunConfig, tune: TuneConfig, space: Space, role: str) -> int:
-    """This process as the chief (serve the oracle) or as a worker (run trials)."""
+def run_role(
+    cell: RunConfig, tune: TuneConfig, space: Space, role: str
+) -> tuple[int, SearchOutcome | None]:
+    """This process as the chief (serve the oracle) or as a worker (run trials); its exit
+    status, and the search's outcome when this chief owns the parent run.
+
+    A chief started by the launcher finds the parent run in ``$MNV1_TUNE_PARENT_RUN_ID`` and
+    leaves the summary to the launcher. A chief started by hand or by a scheduler (workers on
+    other hosts) opens the parent itself before it serves, and summarises and ends it after.
+    """
     from mnv1.tune.trial import TrialRunner
     from mnv1.tune.tuner import CellTuner, TrialKilled, make_oracle
 
@@ -62,12 +70,21 @@ def run_role(cell: RunConfig, tune: TuneConfig, space: Space, role: str) -> int:
     runner = TrialRunner(cell, tune, project, uri, experiment_id)
     tuner = CellTuner(make_oracle(tune, space), project, runner)
     print(f"{project.cell}: {role} of search {project.key} (pid {os.getpid()})", flush=True)
+    ref = None
+    if role == CHIEF and not os.environ.get(ENV_PARENT):
+        ref = open_search(cell, tune, space, reopen=True)
     try:
         tuner.search()
     except TrialKilled as exc:
         print(f"{role}: {exc}", file=sys.stderr, flush=True)
-        return EXIT_TRIAL_KILLED
-    return 0
+        return EXIT_TRIAL_KILLED, None
+    except BaseException:
+        if ref is not None:
+            finish_search(ref, space, tune, runs.KILLED)
+        raise
+    if ref is not None:
+        return 0, finish_search(ref, space, tune, runs.FINISHED)
+    return 0, None
 
 
 def _command(arguments: Sequence[str], cell: str) -> list[str]:

@@ -38,6 +38,10 @@ class SearchBusyError(RuntimeError):
     """The same search is already running in a live process."""
 
 
+class SearchInterrupted(RuntimeError):
+    """A trial's process was killed: the search stopped; a relaunch resumes that trial."""
+
+
 @dataclass(frozen=True)
 class SearchRef:
     project: Project
@@ -171,9 +175,9 @@ def run_local(
         runner.parent_run_id = ref.parent_run_id
         try:
             tuner.search()
-        except TrialKilled:
+        except TrialKilled as exc:
             finish_search(ref, space, tune, runs.KILLED)
-            raise
+            raise SearchInterrupted(str(exc)) from exc
         except BaseException:
             finish_search(ref, space, tune, runs.KILLED)
             raise

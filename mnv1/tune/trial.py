@@ -39,6 +39,10 @@ ENV_TRIAL_ID = "MNV1_TUNE_TRIAL_ID"  # set for the trial's process: which trial 
 TAG_TRIAL_REASON = "mnv1.trial_reason"
 
 
+def _tuner_id() -> str:
+    return os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
+
+
 class TrialFailed(Exception):
     """The trial ran and failed (or its values were rejected): the search goes on."""
 
@@ -138,6 +142,7 @@ class TrialRunner:
             runs.reopen(
                 self.uri, existing, owner, archive=(TRACEBACK_ARTIFACT, STDERR_TAIL_ARTIFACT)
             )
+            runs.set_tags(self.uri, existing.run_id, {schema.TAG_TUNER_ID: _tuner_id()})
             print(
                 f"{self.project.cell}: trial {trial_id} resumes run {existing.run_id}", flush=True
             )
@@ -149,6 +154,7 @@ class TrialRunner:
             schema.TAG_STUDY: cfg.study,
             schema.TAG_RUN_KEY: run_key(cfg),
             schema.TAG_VARIANT: cfg.model.variant,
+            schema.TAG_TUNER_ID: _tuner_id(),
             **owner.tags(),
         }
         run_id = tracking.create_trial(
