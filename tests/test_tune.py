@@ -5,10 +5,12 @@ space or override with exit 2 before TensorFlow starts."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from tune_support import CELL, TuneSpace, expected_top1, in_process
@@ -237,3 +239,40 @@ def test_mnv1_train_refuses_a_tuned_file_it_cannot_use(ts: TuneSpace) -> None:
     assert "cell mnv1_a0.5_r48 is not in the file" in done.stderr
     assert "train.learning_rate=-1.0: must be a number in (0, inf)" in done.stderr
     assert sorted(p.name for p in ts.root.iterdir()) == ["t.yaml", "t.yaml.lock"]
+
+
+def _builder(**splits: int) -> SimpleNamespace:
+    info = SimpleNamespace(splits={k: SimpleNamespace(num_examples=n) for k, n in splits.items()})
+    return SimpleNamespace(info=info, name="fake", builder_config=None)
+
+
+def test_the_held_out_slice_is_the_tail_of_the_training_portion() -> None:
+    from mnv1.data.builders import resolve_splits
+
+    synthetic = replace(RunConfig().data, holdout_percent=10)
+    found = resolve_splits(_builder(train=64, validation=32), synthetic)
+    assert (found.train, found.val, found.train_examples, found.val_examples) == (
+        "train[:58]",
+        "train[58:64]",
+        58,
+        6,
+    )
+    # A dataset without a validation split gives its tail to validation first; the held-out
+    # slice comes from what is left for training, so it never overlaps that validation tail.
+    tfds = replace(synthetic, source="tfds", name="fake", val_split="validation")
+    found = resolve_splits(_builder(train=100), tfds)
+    assert (found.train, found.val, found.val_examples) == ("train[:81]", "train[81:90]", 9)
+
+
+def test_a_second_chief_cannot_share_the_port() -> None:
+    """gRPC binds with SO_REUSEPORT by default, so KerasTuner's own chief would start on a port
+    another chief serves; this one refuses it."""
+    from mnv1.tune.tuner import serve_oracle
+
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(RuntimeError, match=f"cannot bind 127.0.0.1:{port}"):
+            serve_oracle(object(), "127.0.0.1", port)
