@@ -22,6 +22,7 @@ same command to resume it from its checkpoint, in its own MLflow run).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -107,6 +108,10 @@ def _print_outcomes(outcomes: Sequence[SearchOutcome]) -> None:
         print(f"  {o.cell}: {done}/{len(o.rows)} trials completed, {text}{stop}")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in arguments):
@@ -123,6 +128,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EXIT_INVALID)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # A scheduler or the launcher stops a process with SIGTERM: like Ctrl-C, so a running trial
+    # ends KILLED (and resumes on relaunch) instead of being left RUNNING.
+    signal.signal(signal.SIGTERM, _interrupt)
     code = run(found, arguments)
     if os.environ.get(ENV_TUNER_ID):
         # A chief or worker has written everything (oracle.json, its runs); the interpreter's
@@ -140,7 +148,7 @@ def run(p: Plan, arguments: Sequence[str], launch: Launch | None = None) -> int:
     ``mnv1.sweep.orchestrate.Launch``)."""
     from mnv1.sweep.orchestrate import WORKER_MODULE
     from mnv1.tune import distributed
-    from mnv1.tune.search import SearchInterrupted, run_local
+    from mnv1.tune.search import SearchBusyError, SearchInterrupted, run_local
     from mnv1.tune.tuned_file import default_path, write_tuned
 
     outcomes: list[SearchOutcome] = []
@@ -170,7 +178,7 @@ def run(p: Plan, arguments: Sequence[str], launch: Launch | None = None) -> int:
     except SearchInterrupted as exc:
         print(f"mnv1-tune: {exc}", file=sys.stderr)
         code = EXIT_INTERRUPTED
-    except distributed.LaunchError as exc:
+    except (distributed.LaunchError, SearchBusyError) as exc:
         print(f"mnv1-tune: {exc}", file=sys.stderr)
         code = EXIT_FAILED
     best = {o.cell: o.best for o in outcomes if o.best is not None}
