@@ -276,3 +276,14 @@ def test_a_second_chief_cannot_share_the_port() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(RuntimeError, match=f"cannot bind 127.0.0.1:{port}"):
             serve_oracle(object(), "127.0.0.1", port)
+
+
+@pytest.mark.timeout(600)
+def test_the_bayesian_oracle_is_its_own_search(ts: TuneSpace) -> None:
+    assert run(planned(ts, "tune.max_trials=2"), [], launch=in_process()) == 0
+    p = planned(ts, "tune.max_trials=2", "tune.oracle=bayesian")
+    assert run(p, [], launch=in_process()) == 0
+    parents = ts.kind("tune")
+    assert len(parents) == 2 and len(ts.kind("trial")) == 4
+    keys = {r.data.tags["mnv1.tune_key"] for r in parents}
+    assert len(keys) == 2 and all(k.startswith(f"{CELL}-") for k in keys)

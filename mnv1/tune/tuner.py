@@ -21,6 +21,7 @@ Handles these KerasTuner 1.4 behaviours (read in its source):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from concurrent import futures
@@ -91,7 +92,19 @@ def hyperparameters(space: Space) -> keras_tuner.HyperParameters:
     return hp
 
 
+def keep_off_the_gpus() -> None:
+    """The tuner trains nothing, but KerasTuner imports Keras and so TensorFlow: hide the GPUs
+    from this process's TensorFlow, so that nothing here can claim memory the trial workers
+    need (TensorFlow takes a whole GPU's memory once it initialises it)."""
+    import tensorflow as tf
+
+    # Already initialised (a process that trained before): too late, and nothing to protect.
+    with contextlib.suppress(RuntimeError, ValueError):
+        tf.config.set_visible_devices([], "GPU")
+
+
 def make_oracle(tune: TuneConfig, space: Space) -> _Mnv1Oracle:
+    keep_off_the_gpus()
     cls = RandomOracle if tune.oracle == "random" else BayesianOracle
     return cls(
         objective=keras_tuner.Objective(OBJECTIVE, "max"),
