@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from tune_support import CELL, TuneSpace, expected_top1
 
 from mnv1.cli.hydra_grid import check_command
 from mnv1.sweep.run_key import run_key
+from mnv1.tune.distributed import free_port
 from mnv1.tune.tuned_file import read_tuned
 
 STANDIN = "tune.trial_module=tests.tune_standin"
@@ -138,3 +141,43 @@ def test_real_training_tunes_the_smoke_study_and_feeds_mnv1_train(ts: TuneSpace)
     assert cell.data.tags["mnv1.run_key"] == keys[0] != keys[1]
     rows = list(csv.reader(io.StringIO((ts.root / "report" / "grid.csv").read_text())))
     assert rows[0][4] == "Recipe" and rows[1][4] == "tuned"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_chief_and_a_worker_started_by_hand_as_on_other_hosts(ts: TuneSpace) -> None:
+    """No launcher: the README's multi-host recipe on one host. The chief owns the parent run
+    and writes the tuned file; the worker finds the search by its key."""
+    port = free_port("127.0.0.1")
+    args = ts.args("tune.max_trials=2", STANDIN)
+    script = str(Path(sys.executable).with_name("mnv1-tune"))
+    common = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
+    # The store exists before the processes start, as a tracking server's does (two processes
+    # creating one fresh SQLite file race on its schema; the launcher creates it first).
+    assert ts.client().get_experiment_by_name("smoke_tune") is None
+    procs = [
+        subprocess.Popen(
+            [script, *args],
+            cwd=ts.root,
+            env=ts.env(KERASTUNER_TUNER_ID=tuner_id, **common),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for tuner_id in ("chief", "hostb0")
+    ]
+    try:
+        outputs = [p.communicate(timeout=800)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(outputs)
+    parent = ts.kind("tune")[0]
+    trials = ts.trials()
+    assert sorted(trials) == ["0", "1"]
+    assert {r.data.tags["mnv1.tuner_id"] for r in trials.values()} == {"hostb0"}
+    assert {r.data.tags["mlflow.parentRunId"] for r in trials.values()} == {parent.info.run_id}
+    assert parent.info.status == "FINISHED" and "trials.csv" in ts.artifacts(parent)
+    assert ts.tuned_file()["cells"][CELL]["search_run_id"] == parent.info.run_id

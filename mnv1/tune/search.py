@@ -119,16 +119,9 @@ def finish_search(ref: SearchRef, space: Space, tune: TuneConfig, status: str) -
         if rows:
             figure = trials_figure(rows, space, Path(tmp) / tracking.TRIALS_FIGURE_ARTIFACT)
             tracking.log_file(ref.uri, ref.parent_run_id, figure)
-    tuned = None
-    if best is not None and best.val_top1 is not None:
-        tracking.log_best(ref.uri, ref.parent_run_id, best.trial_id, best.run_id, best.val_top1)
-        tuned = TunedCell(
-            overrides={k: best.values[k] for k in space.keys if k in best.values},
-            val_top1=best.val_top1,
-            trial_id=best.trial_id,
-            run_id=best.run_id,
-            search_run_id=ref.parent_run_id,
-        )
+    tuned = _tuned(best, space, ref.parent_run_id)
+    if tuned is not None:
+        tracking.log_best(ref.uri, ref.parent_run_id, tuned.trial_id, tuned.run_id, tuned.val_top1)
     if status == runs.FINISHED and (stopped or best is None):
         status = runs.FAILED
     runs.finish(ref.uri, ref.parent_run_id, status)
@@ -195,14 +188,19 @@ def finish_readonly(
     cell: str,
 ) -> SearchOutcome:
     """The outcome of a complete search, read without touching its runs."""
-    tuned = None
-    if best is not None and best.val_top1 is not None:
-        tuned = TunedCell(
-            overrides={k: best.values[k] for k in space.keys if k in best.values},
-            val_top1=best.val_top1,
-            trial_id=best.trial_id,
-            run_id=best.run_id,
-            search_run_id=parent_run_id,
-        )
+    tuned = _tuned(best, space, parent_run_id)
     stopped = failures_at_end(rows) >= tune.max_consecutive_failed_trials
     return SearchOutcome(cell, parent_run_id, rows, tuned, stopped, ran=False)
+
+
+def _tuned(best: TrialRow | None, space: Space, parent_run_id: str) -> TunedCell | None:
+    """The tuned file's entry for a search whose best trial is ``best``."""
+    if best is None or best.val_top1 is None:
+        return None
+    return TunedCell(
+        overrides={k: best.values[k] for k in space.keys if k in best.values},
+        val_top1=best.val_top1,
+        trial_id=best.trial_id,
+        run_id=best.run_id,
+        search_run_id=parent_run_id,
+    )
