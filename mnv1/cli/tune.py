@@ -54,14 +54,17 @@ class Plan:
 
 
 def register_schema() -> None:
-    """Compose with the tune section (replacing ``run_config`` in this process only)."""
+    """Compose with the tune section (replacing ``run_config`` until ``plan`` puts it back)."""
     ConfigStore.instance().store(name=hydra_store.SCHEMA_NAME, node=TuneRunConfig, provider="mnv1")
 
 
 def plan(overrides: Sequence[str]) -> Plan | list[str]:
     """The validated plan of ``mnv1-tune overrides...``, or every problem found."""
     register_schema()
-    expansion = check_command([*overrides, "+tune=default"], multirun=True)
+    try:
+        expansion = check_command([*overrides, "+tune=default"], multirun=True)
+    finally:
+        hydra_store.register()  # the plain schema again, for anything else this process composes
     if expansion.errors:
         return expansion.errors
     composed = [c.config for c in expansion.cells]
