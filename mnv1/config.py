@@ -99,6 +99,10 @@ class DataConfig:
     skip_bad_images: bool = False
     max_val_examples: int | None = None
     """Evaluate on the first N validation examples only (short demo budgets)."""
+    holdout_percent: int | None = None
+    """Train on the first (100 - N)% of the training split and validate on its last N% instead of
+    the validation split: how ``mnv1-tune`` scores a trial without ever looking at the split the
+    report and the paper tables are measured on. None: the validation split."""
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
 
@@ -178,6 +182,60 @@ class RunConfig:
     """Seeds per cell of a sweep: ``seeds: 3`` in a study makes ``mnv1-train -m`` sweep
     ``train.seed=range(3)`` too, unless the command line sweeps or sets ``train.seed`` itself.
     A single run ignores it; not part of the run key (each run's own ``train.seed`` is)."""
+    tuned: str | None = None
+    """A file written by ``mnv1-tune`` (``tuned/<study>.yaml``): each cell's best overrides are
+    applied to it before validation. The values enter the run key; this path does not."""
+
+
+ORACLES: tuple[str, ...] = ("random", "bayesian")
+
+
+@dataclass
+class TuneConfig:
+    """Settings of ``mnv1-tune`` (the ``tune`` group, ``conf/tune/default.yaml``).
+
+    Kept out of ``RunConfig`` on purpose: a training run never reads them, and as part of the run
+    config they would be logged as params of every run and would have to be kept out of every run
+    key. Only the tune command composes them, through ``TuneRunConfig``.
+    """
+
+    cells: list[str] | None = None
+    """Run names of the study's cells to tune (``mnv1_a0.25_r128``); None: every cell."""
+    max_trials: int = 10
+    oracle: str = "random"
+    space: str = "default"
+    """A search space: a name in ``conf/tune/space/`` or a path to a YAML file."""
+    seed: int = 1
+    """The oracle's seed; >= 1 (KerasTuner takes 0 for "no seed" and draws one at random)."""
+    workers: int = 0
+    """0: trials run one after another in this process's tuner; K: KerasTuner's distributed mode,
+    a chief serving the oracle over gRPC and K worker processes."""
+    host: str = "127.0.0.1"
+    """Address the chief's oracle service binds to (and workers connect to)."""
+    port: int = 0
+    """The chief's port; 0 picks a free one."""
+    dir: str = ".mnv1/tune"
+    """Projects go to ``<dir>/<study>/<cell>-<hash>``."""
+    tuned_file: str | None = None
+    """Where the best overrides are written; None: ``tuned/<study>.yaml``."""
+    holdout_percent: int = 10
+    """The share of the training split that scores a trial (``data.holdout_percent``)."""
+    max_consecutive_failed_trials: int = 3
+    """This many failed trials in a row stop a cell's search (and the command exits non-zero)."""
+    trial_module: str = "mnv1.training.worker"
+    """The module run as ``python -m MODULE --config run.json --run-log mlflow:RUN_ID`` for each
+    trial (the training worker; the tests run a stand-in with the same command line)."""
+
+
+@dataclass
+class TuneRunConfig(RunConfig):
+    """The config ``mnv1-tune`` composes: the run config plus the ``tune`` section."""
+
+    tune: TuneConfig = field(default_factory=TuneConfig)
+
+    def run_config(self) -> RunConfig:
+        """The run config alone, as every trial and cell sees it."""
+        return RunConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(RunConfig)})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -379,6 +437,8 @@ RULES: tuple[Rule, ...] = (
     _flag("data.cache"),
     _flag("data.skip_bad_images"),
     _int("data.max_val_examples", 1, optional=True, doc="null: all"),
+    # mnv1-tune scores trials on the tail of the training split, never the validation split.
+    _int("data.holdout_percent", 1, 50, optional=True, doc="null: the validation split"),
     _int(
         "data.synthetic.train_size",
         1,
@@ -451,9 +511,27 @@ RULES: tuple[Rule, ...] = (
     _flag("tracking.report"),
     _text_rule("study", doc="a study under experiments/"),
     _int("seeds", 1, doc="runs per cell, train.seed = 0 … seeds−1"),
+    _text_rule("tuned", optional=True, doc="the path of a file mnv1-tune wrote"),
 )
 
-RULE_BY_KEY: dict[str, Rule] = {rule.key: rule for rule in RULES}
+# The ``tune`` section that only ``mnv1-tune`` composes (TuneConfig), in the same form.
+TUNE_RULES: tuple[Rule, ...] = (
+    _int("tune.max_trials", 1),
+    _choice("tune.oracle", ORACLES),
+    # KerasTuner takes seed 0 for "no seed" and draws one at random (keras_tuner Oracle).
+    _int("tune.seed", 1, doc="KerasTuner takes 0 for no seed"),
+    _int("tune.workers", 0, doc="0: trials in this process"),
+    _text_rule("tune.host"),
+    _int("tune.port", 0, 65535, doc="0: a free port"),
+    _text_rule("tune.dir"),
+    _text_rule("tune.space"),
+    _text_rule("tune.tuned_file", optional=True),
+    _int("tune.holdout_percent", 1, 50),
+    _int("tune.max_consecutive_failed_trials", 1),
+    _text_rule("tune.trial_module"),
+)
+
+RULE_BY_KEY: dict[str, Rule] = {rule.key: rule for rule in (*RULES, *TUNE_RULES)}
 
 
 def rule(key: str) -> Rule:
@@ -603,6 +681,7 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
         tracking=TrackingConfig(**d.get("tracking", {})),
         study=d.get("study", "default"),
         seeds=d.get("seeds", 1),
+        tuned=d.get("tuned"),
     )
 
 

@@ -280,7 +280,7 @@ def test_paper_tables_exact_cells(report: ReportResult) -> None:
 def test_grid_shows_missing_failed_and_running_cells(report: ReportResult) -> None:
     grid = report.tables["grid"]
     missing = _row(report, "grid", _name(*MISSING_CELL))
-    assert grid.formatted()[missing][4:] == ["missing", DASH, DASH, "0/1", *[DASH] * 5]
+    assert grid.formatted()[missing][4:] == ["default", "missing", DASH, DASH, "0/1", *[DASH] * 5]
     failed = _row(report, "grid", _name(*FAILED_CELL))
     assert grid.cell(failed, "Status") == "failed"
     assert grid.cell(failed, "Top-1 %") == DASH
@@ -307,8 +307,8 @@ def test_grid_shows_missing_failed_and_running_cells(report: ReportResult) -> No
 
     markdown = (report.out_dir / "report.md").read_text()
     assert (
-        "| mnv1_a0.25_r128 | 0.25 | 128 | separable | missing | — | — | 0/1 | — | — | — | — | — |"
-        in markdown
+        "| mnv1_a0.25_r128 | 0.25 | 128 | separable | default | missing | — | — | 0/1 | — | — | — "
+        "| — | — |" in markdown
     )
     rows = list(csv.reader(io.StringIO((report.out_dir / "grid.csv").read_text())))
     missing_csv = next(r for r in rows if r[0] == "mnv1_a0.25_r128")
@@ -317,6 +317,7 @@ def test_grid_shows_missing_failed_and_running_cells(report: ReportResult) -> No
         "0.25",
         "128",
         "separable",
+        "default",
         "missing",
         "",
         "",
@@ -447,7 +448,7 @@ def test_cli_builds_a_report_for_a_named_sweep(
     assert "Spearman" in text
     grid = (out / "grid.csv").read_text().splitlines()
     assert len(grid) == 3  # header + the two cells of sw0
-    assert "mnv1_a1.0_r192,1.0,192,separable,killed" in grid[2]
+    assert "mnv1_a1.0_r192,1.0,192,separable,default,killed" in grid[2]
     client = MlflowClient(tracking_uri=store["uri"])
     assert client.list_artifacts(store["sw0"], "report") == []
 

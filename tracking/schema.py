@@ -43,6 +43,21 @@ TRACEBACK_ARTIFACT = "traceback.txt"
 KIND_SWEEP = "sweep"
 KIND_CELL = "cell"
 KIND_BENCHMARK = "benchmark"
+KIND_TUNE = "tune"  # the parent run of one cell's search (mnv1-tune)
+KIND_TRIAL = "trial"  # one trial of a search, nested under its parent
+
+# Tags of tuning runs (experiment "<study>_tune") and of cells trained with a tuned recipe.
+TAG_TUNE_KEY = "mnv1.tune_key"  # a search's identity: its project name, "<cell>-<hash>"
+TAG_CELL = "mnv1.cell"  # the cell's run name, "mnv1_a0.25_r128"
+TAG_TRIAL_ID = "mnv1.trial_id"  # KerasTuner's trial id
+TAG_TRIAL_STATUS = "mnv1.trial_status"  # KerasTuner's verdict: COMPLETED, FAILED, INVALID
+TAG_TUNER_ID = "mnv1.tuner_id"  # the KerasTuner tuner (tuner0, worker1) that ran the trial last
+TAG_TRIAL_VALUES = "mnv1.trial_values"  # the trial's values as JSON (also in the params)
+TAG_BEST_TRIAL = "mnv1.best_trial_id"
+TAG_BEST_RUN = "mnv1.best_run_id"
+TAG_TUNED = "mnv1.tuned"  # on a cell run: "true" when a tuned file set its recipe
+TAG_TUNED_FROM = "mnv1.tuned_from"  # on such a cell run: the run id of the trial it came from
+METRIC_BEST_VAL_TOP1 = "best_val_top1"
 
 # Numeric metrics on every child run (paper convention unless named otherwise).
 METRIC_ALPHA = "alpha"

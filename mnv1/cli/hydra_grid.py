@@ -32,6 +32,7 @@ from omegaconf.errors import OmegaConfBaseException
 from mnv1.cli.hydra_store import STUDY_GROUP
 from mnv1.config import RunConfig
 from mnv1.sweep.validate import grid_problems
+from mnv1.tune.tuned_file import apply_tuned
 
 CONFIG_MODULE = "pkg://mnv1.conf"
 CONFIG_NAME = "config"
@@ -105,7 +106,9 @@ def to_run_config(cfg: DictConfig) -> RunConfig:
     obj = OmegaConf.to_object(task)
     if not isinstance(obj, RunConfig):
         raise TypeError(f"the composed config is a {type(obj).__name__}, expected RunConfig")
-    return obj
+    # A tuned file (``tuned=tuned/<study>.yaml``) sets this cell's recipe here, before the grid is
+    # validated: its values pass the same rules and enter the run key like any other value.
+    return apply_tuned(obj)
 
 
 def _first_lines(text: str, n: int = 4) -> str:

@@ -9,6 +9,7 @@ network; downloads happen only in ``mnv1.data.prepare``.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +89,33 @@ def _num_examples(builder: Any, split: str, key: str) -> int:
 
 
 def resolve_splits(builder: Any, cfg: DataConfig) -> Splits:
+    """Train and validation splits of a prepared builder, with ``data.holdout_percent`` applied:
+    the last N% of the training examples become the "validation" split and the first (100 - N)%
+    the training split, so the dataset's own validation split is never read."""
+    splits = _dataset_splits(builder, cfg)
+    if cfg.holdout_percent is None:
+        return splits
+    match = re.fullmatch(r"([\w.-]+)(?:\[:(\d+)\])?", splits.train)
+    if match is None:
+        raise DataError(
+            f"data.holdout_percent={cfg.holdout_percent} needs data.train_split to be a split "
+            f"name, got the slice {splits.train!r}"
+        )
+    name, end = match.group(1), int(match.group(2) or splits.train_examples)
+    held = round(splits.train_examples * cfg.holdout_percent / 100)
+    if held < 1 or held >= splits.train_examples:
+        raise DataError(
+            f"data.holdout_percent={cfg.holdout_percent} of {splits.train_examples} training "
+            f"examples of {display_name(builder)} leaves {held} to score on and "
+            f"{splits.train_examples - held} to train on; both need at least one"
+        )
+    # Absolute indices, not percents: the training portion may itself be a slice (the tail of a
+    # split given to validation by data.val_fraction), and the held-out slice must end with it.
+    cut = end - held
+    return Splits(f"{name}[:{cut}]", f"{name}[{cut}:{end}]", cut, held)
+
+
+def _dataset_splits(builder: Any, cfg: DataConfig) -> Splits:
     """Train and validation splits of a prepared builder.
 
     A dataset without the configured validation split (``tf_flowers`` has only ``train``;

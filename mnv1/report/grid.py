@@ -26,6 +26,7 @@ def grid_table(records: Sequence[CellRecord]) -> Table:
             Column("α", "s"),
             Column("ρ", "d"),
             Column("Variant"),
+            Column("Recipe"),
             Column("Status"),
             Column("Top-1 %", ".2f"),
             Column("Top-1 sd", ".2f"),
@@ -43,6 +44,7 @@ def grid_table(records: Sequence[CellRecord]) -> Table:
             alpha_text(r.alpha),
             r.resolution,
             r.variant,
+            "tuned" if r.tuned else "default",
             r.status,
             r.top1,
             r.top1_sd,
@@ -59,7 +61,8 @@ def grid_table(records: Sequence[CellRecord]) -> Table:
         "Top-1, top-5 and images/s are shown for finished runs only, as the mean over a cell's "
         "finished seeds (Top-1 sd: their sample standard deviation; Seeds: finished/asked); "
         "mult-adds and params are each run's own (its dataset's classifier head, paper "
-        "convention)."
+        "convention). Recipe: tuned "
+        "where the run trained with its cell's overrides from mnv1-tune (tuned=...)."
     )
     return table
 

@@ -69,6 +69,8 @@ class CellRecord:
     means over the finished seeds (set when at least one finished), ``status`` is ``finished``
     only when every seed finished, else the state of the least finished one, and ``run_id`` is
     set only when the cell has one run."""
+    tuned: bool = False
+    """The run trained with its cell's tuned recipe (``mnv1-train tuned=...``)."""
 
     @property
     def finished(self) -> bool:
@@ -124,6 +126,7 @@ def record_for(cell: GridCell, run: CellRun | None) -> CellRecord:
         keras_params=_metric_int(run, schema.METRIC_KERAS_PARAMS),
         images_per_sec=run.metrics.get(schema.METRIC_TRAIN_IPS) if done else None,
         epoch_seconds=run.metrics.get(schema.METRIC_EPOCH_SECONDS) if done else None,
+        tuned=run.tags.get(schema.TAG_TUNED) == "true",
         seed=cell.seed if cell.seed is not None else run.seed,
     )
 
@@ -163,6 +166,7 @@ def combine(runs: Sequence[CellRecord]) -> CellRecord:
         keras_params=counted("keras_params"),
         images_per_sec=_mean(r.images_per_sec for r in done),
         epoch_seconds=_mean(r.epoch_seconds for r in done),
+        tuned=first.tuned,
         runs=tuple(runs),
     )
 

@@ -19,6 +19,7 @@ exception FAILED (the worker attaches ``traceback.txt``), death by a signal KILL
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
@@ -42,6 +44,7 @@ from mnv1.timing import ENV_SPAWN_TIME, METRIC_CELL, METRIC_WORKER_WALL
 from mnv1.tracking import runs, schema
 from mnv1.tracking.store import ensure_experiment, resolve_uri
 from mnv1.training.worker import ENV_ORCHESTRATOR_PID
+from mnv1.tune.tuned_file import tuned_entry
 
 log = logging.getLogger(__name__)
 
@@ -130,19 +133,42 @@ def _pump(stream: IO[str], tail: collections.deque[str]) -> None:
         tail.append(line)
 
 
+WORKER_MODULE = "mnv1.training.worker"
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGKILL it when the process that started it dies.
+
+    A tuner's trial must not outlive its tuner: a restarted tuner resumes the trial's run and
+    checkpoint, and an orphan still writing into both would corrupt them.
+    """
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def _run_worker(
-    config_path: Path, run_id: str, uri: str, cuda_visible: str | None
+    config_path: Path,
+    run_id: str,
+    uri: str,
+    cuda_visible: str | None,
+    *,
+    module: str = WORKER_MODULE,
+    extra_env: dict[str, str] | None = None,
+    die_with_parent: bool = False,
 ) -> tuple[int, str]:
-    """Train in ``python -m mnv1.training.worker``; return its exit code and the tail of its "
-    "stderr."""
+    """Train in ``python -m MODULE`` (the worker); return its exit code and the tail of its
+    stderr."""
     env = dict(os.environ)
+    env.update(extra_env or {})
     env["MLFLOW_TRACKING_URI"] = uri
     if cuda_visible is not None:
         env["CUDA_VISIBLE_DEVICES"] = cuda_visible
     cmd = [
         sys.executable,
         "-m",
-        "mnv1.training.worker",
+        module,
         "--config",
         str(config_path),
         "--run-log",
@@ -151,9 +177,18 @@ def _run_worker(
     tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
     # The worker measures its own start-up against this (time_process_start_s).
     env[ENV_SPAWN_TIME] = f"{time.time():.6f}"
-    # The worker dies with this process even when it is killed outright (see worker.py).
+    # The worker dies with this process even when it is killed outright: the worker watches
+    # this pid (see worker.py), and on Linux the kernel also signals it (PR_SET_PDEATHSIG), which
+    # covers trial stand-ins that are not the worker.
     env[ENV_ORCHESTRATOR_PID] = str(os.getpid())
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, errors="replace")
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        preexec_fn=_die_with_parent if die_with_parent and sys.platform == "linux" else None,
+    )
     assert proc.stderr is not None
     pump = threading.Thread(target=_pump, args=(proc.stderr, tail), daemon=True)
     pump.start()
@@ -194,6 +229,11 @@ def _child_tags(cfg: RunConfig, key: str, sweep: SweepRef | None) -> dict[str, s
     job = current_job()
     if job is not None:
         tags[TAG_SCHEDULER_JOB] = job
+    entry = tuned_entry(cfg)
+    if entry is not None:
+        # The report marks the cells whose recipe came from a search.
+        tags[schema.TAG_TUNED] = "true"
+        tags[schema.TAG_TUNED_FROM] = entry.run_id
     commit = _git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
@@ -314,6 +354,67 @@ def run_cell(cfg: RunConfig, sweep: SweepRef | None, workdir: Path) -> CellOutco
     if run_id is None:
         return CellOutcome(name, key, None, decision.status, action, decision.message)
 
+    attempt = run_attempt(cfg, uri, run_id, workdir, started=started)
+    if attempt.orchestration_error is not None:
+        return CellOutcome(
+            name,
+            key,
+            run_id,
+            attempt.status,
+            action,
+            f"{name}: {attempt.status} in orchestration: {attempt.orchestration_error}",
+        )
+    done = f"{name}: {attempt.status} ({attempt.how}), run {run_id}"
+    _say(done)
+    return CellOutcome(name, key, run_id, attempt.status, action, done)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """How one attempt at a run ended: the run's final status and how its process exited."""
+
+    status: str
+    how: str
+    stderr_tail: str = ""
+    orchestration_error: str | None = None
+    """Set when the attempt broke before or around the worker (the run then ended FAILED)."""
+
+
+# How an attempt trains: (run.json, run id, tracking URI, CUDA_VISIBLE_DEVICES or None) to the
+# exit code of the training and the tail of what it wrote to stderr.
+Launch = Callable[[Path, str, str, str | None], tuple[int, str]]
+
+
+def worker_launch(
+    module: str = WORKER_MODULE,
+    extra_env: dict[str, str] | None = None,
+    *,
+    die_with_parent: bool = False,
+) -> Launch:
+    """Train in ``python -m MODULE --config run.json --run-log mlflow:RUN_ID``."""
+    return functools.partial(
+        _run_worker, module=module, extra_env=extra_env, die_with_parent=die_with_parent
+    )
+
+
+def run_attempt(
+    cfg: RunConfig,
+    uri: str,
+    run_id: str,
+    workdir: Path,
+    *,
+    started: float | None = None,
+    launch: Launch | None = None,
+) -> Attempt:
+    """Train ``cfg`` into the open run ``run_id`` and end the run with the training's status
+    (exit 0 FINISHED, an exception FAILED, a signal KILLED).
+
+    Shared by the sweep's cells and the tuner's trials; ``launch`` (default: the worker process,
+    ``worker_launch()``) is what trains. Never raises for a failure inside training; an
+    interruption of this process ends the run KILLED and propagates.
+    """
+    started = time.perf_counter() if started is None else started
+    launch = launch or worker_launch()
     try:
         resolved = replace(cfg, tracking=replace(cfg.tracking, uri=uri))
         workdir.mkdir(parents=True, exist_ok=True)
@@ -324,7 +425,7 @@ def run_cell(cfg: RunConfig, sweep: SweepRef | None, workdir: Path) -> CellOutco
             if cuda_visible is not None:
                 runs.set_tags(uri, run_id, {TAG_CUDA_VISIBLE: cuda_visible})
             spawned = time.perf_counter()
-            code, stderr_tail = _run_worker(config_path, run_id, uri, cuda_visible)
+            code, stderr_tail = launch(config_path, run_id, uri, cuda_visible)
             worker_wall = time.perf_counter() - spawned
     except BaseException as exc:
         # The orchestration itself broke (or was interrupted): the run must not stay RUNNING.
@@ -332,9 +433,7 @@ def run_cell(cfg: RunConfig, sweep: SweepRef | None, workdir: Path) -> CellOutco
         runs.log_text(uri, run_id, TRACEBACK_ARTIFACT, traceback.format_exc())
         runs.finish(uri, run_id, status)
         if isinstance(exc, Exception):
-            return CellOutcome(
-                name, key, run_id, status, action, f"{name}: {status} in orchestration: {exc}"
-            )
+            return Attempt(status, "orchestration", orchestration_error=str(exc))
         raise
 
     status, how = exit_status(code)
@@ -350,6 +449,4 @@ def run_cell(cfg: RunConfig, sweep: SweepRef | None, workdir: Path) -> CellOutco
         # native code leaves only what it printed last, so keep that too.
         runs.log_text(uri, run_id, STDERR_TAIL_ARTIFACT, stderr_tail or "(no output)\n")
     runs.finish(uri, run_id, status)
-    done = f"{name}: {status} ({how}), run {run_id}"
-    _say(done)
-    return CellOutcome(name, key, run_id, status, action, done)
+    return Attempt(status, how, stderr_tail)

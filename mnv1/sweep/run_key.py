@@ -15,9 +15,11 @@ from typing import Any
 from mnv1.config import RunConfig, flatten, to_dict
 
 # Where things are written and how they are tracked do not change what a run computes, so two
-# runs differing only in these are the same run.
+# runs differing only in these are the same run. ``tuned`` is the path of a tuned file: the values
+# it applies are in the config (and so in the key), the path itself is not.
 VOLATILE_PREFIXES: tuple[str, ...] = (
     "tracking.",
+    "tuned",
     "train.checkpoint_dir",
     "train.checkpoint_every_steps",
     "data.data_dir",

@@ -15,11 +15,30 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from mnv1.config import ConfigError, RunConfig, known_replicas, run_name
+from mnv1.config import TUNE_RULES, ConfigError, RunConfig, TuneConfig, known_replicas, run_name
 from mnv1.config import problems as rule_problems
 from mnv1.data.check import source_problems
 
-__all__ = ["ConfigError", "cell_label", "check", "grid_problems", "known_replicas", "problems"]
+__all__ = [
+    "ConfigError",
+    "cell_label",
+    "check",
+    "grid_problems",
+    "known_replicas",
+    "problems",
+    "tune_problems",
+]
+
+
+def tune_problems(tune: TuneConfig) -> list[str]:
+    """Every rule of the ``tune`` section (``mnv1.config.TUNE_RULES``) that ``tune`` breaks; the
+    search space and the cells are checked against the grid in ``mnv1.tune.space``."""
+    found = []
+    for item in TUNE_RULES:
+        problem = item.check(getattr(tune, item.key.removeprefix("tune.")))
+        if problem is not None:
+            found.append(str(problem))
+    return found
 
 
 def problems(cfg: RunConfig) -> list[str]:
