@@ -30,9 +30,10 @@ from mnv1.config import (
 )
 from mnv1.sweep import validate
 
-# Keys the sweep reads before any run exists (where to track, what to call the study): nothing
-# inside a run reads them, so the up-front check is their only one.
-UP_FRONT_ONLY = ("tracking.", "study")
+# Keys the sweep reads before any run exists (where to track, what to call the study, how many
+# seeds to sweep, which tuned file to apply): nothing inside a run reads them, so the up-front
+# check is their only one.
+UP_FRONT_ONLY = ("tracking.", "study", "seeds", "tuned")
 
 
 def _bound_values(item: Rule, base: RunConfig) -> list[Any]:

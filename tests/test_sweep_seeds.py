@@ -49,9 +49,11 @@ def test_a_studys_seeds_key_adds_the_seed_axis() -> None:
 
 def test_bad_seed_values_are_named_before_anything_runs() -> None:
     found = check_command([*ONE_CELL, "seeds=0"], multirun=True)
-    assert found.errors == ["seeds=0: must be an integer >= 1"]
+    assert found.errors == [
+        "seeds=0: must be an integer >= 1 (runs per cell, train.seed = 0 … seeds−1)"
+    ]
     found = check_command([*ONE_CELL, "train.seed=-1"], multirun=True)
-    assert found.errors == ["train.seed=-1: must be an integer >= 0"]
+    assert found.errors == ["train.seed=-1: must be an integer in [0, 4294967295]"]
 
 
 def test_seeded_sweeps_name_their_runs_per_seed_through_the_environment() -> None:

@@ -141,8 +141,8 @@ def test_spaces_are_checked_against_the_run_rules(tmp_path: Path) -> None:
     rules.write_text("train.warmup_epochs: {type: choice, values: [0.0, 1.0]}\n")
     found = space_problems(load_space(str(rules)), [RunConfig()])
     assert found == [
-        f"tune.space {rules}: train.warmup_epochs=1.0 fails: train.warmup_epochs=1.0: must be "
-        "in [0, train.epochs=1) (in mnv1_a1.0_r224)"
+        f"tune.space {rules}: train.warmup_epochs=1.0 fails: train.warmup_epochs=1.0: must be a "
+        "number in [0, train.epochs=1) (in mnv1_a1.0_r224)"
     ]
 
 
@@ -178,7 +178,7 @@ def test_bad_tune_overrides_exit_2_naming_each_before_tensorflow(ts: TuneSpace) 
     assert done.returncode == 0, done.stdout + done.stderr
     for text in (
         "tune.max_trials=0: must be an integer >= 1",
-        "tune.seed=0: must be >= 1: KerasTuner takes 0 for 'no seed'",
+        "tune.seed=0: must be an integer >= 1 (KerasTuner takes 0 for no seed)",
         "tune.oracle='hyperband': must be one of random, bayesian",
         "tune.cells: 'mnv1_a9_r1' is not a cell of study 'smoke'; its cells: mnv1_a0.25_r32, "
         "mnv1_a0.25_r48, mnv1_a0.5_r32, mnv1_a0.5_r48",
@@ -237,7 +237,7 @@ def test_mnv1_train_refuses_a_tuned_file_it_cannot_use(ts: TuneSpace) -> None:
     done = ts.cli("mnv1-train", "-m", "experiment=smoke", f"tuned={path}")
     assert done.returncode == 2, done.stdout + done.stderr
     assert "cell mnv1_a0.5_r48 is not in the file" in done.stderr
-    assert "train.learning_rate=-1.0: must be a number in (0, inf)" in done.stderr
+    assert "train.learning_rate=-1.0: must be a number in (0, 100]" in done.stderr
     assert sorted(p.name for p in ts.root.iterdir()) == ["t.yaml", "t.yaml.lock"]
 
 
