@@ -29,6 +29,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from mnv1 import tables
+
 
 @dataclass
 class GpuCell:
@@ -136,15 +138,23 @@ def markdown(report: dict[str, Any]) -> str:
         f"Backend: {report['backend']} (Keras {report['keras']}), device: {report['device']}, "
         f"batch {report['batch']}.",
         "",
-        "| α | ρ | precision | XLA | train img/s | infer img/s | train TFLOP/s | compile s |",
-        "|---:|---:|---|---|---:|---:|---:|---:|",
     ]
-    for r in report["results"]:
-        lines.append(
-            f"| {r['alpha']:g} | {r['resolution']} | {r['precision']} | "
-            f"{'on' if r['xla'] else 'off'} | {r['train_ips']:.0f} | {r['infer_ips']:.0f} | "
-            f"{r['train_tflops']:.2f} | {r['compile_seconds']:.1f} |"
-        )
+    headers = ["α", "ρ", "precision", "XLA", "train img/s", "infer img/s", "train TFLOP/s"]
+    rows = [
+        [
+            f"{r['alpha']:g}",
+            r["resolution"],
+            r["precision"],
+            "on" if r["xla"] else "off",
+            f"{r['train_ips']:.0f}",
+            f"{r['infer_ips']:.0f}",
+            f"{r['train_tflops']:.2f}",
+            f"{r['compile_seconds']:.1f}",
+        ]
+        for r in report["results"]
+    ]
+    numeric = [True, True, False, False, True, True, True, True]
+    lines.append(tables.markdown([*headers, "compile s"], rows, numeric))
     if report["skipped"]:
         lines.append(f"\nSkipped by the time budget: {len(report['skipped'])} configurations.")
     return "\n".join(lines) + "\n"
