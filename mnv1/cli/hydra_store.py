@@ -17,10 +17,13 @@ from importlib.resources import files
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from mnv1.config import RunConfig
+from mnv1.config import RunConfig, run_name
 
 SCHEMA_NAME = "run_config"
 STUDY_GROUP = "experiment"
+# ``${mnv1.cell_name:${model.alpha},${model.resolution},${model.variant}}`` in conf/config.yaml:
+# Hydra's per-cell folders carry the same name as the cell's run (mnv1.config.run_name).
+CELL_NAME_RESOLVER = "mnv1.cell_name"
 
 
 def study_sources() -> dict[str, str]:
@@ -38,6 +41,11 @@ def known_studies() -> list[str]:
 
 def register() -> None:
     """Store the schema and every study (idempotent: a second call replaces the same entries)."""
+    OmegaConf.register_new_resolver(
+        CELL_NAME_RESOLVER,
+        lambda alpha, resolution, variant: run_name(alpha, resolution, variant),
+        replace=True,
+    )
     store = ConfigStore.instance()
     store.store(name=SCHEMA_NAME, node=RunConfig, provider="mnv1")
     for name, text in study_sources().items():

@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
-from mnv1.config import RunConfig, run_name, to_dict
+from mnv1.config import RunConfig, cell_name, to_dict
 from mnv1.sweep.gpu_slots import gpu_slot
 from mnv1.sweep.run_key import checkpoint_dir, identity_params, run_key
 from mnv1.sweep.validate import check
@@ -272,7 +272,7 @@ def run_cell(cfg: RunConfig, sweep: SweepRef | None, workdir: Path) -> CellOutco
         sweep.experiment_id if sweep else ensure_experiment(uri, cfg.tracking.experiment)
     )
     key = run_key(cfg)
-    name = run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant)
+    name = cell_name(cfg)
 
     decision = _open_run(cfg, key, name, uri, experiment_id, sweep)
     _say(decision.message)

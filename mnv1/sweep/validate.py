@@ -25,7 +25,7 @@ from mnv1.config import (
     STRATEGIES,
     VARIANTS,
     RunConfig,
-    run_name,
+    cell_name,
 )
 from mnv1.data.check import problems as data_problems
 
@@ -255,10 +255,7 @@ def check(cfg: RunConfig) -> None:
 
 def cell_label(cfg: RunConfig) -> str:
     """The cell's name for messages; robust to the very values that failed validation."""
-    try:
-        return run_name(float(cfg.model.alpha), cfg.model.resolution, str(cfg.model.variant))
-    except (TypeError, ValueError):
-        return f"mnv1_a{cfg.model.alpha}_r{cfg.model.resolution}"
+    return cell_name(cfg)
 
 
 def grid_problems(cells: Iterable[RunConfig]) -> list[str]:
