@@ -105,6 +105,16 @@ def _artifact_location(uri: str, experiment: str) -> str | None:
     return (db.parent / "mlartifacts" / folder).as_uri()
 
 
+def find_experiment(uri: str | None, name: str) -> str | None:
+    """The id of experiment ``name``, or None; creates nothing (not even a SQLite file)."""
+    resolved = resolve_uri(uri)
+    db = sqlite_path(resolved)
+    if db is not None and not db.exists():
+        return None
+    found = client(resolved).get_experiment_by_name(name)
+    return None if found is None else str(found.experiment_id)
+
+
 def ensure_experiment(uri: str | None, name: str) -> str:
     """The id of experiment ``name``, creating it (and a fresh SQLite database) if needed.
 

@@ -17,10 +17,12 @@ multirun whatever its jobs did, so ``main`` exits 1 afterwards if any cell did n
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 from hydra._internal.utils import get_args_parser
@@ -30,6 +32,7 @@ from omegaconf import DictConfig
 from mnv1.cli import hydra_store  # noqa: F401  (registers the schema and the studies)
 from mnv1.cli.hydra_callbacks import STATE
 from mnv1.cli.hydra_grid import CONFIG_MODULE, CONFIG_NAME, check_command, to_run_config
+from mnv1.config import RunConfig
 
 EXIT_INVALID = 2
 EXIT_FAILED = 1
@@ -73,13 +76,49 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _interrupted(arguments: Sequence[str], cells: Sequence[RunConfig], code: int) -> NoReturn:
+    """Ctrl-C (or SIGTERM): end the sweep KILLED, say in one short message which cells stand
+    KILLED and how to resume them, and exit ``code`` without a traceback."""
+    # A second Ctrl-C while the runs are being closed would leave them RUNNING: finish first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _end_unfinished_sweep("KILLED")
+    killed = _killed_cells(STATE.grid or cells)
+    what = f"marked KILLED: {', '.join(killed)}" if killed else "no cell had started"
+    resume = shlex.join(["mnv1-train", *arguments])
+    print(f"\nmnv1-train: interrupted; {what}. Resume with: {resume}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def _killed_cells(cells: Sequence[RunConfig]) -> list[str]:
+    """Names of the cells whose newest run now stands KILLED (what a relaunch resumes)."""
+    if not cells:
+        return []
+    from mnv1.config import cell_name
+    from mnv1.sweep.run_key import run_key
+    from mnv1.tracking import runs
+    from mnv1.tracking.store import find_experiment, resolve_uri
+
+    if STATE.sweep is not None:
+        uri, experiment_id = STATE.sweep.uri, STATE.sweep.experiment_id
+    else:
+        uri = resolve_uri(cells[0].tracking.uri)
+        found = find_experiment(uri, cells[0].tracking.experiment)
+        if found is None:
+            return []
+        experiment_id = found
+    states = runs.cell_states(uri, experiment_id, [run_key(c) for c in cells])
+    return [cell_name(c) for c in cells if states[run_key(c)].status == runs.KILLED]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = get_args_parser().parse_args(arguments)
     # Quiet defaults for this process and the cell workers it starts (a user's own setting wins):
-    # TensorFlow's C++ info lines and MLflow's per-artifact progress bars drown the cell logs.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # MLflow's per-artifact progress bars drown the cell logs (TensorFlow's C++ lines are
+    # silenced by mnv1.cli on import, for every console script).
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    cells: list[RunConfig] = []
     if not _informational(args):
         expansion = check_command(
             args.overrides,
@@ -97,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             for line in expansion.errors:
                 print(f"  - {line}", file=sys.stderr)
             sys.exit(EXIT_INVALID)
+        cells = [cell.config for cell in expansion.cells]
         kind = "grid" if expansion.multirun else "run"
         print(
             f"mnv1-train: {len(expansion.cells)} cell(s) validated; starting the {kind}", flush=True
@@ -109,8 +149,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         _app()
-    except BaseException as exc:
-        _end_unfinished_sweep("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+    except KeyboardInterrupt as exc:
+        # 128 + the signal, as a shell reports a command stopped by it (130 for Ctrl-C).
+        signum = signal.SIGTERM if str(exc) == f"signal {signal.SIGTERM}" else signal.SIGINT
+        _interrupted(arguments, cells, 128 + signum)
+    except BaseException:
+        _end_unfinished_sweep("FAILED")
         raise
     if _end_unfinished_sweep("FAILED"):
         sys.exit(EXIT_FAILED)
