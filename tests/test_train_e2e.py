@@ -20,7 +20,8 @@ from train_support import child_command, child_env, run_child, tiny_config
 
 from mnv1.training.runlog import JsonlRunLog
 
-pytestmark = pytest.mark.slow
+# Each test starts one or two training processes (two for the module-scoped pair).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 # A short run that learns the quadrant task: 4 epochs of 12 steps of 16 images (8 per replica).
 # At 48 px the last feature map is 2×2, so training-mode BatchNorm is not all noise.

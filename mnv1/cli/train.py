@@ -12,6 +12,10 @@ no output directory and no TensorFlow context. Then Hydra runs: each job orchest
 (``mnv1.sweep.orchestrate.run_cell``), which trains in a child process. Hydra returns normally
 from a
 multirun whatever its jobs did, so ``main`` exits 1 afterwards if any cell did not finish.
+
+Ctrl-C (SIGINT) or SIGTERM stops the running cell's worker; its run and the sweep's parent end
+KILLED, one line names the cells marked KILLED and the command that resumes them, and ``main``
+exits 130 (SIGTERM: 143) without a traceback.
 """
 
 from __future__ import annotations
