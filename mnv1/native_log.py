@@ -53,14 +53,18 @@ def start_up_noise(lines: Sequence[str]) -> list[bool]:
 class _QuietLoader(importlib.abc.Loader):
     """Runs the real loader of ``tensorflow`` with stderr captured and filtered."""
 
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: Any, finder: _QuietFinder) -> None:
         self._loader = loader
+        self._finder = finder
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
         module: ModuleType | None = self._loader.create_module(spec)
         return module
 
     def exec_module(self, module: ModuleType) -> None:
+        # Once is enough: TensorFlow is being imported now.
+        if self._finder in sys.meta_path:
+            sys.meta_path.remove(self._finder)
         # The module keeps its real loader (importlib.resources and friends ask it).
         module.__loader__ = self._loader
         if module.__spec__ is not None:
@@ -78,29 +82,31 @@ class _QuietLoader(importlib.abc.Loader):
                 os.close(saved)
                 captured.seek(0)
                 lines = captured.read().decode(errors="replace").splitlines(keepends=True)
-                shown = [
-                    ln for ln, drop in zip(lines, start_up_noise(lines), strict=True) if not drop
-                ]
+                noise = start_up_noise(lines)
+                shown = [line for line, drop in zip(lines, noise, strict=True) if not drop]
                 if shown:
                     os.write(2, "".join(shown).encode())
 
 
 class _QuietFinder(importlib.abc.MetaPathFinder):
-    """Finds ``tensorflow`` through the other finders and hands it a quiet loader, once."""
+    """Finds ``tensorflow`` through the other finders and hands it a quiet loader.
+
+    It stays installed until TensorFlow is actually imported: libraries ask
+    ``importlib.util.find_spec("tensorflow")`` only to learn whether it is there (MLflow, TFDS).
+    """
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
         if fullname != "tensorflow":
             return None
-        sys.meta_path.remove(self)
         for finder in sys.meta_path:
-            spec = (
-                finder.find_spec(fullname, path, target) if hasattr(finder, "find_spec") else None
-            )
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
             if spec is not None:
                 if spec.loader is not None:
-                    spec.loader = _QuietLoader(spec.loader)
+                    spec.loader = _QuietLoader(spec.loader, self)
                 return spec
         return None
 

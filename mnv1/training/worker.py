@@ -199,8 +199,10 @@ if __name__ == "__main__":
     # Ctrl-C reaches the whole process group, this worker included. Its orchestrator marks the
     # run KILLED and says so; here the default action (die by SIGINT, which the orchestrator reads
     # as KILLED) replaces Python's KeyboardInterrupt, whose traceback would only be noise.
-    # Checkpoints are written whole or not at all, so a resume starts from the last one.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # Checkpoints are written whole or not at all, so a resume starts from the last one. (Where
+    # SIGINT was ignored when the process started, as under nohup, it stays ignored.)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
     # Quiet as the console script that started this worker asked (TF_CPP_MIN_LOG_LEVEL).
     native_log.install()
     exit_now(main())
