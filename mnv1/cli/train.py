@@ -89,7 +89,8 @@ def _interrupted(arguments: Sequence[str], cells: Sequence[RunConfig], code: int
     _end_unfinished_sweep("KILLED")
     killed = _killed_cells(STATE.grid or cells)
     what = f"marked KILLED: {', '.join(killed)}" if killed else "no cell had started"
-    resume = shlex.join(["mnv1-train", *arguments])
+    # The same command resumes (tracking.rerun=true would start the runs afresh instead).
+    resume = shlex.join(["mnv1-train", *(a for a in arguments if "tracking.rerun=" not in a)])
     print(f"\nmnv1-train: interrupted; {what}. Resume with: {resume}", file=sys.stderr, flush=True)
     sys.exit(code)
 
@@ -124,13 +125,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     cells: list[RunConfig] = []
     if not _informational(args):
-        expansion = check_command(
-            args.overrides,
-            multirun=bool(args.multirun),
-            config_name=args.config_name,
-            config_path=args.config_path,
-            config_dir=args.config_dir,
-        )
+        try:
+            expansion = check_command(
+                args.overrides,
+                multirun=bool(args.multirun),
+                config_name=args.config_name,
+                config_path=args.config_path,
+                config_dir=args.config_dir,
+            )
+        except KeyboardInterrupt:
+            _interrupted(arguments, [], 128 + signal.SIGINT)
         if expansion.errors:
             count = len(expansion.errors)
             print(
