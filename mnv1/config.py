@@ -656,11 +656,22 @@ def check(cfg: Any, section: str = "") -> None:
 
 
 def run_name(alpha: float, resolution: int, variant: str = "separable") -> str:
-    """The run/model name that carries the sweep coordinates, e.g. ``mnv1_a0.75_r160``."""
+    """The run/model name that carries the sweep coordinates, e.g. ``mnv1_a0.75_r160``: the one
+    place a cell's name is built (runs, models, the grid, messages, Hydra's sweep folders)."""
     # 1.0 prints as "1.0" (not "1"), 0.75 as "0.75": the α column reads the same in every name.
-    alpha_text = f"{alpha:.1f}" if float(alpha).is_integer() else f"{alpha:g}"
+    # A value that failed validation (a string, say) still names its cell in the error message.
+    try:
+        value = float(alpha)
+        alpha_text = f"{value:.1f}" if value.is_integer() else f"{value:g}"
+    except (TypeError, ValueError):
+        alpha_text = str(alpha)
     suffix = "" if variant == "separable" else f"_{variant}"
     return f"mnv1_a{alpha_text}_r{resolution}{suffix}"
+
+
+def cell_name(cfg: RunConfig) -> str:
+    """The name of the run of one configuration: :func:`run_name` of its model coordinates."""
+    return run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -1,12 +1,21 @@
-"""Shared fixtures: each test gets its own output directory and tracking store."""
+"""Shared fixtures: each test gets its own launch directory, tracking store and data directory.
+
+Tiers: ``pytest`` runs the fast tests; ``pytest -m "slow or not slow"`` (``make test``) adds the
+slow end-to-end ones. Every test has a time limit (``timeout`` in pyproject.toml; longer ones
+carry ``@pytest.mark.timeout``).
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from sweep_support import Workspace
 
 # Tests never look for a GPU and keep TensorFlow's C++ logging quiet; set before any import of TF.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -28,3 +37,24 @@ def probe_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ.pop(ENV_PROBE_DIR, None)
         else:
             os.environ[ENV_PROBE_DIR] = previous
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    """A launch directory with its own SQLite store and TFDS data directory, for running the
+    real ``mnv1-train``."""
+    from sweep_support import Workspace  # imports MLflow: only for the tests that use it
+
+    return Workspace(tmp_path)
+
+
+@pytest.fixture
+def sqlite_uri(tmp_path: Path) -> str:
+    """A fresh, empty SQLite tracking store."""
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """An empty TFDS data directory (``data.data_dir``)."""
+    return tmp_path / "tfds"

@@ -13,23 +13,6 @@ import pytest
 from mnv1.cli.bench import main
 
 
-def test_model_bench_json(capsys: pytest.CaptureFixture) -> None:
-    assert main(["model", "--tiny", "--format", "json"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert report["benchmark"] == "model"
-    assert report["meta"]["backend"] == "tensorflow"
-    assert report["meta"]["float32 matmul ceiling GFLOP/s"] > 0
-    (row,) = report["results"]
-    assert (row["alpha"], row["resolution"]) == (0.25, 32)
-    runs = row["runs"]
-    # A B alternation: both models timed once per repeat, the median reported.
-    assert len(runs["ours"]["train_runs"]) == len(runs["keras_ref"]["train_runs"]) == 2
-    assert row["train_ratio"] == pytest.approx(row["ours_train"] / row["keras_train"])
-    # α=0.25, ρ=32: 6 × mult-adds FLOPs per trained image, from the cost model.
-    assert runs["mult_adds"] == 1_088_128
-    assert row["train_gflops"] == pytest.approx(row["ours_train"] * 6 * 1_088_128 / 1e9)
-
-
 def test_gpu_schedule_puts_the_headline_cells_in_bf16_first() -> None:
     from mnv1.bench.gpu import GRID_CELLS, IMPLS, schedule
 
@@ -82,16 +65,17 @@ def test_gpu_script_times_ours_and_the_peers_on_a_resident_batch(tmp_path: Path)
     assert "| standin | 0.25 | 48 | float32 |" in done.stdout
 
 
-def test_any_benchmark_can_be_logged_as_an_mlflow_run(
-    tmp_path: Path, capsys: pytest.CaptureFixture
+def test_model_bench_logged_as_an_mlflow_run_and_printed_as_asked(
+    tmp_path: Path, sqlite_uri: str, capsys: pytest.CaptureFixture
 ) -> None:
+    """One tiny benchmark run (each costs seconds of model building and timing) checks both the
+    result document, which the run keeps as its artifact, and the logging of any benchmark."""
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    assert main(["model", "--tiny", "--log-to", uri, "--log-experiment", "bench"]) == 0
+    assert main(["model", "--tiny", "--log-to", sqlite_uri, "--log-experiment", "bench"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("## model") and "| alpha | resolution |" in out  # markdown as asked
-    client = MlflowClient(uri)
+    client = MlflowClient(sqlite_uri)
     experiment = client.get_experiment_by_name("bench")
     assert experiment is not None
     (run,) = client.search_runs([experiment.experiment_id])
@@ -103,3 +87,19 @@ def test_any_benchmark_can_be_logged_as_an_mlflow_run(
     )
     assert run.data.params["backend"] == "tensorflow"
     assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["benchmark.md"]
+
+    # The artifact is the benchmark's own JSON document.
+    local = client.download_artifacts(run.info.run_id, "benchmark.md", str(tmp_path))
+    report = json.loads(Path(local).read_text())
+    assert report["benchmark"] == "model"
+    assert report["meta"]["backend"] == "tensorflow"
+    assert report["meta"]["float32 matmul ceiling GFLOP/s"] > 0
+    (row,) = report["results"]
+    assert (row["alpha"], row["resolution"]) == (0.25, 32)
+    runs = row["runs"]
+    # A B alternation: both models timed once per repeat, the median reported.
+    assert len(runs["ours"]["train_runs"]) == len(runs["keras_ref"]["train_runs"]) == 2
+    assert row["train_ratio"] == pytest.approx(row["ours_train"] / row["keras_train"])
+    # α=0.25, ρ=32: 6 × mult-adds FLOPs per trained image, from the cost model.
+    assert runs["mult_adds"] == 1_088_128
+    assert row["train_gflops"] == pytest.approx(row["ours_train"] * 6 * 1_088_128 / 1e9)

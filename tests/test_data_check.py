@@ -72,8 +72,8 @@ def test_synthetic_source_with_another_name_is_a_problem(tmp_path: Path) -> None
     assert "data.name='cifar10'" in found and "data.source=tfds" in found
 
 
-def test_unprepared_named_dataset_without_download_is_a_problem(tmp_path: Path) -> None:
-    cfg = DataConfig(source="tfds", name="tf_flowers", data_dir=str(tmp_path / "tfds"))
+def test_unprepared_named_dataset_without_download_is_a_problem(data_dir: Path) -> None:
+    cfg = DataConfig(source="tfds", name="tf_flowers", data_dir=str(data_dir))
     (found,) = check.problems(cfg)
     assert "data.name='tf_flowers' is not prepared" in found
     assert "data.download=true" in found
@@ -81,7 +81,7 @@ def test_unprepared_named_dataset_without_download_is_a_problem(tmp_path: Path) 
     cfg.download = True
     assert check.problems(cfg) == []
     cfg.download = False
-    version_dir = tmp_path / "tfds" / "tf_flowers" / "3.0.1"
+    version_dir = data_dir / "tf_flowers" / "3.0.1"
     version_dir.mkdir(parents=True)
     (version_dir / "dataset_info.json").write_text("{}")
     assert check.problems(cfg) == []
@@ -109,8 +109,8 @@ def test_malformed_tfds_name(tmp_path: Path) -> None:
     assert "data.name='Tf Flowers' is not a TFDS dataset name" in found
 
 
-def test_folder_problems(tmp_path: Path) -> None:
-    cfg = DataConfig(source="folder", data_dir=str(tmp_path / "tfds"))
+def test_folder_problems(tmp_path: Path, data_dir: Path) -> None:
+    cfg = DataConfig(source="folder", data_dir=str(data_dir))
     (found,) = check.problems(cfg)
     assert "data.path is not set" in found
     cfg.path = str(tmp_path / "nowhere")

@@ -39,8 +39,7 @@ sys.exit(1)
 """
 
 
-def test_unprepared_dataset_fails_promptly_without_network(tmp_path: Path) -> None:
-    data_dir = tmp_path / "tfds"
+def test_unprepared_dataset_fails_promptly_without_network(data_dir: Path) -> None:
     # The timeout is the acceptance bound (a blocked TFDS download retries for minutes).
     result = subprocess.run(
         [sys.executable, "-c", NO_NETWORK_CHILD, str(data_dir)],
@@ -56,8 +55,8 @@ def test_unprepared_dataset_fails_promptly_without_network(tmp_path: Path) -> No
 
 
 @pytest.mark.timeout(30)
-def test_prepare_and_preflight_refuse_in_process(tmp_path: Path) -> None:
-    cfg = DataConfig(source="tfds", name="cifar10", data_dir=str(tmp_path / "tfds"))
+def test_prepare_and_preflight_refuse_in_process(tmp_path: Path, data_dir: Path) -> None:
+    cfg = DataConfig(source="tfds", name="cifar10", data_dir=str(data_dir))
     for step in (prepare, preflight):
         with pytest.raises(DataError, match=r"data\.name='cifar10' is not prepared"):
             step(cfg)
@@ -65,11 +64,11 @@ def test_prepare_and_preflight_refuse_in_process(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_missing_imagenet_tar_names_the_files(tmp_path: Path) -> None:
+def test_missing_imagenet_tar_names_the_files(tmp_path: Path, data_dir: Path) -> None:
     manual = tmp_path / "manual"
     write_imagenet_tars(manual, val=False)
     cfg = DataConfig(
-        source="tfds", name="imagenet2012", data_dir=str(tmp_path / "tfds"), manual_dir=str(manual)
+        source="tfds", name="imagenet2012", data_dir=str(data_dir), manual_dir=str(manual)
     )
     with pytest.raises(DataError) as err:
         preflight(cfg)
@@ -77,13 +76,13 @@ def test_missing_imagenet_tar_names_the_files(tmp_path: Path) -> None:
     assert "download ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar" in message
     assert f"data.manual_dir={str(manual)!r} lacks ILSVRC2012_img_val.tar" in message
     assert "https://image-net.org/download-images" in message
-    assert not (tmp_path / "tfds").exists()
+    assert not (data_dir).exists()
 
 
 @pytest.mark.timeout(30)
-def test_unknown_dataset_name_is_a_data_error(tmp_path: Path) -> None:
-    cfg = DataConfig(source="tfds", name="no_such_dataset_xyz", data_dir=str(tmp_path / "tfds"))
+def test_unknown_dataset_name_is_a_data_error(data_dir: Path) -> None:
+    cfg = DataConfig(source="tfds", name="no_such_dataset_xyz", data_dir=str(data_dir))
     cfg.download = True
     with pytest.raises(DataError, match=r"data\.name='no_such_dataset_xyz' is not a dataset TFDS"):
         prepare(cfg)
-    assert not (tmp_path / "tfds").exists()
+    assert not (data_dir).exists()

@@ -6,15 +6,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from sweep_support import Workspace
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path)
 
 
 def assert_untouched(ws: Workspace) -> None:

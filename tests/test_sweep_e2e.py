@@ -1,6 +1,11 @@
 """End to end: the real ``mnv1-train -m experiment=smoke`` against a temporary SQLite store,
-checked through MLflow's API. Each test trains a few tiny cells (α ≤ 0.5, ρ ≤ 48, two steps per
-epoch), each cell in its own worker process, exactly as a user's sweep does."""
+checked through MLflow's API. Each sweep trains a few tiny cells (α ≤ 0.5, ρ ≤ 48, two steps per
+epoch), each cell in its own worker process, exactly as a user's sweep does.
+
+Starting processes is what costs here, so one module-scoped smoke sweep (launched three times:
+with a failing cell on the joblib launcher, relaunched, relaunched again) serves every test that
+only reads what a sweep leaves behind; the tests that kill a sweep and the single run have their
+own workspace."""
 
 from __future__ import annotations
 
@@ -9,10 +14,12 @@ import math
 import os
 import re
 import signal
+import subprocess
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
 import pytest
+from mlflow.entities import Run
 from mnv1.tracking.schema import PER_EPOCH_METRICS
 from sweep_support import Workspace
 
@@ -59,13 +66,38 @@ def test_reference_counts() -> None:
         assert paper_costs(alpha, resolution, 10) == counts
 
 
-@pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path)
-
-
 def skipped_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if ": skipped, run " in line]
+
+
+FAILING_CELL = "mnv1_a0.5_r48"
+
+
+@dataclass
+class Launch:
+    """One ``mnv1-train -m experiment=smoke`` and the runs as it left them."""
+
+    done: subprocess.CompletedProcess[str]
+    parent: Run
+    children: dict[str, Run]
+    run_count: int
+
+
+@dataclass
+class SmokeSweep:
+    """The smoke sweep launched three times in one workspace; the tests below only read it.
+
+    1. on the joblib launcher, two cells at once, one cell failing;
+    2. relaunched on the basic launcher: reruns the failed cell only, then writes the report;
+    3. relaunched again: every cell FINISHED, nothing to do.
+    """
+
+    ws: Workspace
+    failing: Launch
+    failed_traceback: str
+    failed_matrix: str
+    fixed: Launch
+    again: Launch
 
 
 PROGRESS = re.compile(
@@ -78,15 +110,109 @@ def progress_counts(output: str) -> list[int]:
     return [int(m.group(1)) for m in map(PROGRESS.match, output.splitlines()) if m]
 
 
+def _launch(ws: Workspace, *extra: str, env: dict[str, str] | None = None) -> Launch:
+    done = ws.train("-m", "experiment=smoke", *extra, env=env)
+    [parent] = ws.parents()
+    return Launch(done, parent, ws.children(), len(ws.runs()))
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> SmokeSweep:
+    ws = Workspace(tmp_path_factory.mktemp("smoke"))
+    # One cell fails in its worker (tests/failure_injection), two cells run at once.
+    failing = _launch(
+        ws, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", env=ws.failing_env(FAILING_CELL)
+    )
+    # Read now: the relaunch moves the traceback aside and rewrites the matrix.
+    failed_traceback = ws.text(failing.children[FAILING_CELL], "traceback.txt")
+    failed_matrix = ws.text(failing.parent, "status_matrix.md")
+    fixed = _launch(ws)
+    again = _launch(ws)
+    return SmokeSweep(ws, failing, failed_traceback, failed_matrix, fixed, again)
+
+
 @pytest.mark.slow
-def test_smoke_sweep_then_relaunch_adds_no_run(ws: Workspace) -> None:
-    done = ws.train("-m", "experiment=smoke")
-    assert done.returncode == 0, done.stdout + done.stderr
+@pytest.mark.timeout(900)  # the first test to use the shared sweep also pays for it
+def test_a_failing_cell_is_isolated_while_joblib_runs_two_cells_at_once(
+    smoke: SmokeSweep,
+) -> None:
+    done, children = smoke.failing.done, smoke.failing.children
+    assert done.returncode == 1, done.stdout
+    assert "1 of 4 cells did not finish" in done.stdout
+    assert {name: run.info.status for name, run in children.items()} == {
+        "mnv1_a0.25_r32": "FINISHED",
+        "mnv1_a0.25_r48": "FINISHED",
+        "mnv1_a0.5_r32": "FINISHED",
+        FAILING_CELL: "FAILED",
+    }
+    assert smoke.failed_traceback.startswith("Traceback (most recent call last)")
+    assert (
+        f"RuntimeError: injected failure in {FAILING_CELL} (MNV1_TEST_FAIL_CELL)"
+        in smoke.failed_traceback
+    )
+    assert smoke.failing.parent.info.status == "FAILED"
+    assert "| 0.5 | FAILED" in smoke.failed_matrix
+    # Every cell under the one parent, on one SQLite store; two jobs at once: some pair of
+    # cells overlapped in time.
+    for run in children.values():
+        assert run.data.tags["mlflow.parentRunId"] == smoke.failing.parent.info.run_id
+    spans = sorted((r.info.start_time, r.info.end_time) for r in children.values())
+    assert any(spans[i + 1][0] < spans[i][1] for i in range(len(spans) - 1))
+
+
+@pytest.mark.slow
+def test_a_relaunch_reruns_only_the_failed_cell_in_its_own_run(smoke: SmokeSweep) -> None:
+    ws, before, done = smoke.ws, smoke.failing.children, smoke.fixed.done
+    assert done.returncode == 0, done.stdout
+    assert sorted(
+        line.split(": skipped")[0].split()[-1] for line in skipped_lines(done.stdout)
+    ) == [
+        "mnv1_a0.25_r32",
+        "mnv1_a0.25_r48",
+        "mnv1_a0.5_r32",
+    ]
+    failed = before[FAILING_CELL]
+    assert f"{FAILING_CELL}: resuming run {failed.info.run_id} (was FAILED)" in done.stdout
+    assert smoke.fixed.run_count == 5
+    children = smoke.fixed.children
+    rerun = children[FAILING_CELL]
+    assert rerun.info.run_id == failed.info.run_id
+    assert rerun.info.status == "FINISHED" and rerun.data.tags["mnv1.attempt"] == "2"
+    for key in PER_EPOCH_METRICS:
+        assert ws.steps(rerun, key) == [1, 2], key
+    # The failed attempt's traceback is kept, out of the finished run's top level.
+    artifacts = [a.path for a in ws.client().list_artifacts(rerun.info.run_id)]
+    assert "traceback.txt" not in artifacts and "attempt1" in artifacts
+    assert "injected failure" in ws.text(rerun, "attempt1/traceback.txt")
+    finished = [name for name in children if name != FAILING_CELL]
+    for name in finished:
+        assert children[name].info.end_time == before[name].info.end_time
+        assert children[name].data.tags["mnv1.attempt"] == "1"
+    assert smoke.fixed.parent.info.run_id == smoke.failing.parent.info.run_id
+    assert smoke.fixed.parent.info.status == "FINISHED"
     assert "all cells FINISHED" in done.stdout
 
-    [parent] = ws.parents()
+
+@pytest.mark.slow
+def test_the_plan_comes_first_and_progress_reaches_k_of_k(smoke: SmokeSweep) -> None:
+    # The plan came before the first cell, each cell ended with a progress line, up to 4/4, and
+    # the parent run keeps the estimate beside the actual time of the same span.
+    ws, done, parent = smoke.ws, smoke.fixed.done, smoke.fixed.parent
+    assert done.stdout.index("Plan: 4 cell(s)") < done.stdout.index("mnv1_a0.25_r32: skipped")
+    assert "total (cells, one after another): " in done.stdout
+    assert progress_counts(done.stdout) == [1, 2, 3, 4]
+    assert re.search(r"^4/4 done · .+ elapsed · ETA 0 s · ", done.stdout, re.M)
+    assert progress_counts(smoke.again.done.stdout) == [1, 2, 3, 4]
+    assert parent.data.metrics["plan_estimate_s"] > 0
+    assert parent.data.metrics["plan_actual_s"] > 0
+    assert parent.data.metrics["time_plan_s"] > 0  # the plan's own time, probe included
+    assert ws.text(parent, "plan.txt").startswith("Plan: 4 cell(s)")
+
+
+@pytest.mark.slow
+def test_every_run_of_the_sweep_carries_the_schema(smoke: SmokeSweep) -> None:
+    ws, parent = smoke.ws, smoke.fixed.parent
     tags = parent.data.tags
-    assert parent.info.status == "FINISHED"
     assert tags["mnv1.kind"] == "sweep" and tags["mnv1.study"] == "smoke"
     assert tags["mnv1.data.name"].startswith("mnv1_synthetic")
     grid = json.loads(ws.text(parent, "grid.json"))
@@ -97,7 +223,7 @@ def test_smoke_sweep_then_relaunch_adds_no_run(ws: Workspace) -> None:
     )
     assert "model.alpha: 0.25,0.5" in ws.text(parent, "sweep_config.yaml")
 
-    children = ws.children()
+    children = smoke.fixed.children
     assert sorted(children) == SMOKE_CELLS
     for cell in grid["cells"]:
         run = children[cell["name"]]
@@ -123,8 +249,12 @@ def test_smoke_sweep_then_relaunch_adds_no_run(ws: Workspace) -> None:
             assert ws.steps(run, key) == [1, 2], key
         assert p["model.alpha"] == str(cell["alpha"]) and p["train.epochs"] == "2"
         assert json.loads(ws.text(run, "config.json"))["model"]["resolution"] == cell["resolution"]
-    assert ws.text(parent, "status_matrix.md").count("FINISHED") == 4
 
+
+@pytest.mark.slow
+def test_the_sweep_ends_with_its_status_matrix_and_report(smoke: SmokeSweep) -> None:
+    ws, parent, done = smoke.ws, smoke.fixed.parent, smoke.fixed.done
+    assert ws.text(parent, "status_matrix.md").count("FINISHED") == 4
     # The sweep ended by writing the paper report, on disk and on the parent run.
     report_files = {"report.md", "report.html", "figure4.png", "figure5.png", "grid.csv"}
     assert report_files <= {p.name for p in (ws.root / "reports" / "smoke").iterdir()}
@@ -132,106 +262,47 @@ def test_smoke_sweep_then_relaunch_adds_no_run(ws: Workspace) -> None:
     assert {f"report/{name}" for name in report_files} <= logged
     assert "Report: reports/smoke/report.md" in done.stdout
 
-    # The plan came before the first cell, each cell ended with a progress line, up to 4/4, and
-    # the parent run keeps the estimate beside the actual time of the same span.
-    assert done.stdout.index("Plan: 4 cell(s)") < done.stdout.index("mnv1_a0.25_r32: new run")
-    assert "total (cells, one after another): " in done.stdout
-    assert progress_counts(done.stdout) == [1, 2, 3, 4]
-    assert re.search(
-        r"^4/4 done · .+ elapsed · ETA 0 s · mnv1_a0\.5_r48 val_top1 \d+\.\d%$", done.stdout, re.M
-    )
-    assert parent.data.metrics["plan_estimate_s"] > 0
-    assert parent.data.metrics["plan_actual_s"] > 0
-    assert parent.data.metrics["time_plan_s"] > 0  # the plan's own time, probe included
-    # Every cell trained, so the estimate of the cells trained is the whole plan's.
-    trained = parent.data.metrics["plan_estimate_trained_s"]
-    assert trained == pytest.approx(parent.data.metrics["plan_estimate_s"])
-    assert ws.text(parent, "plan.txt").startswith("Plan: 4 cell(s)")
-
-    before = {r.info.run_id: (r.info.status, r.info.end_time) for r in children.values()}
-    again = ws.train("-m", "experiment=smoke")
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert len(skipped_lines(again.stdout)) == 4
-    assert progress_counts(again.stdout) == [1, 2, 3, 4]
-    assert len(ws.runs()) == 5  # no new run at all
-    [same_parent] = ws.parents()
-    assert same_parent.info.run_id == parent.info.run_id
-    assert same_parent.info.status == "FINISHED"
-    assert same_parent.data.tags["mnv1.launches"] == "2"
-    after = {r.info.run_id: (r.info.status, r.info.end_time) for r in ws.children().values()}
-    assert after == before
-
 
 @pytest.mark.slow
-def test_a_failing_cell_is_isolated_and_a_relaunch_reruns_only_it(ws: Workspace) -> None:
-    done = ws.train("-m", "experiment=smoke", env=ws.failing_env("mnv1_a0.5_r48"))
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "1 of 4 cells did not finish" in done.stdout
-    children = ws.children()
-    statuses = {name: run.info.status for name, run in children.items()}
-    assert statuses == {
-        "mnv1_a0.25_r32": "FINISHED",
-        "mnv1_a0.25_r48": "FINISHED",
-        "mnv1_a0.5_r32": "FINISHED",
-        "mnv1_a0.5_r48": "FAILED",
-    }
-    failed = children["mnv1_a0.5_r48"]
-    traceback = ws.text(failed, "traceback.txt")
-    assert traceback.startswith("Traceback (most recent call last)")
-    assert "RuntimeError: injected failure in mnv1_a0.5_r48 (MNV1_TEST_FAIL_CELL)" in traceback
-    [parent] = ws.parents()
-    assert parent.info.status == "FAILED"
-    assert "| 0.5 | FAILED" in ws.text(parent, "status_matrix.md")
-
-    finished = {n: r.info.end_time for n, r in children.items() if r.info.status == "FINISHED"}
-    again = ws.train("-m", "experiment=smoke")
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert sorted(
-        line.split(": skipped")[0].split()[-1] for line in skipped_lines(again.stdout)
-    ) == [
-        "mnv1_a0.25_r32",
-        "mnv1_a0.25_r48",
-        "mnv1_a0.5_r32",
-    ]
-    assert f"mnv1_a0.5_r48: resuming run {failed.info.run_id} (was FAILED)" in again.stdout
-    assert len(ws.runs()) == 5
-    children = ws.children()
-    rerun = children["mnv1_a0.5_r48"]
-    assert rerun.info.run_id == failed.info.run_id
-    assert rerun.info.status == "FINISHED" and rerun.data.tags["mnv1.attempt"] == "2"
-    for key in PER_EPOCH_METRICS:
-        assert ws.steps(rerun, key) == [1, 2], key
-    # The failed attempt's traceback is kept, out of the finished run's top level.
-    artifacts = [a.path for a in ws.client().list_artifacts(rerun.info.run_id)]
-    assert "traceback.txt" not in artifacts and "attempt1" in artifacts
-    assert "injected failure" in ws.text(rerun, "attempt1/traceback.txt")
-    assert {n: children[n].info.end_time for n in finished} == finished
-    assert all(children[n].data.tags["mnv1.attempt"] == "1" for n in finished)
-    [parent] = ws.parents()
+def test_relaunching_a_finished_sweep_adds_no_run(smoke: SmokeSweep) -> None:
+    done = smoke.again.done
+    assert done.returncode == 0, done.stdout
+    assert len(skipped_lines(done.stdout)) == 4
+    assert smoke.again.run_count == 5  # no new run at all
+    parent = smoke.again.parent
+    assert parent.info.run_id == smoke.fixed.parent.info.run_id
     assert parent.info.status == "FINISHED"
+    assert parent.data.tags["mnv1.launches"] == "3"
+
+    def ends(children: dict[str, Run]) -> dict[str, tuple[str, int | None]]:
+        return {r.info.run_id: (r.info.status, r.info.end_time) for r in children.values()}
+
+    assert ends(smoke.again.children) == ends(smoke.fixed.children)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _wait_for_checkpoint(
+    ws: Workspace, proc: subprocess.Popen[str], epochs_done: int, deadline: float
+) -> None:
+    """Until the cell's checkpoint has ``epochs_done`` epochs (the worker is mid-cell)."""
+    checkpoints = ws.root / ".mnv1" / "checkpoints"
+    while True:
+        pointers = list(checkpoints.glob("*/latest.json"))
+        if pointers and json.loads(pointers[0].read_text())["epochs_done"] >= epochs_done:
+            return
+        assert proc.poll() is None, f"the sweep ended before epoch {epochs_done}'s checkpoint"
+        assert time.monotonic() < deadline, f"no checkpoint of epoch {epochs_done} in time"
+        time.sleep(0.05)
 
 
 @pytest.mark.slow
-def test_joblib_runs_two_cells_at_once_on_one_sqlite_store(ws: Workspace) -> None:
-    done = ws.train("-m", "experiment=smoke", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
-    assert done.returncode == 0, done.stdout + done.stderr
-    [parent] = ws.parents()
-    assert parent.info.status == "FINISHED"
-    children = ws.children()
-    assert sorted(children) == SMOKE_CELLS
-    for name, run in children.items():
-        assert run.info.status == "FINISHED"
-        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
-        assert (run.data.metrics["mult_adds"], run.data.metrics["params"]) == SMOKE_COSTS[name]
-        for key in PER_EPOCH_METRICS:
-            assert ws.steps(run, key) == [1, 2], (name, key)
-    # Two jobs at once: some pair of cells overlapped in time.
-    spans = sorted((r.info.start_time, r.info.end_time) for r in children.values())
-    assert any(spans[i + 1][0] < spans[i][1] for i in range(len(spans) - 1))
-
-
-@pytest.mark.slow
-def test_sigkill_mid_run_resumes_in_the_same_run(ws: Workspace) -> None:
+@pytest.mark.timeout(600)
+def test_sigkill_then_ctrl_c_mid_cell_and_each_relaunch_resumes_the_same_run(
+    ws: Workspace,
+) -> None:
     args = (
         "-m",
         "experiment=smoke",
@@ -240,38 +311,60 @@ def test_sigkill_mid_run_resumes_in_the_same_run(ws: Workspace) -> None:
         "train.epochs=3",
         "train.steps_per_epoch=24",
     )
-    # Its own process group, so the whole sweep (launcher and worker) dies at once.
+    deadline = time.monotonic() + 500
+    # Its own process group, so the whole sweep (launcher and worker) gets the signal at once.
     proc = ws.popen(*args, start_new_session=True)
-    checkpoints = ws.root / ".mnv1" / "checkpoints"
-    deadline = time.monotonic() + 600
     try:
-        while not list(checkpoints.glob("*/latest.json")):
-            assert proc.poll() is None, "the sweep ended before its first checkpoint"
-            assert time.monotonic() < deadline, "no checkpoint within 10 minutes"
-            time.sleep(0.05)
+        _wait_for_checkpoint(ws, proc, 1, deadline)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
     assert proc.returncode == -signal.SIGKILL
-
     [killed] = ws.children().values()
     assert killed.info.status == "RUNNING"  # left behind by a dead process
     assert ws.steps(killed, "val_top1") == [1]
 
+    # The relaunch finds it RUNNING under a dead owner, marks it KILLED and resumes it; Ctrl-C
+    # (SIGINT to the process group, as a terminal sends it) stops it again after epoch 2. A test
+    # run started in the background inherits SIGINT ignored; a terminal's command does not.
+    proc = ws.popen(*args, start_new_session=True, preexec_fn=_default_sigint)
+    try:
+        _wait_for_checkpoint(ws, proc, 2, deadline)
+        os.killpg(proc.pid, signal.SIGINT)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert f"resuming run {killed.info.run_id} (was KILLED)" in output
+    assert proc.returncode == 130, output
+    assert "Traceback" not in output, output
+    # Neither the launcher nor the worker printed TensorFlow's start-up lines.
+    assert "absl::InitializeLog" not in output and "cudart_stub" not in output, output
+    resume = "Resume with: mnv1-train " + " ".join(args)
+    assert f"mnv1-train: interrupted; marked KILLED: mnv1_a0.25_r32. {resume}" in output
+    [interrupted] = ws.children().values()
+    assert interrupted.info.run_id == killed.info.run_id
+    assert interrupted.info.status == "KILLED"
+    assert interrupted.data.tags["mnv1.reconciled"].startswith(
+        f"owner pid {killed.data.tags['mnv1.pid']} on "
+    )
+    [parent] = ws.parents()
+    assert parent.info.status == "KILLED"
+
     done = ws.train(*args)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == 0, done.stdout
     assert f"resuming run {killed.info.run_id} (was KILLED)" in done.stdout
     [resumed] = ws.children().values()
     tags = resumed.data.tags
     assert resumed.info.run_id == killed.info.run_id
     assert resumed.info.status == "FINISHED"
-    assert tags["mnv1.resumed_from_epoch"] == "1"
-    assert tags["mnv1.attempt"] == "2"
-    assert tags["mnv1.reconciled"].startswith(f"owner pid {killed.data.tags['mnv1.pid']} on ")
+    assert tags["mnv1.resumed_from_epoch"] == "2"
+    assert tags["mnv1.attempt"] == "3"
     for key in PER_EPOCH_METRICS:
         assert ws.steps(resumed, key) == [1, 2, 3], key
     [parent] = ws.parents()
-    assert parent.info.status == "FINISHED" and parent.data.tags["mnv1.launches"] == "2"
+    assert parent.info.status == "FINISHED" and parent.data.tags["mnv1.launches"] == "3"
     assert len(ws.runs()) == 2
 
 

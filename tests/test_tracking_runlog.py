@@ -15,8 +15,8 @@ from mnv1.training.runlog import RunLog
 
 
 @pytest.fixture
-def run_log(tmp_path: Path) -> MLflowRunLog:
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+def run_log(sqlite_uri: str) -> MLflowRunLog:
+    uri = sqlite_uri
     exp = ensure_experiment(uri, "writer")
     run_id = runs.create(uri, exp, "mnv1_a0.25_r32", {})
     return MLflowRunLog(run_id=run_id, uri=uri)

@@ -15,8 +15,8 @@ from mnv1.tracking.store import ensure_experiment
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> tuple[str, str]:
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+def store(sqlite_uri: str) -> tuple[str, str]:
+    uri = sqlite_uri
     return uri, ensure_experiment(uri, "lifecycle")
 
 

@@ -98,8 +98,8 @@ def _write_many(uri: str, run_id: str, worker: int) -> None:
         c.set_tag(run_id, f"w{worker}.s{step}", "x")
 
 
-def test_parallel_writers_on_one_sqlite_lose_nothing(tmp_path: Path) -> None:
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+def test_parallel_writers_on_one_sqlite_lose_nothing(sqlite_uri: str) -> None:
+    uri = sqlite_uri
     experiment = ensure_experiment(uri, "parallel")
     run_id = MlflowClient(uri).create_run(experiment).info.run_id
     ctx = multiprocessing.get_context("spawn")

@@ -20,7 +20,8 @@ from train_support import child_command, child_env, run_child, tiny_config
 
 from mnv1.training.runlog import JsonlRunLog
 
-pytestmark = pytest.mark.slow
+# Each test starts one or two training processes (two for the module-scoped pair).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 # A short run that learns the quadrant task: 4 epochs of 12 steps of 16 images (8 per replica).
 # At 48 px the last feature map is 2×2, so training-mode BatchNorm is not all noise.
@@ -90,17 +91,6 @@ def test_same_seed_and_determinism_give_identical_losses(deterministic_pair):
     first, second = deterministic_pair
     for key in ("loss", "top1", "val_loss", "val_top1"):
         assert losses(first, key) == losses(second, key), key
-
-
-def test_65_examples_on_two_replicas_evaluate_every_validation_example(tmp_path):
-    cfg = tiny_config(tmp_path, train={"epochs": 2})
-    proc, jsonl = run_child(cfg, tmp_path, train=65, val=65)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    run = JsonlRunLog(jsonl)
-    assert run.tags()["mnv1.steps_per_epoch"] == "4"  # 65 // 16: the remainder is dropped
-    assert run.metric_history("val_examples") == [(None, 65.0)]
-    for _, top1 in run.metric_history("val_top1"):
-        assert abs(top1 * 65 - round(top1 * 65)) < 1e-4  # a count of the 65, padding excluded
 
 
 def test_multi_worker_tf_config_is_refused(tmp_path):
@@ -174,13 +164,14 @@ def test_sigkill_after_the_first_epoch_resumes_and_finishes_the_epoch_count(tmp_
     assert json.loads((checkpoints / "latest.json").read_text())["epochs_done"] == 4
 
 
-def test_worker_command_trains_on_the_data_layer(tmp_path):
-    """``python -m mnv1.training.worker`` end to end: the embedded synthetic TFDS set, two "
-    "replicas."""
-    cfg = tiny_config(tmp_path, train={"epochs": 1})
+def test_worker_command_trains_on_the_data_layer_and_counts_every_validation_example(tmp_path):
+    """``python -m mnv1.training.worker`` end to end: the embedded synthetic TFDS set, two
+    replicas. 65 examples each way, global batch 16: training drops the remainder (4 steps), while
+    validation evaluates all 65, the last batch padded and the padding left out of the counts."""
+    cfg = tiny_config(tmp_path, train={"epochs": 2})
     cfg["data"].update(
         data_dir=str(tmp_path / "tfds"),
-        synthetic={"train_size": 40, "val_size": 20, "image_size": 48, "seed": 0},
+        synthetic={"train_size": 65, "val_size": 65, "image_size": 48, "seed": 0},
     )
     config = tmp_path / "cell.json"
     config.write_text(json.dumps(cfg))
@@ -196,9 +187,12 @@ def test_worker_command_trains_on_the_data_layer(tmp_path):
     assert "mnv1.training.worker: finished: val_top1" in proc.stdout
     run = JsonlRunLog(tmp_path / "cell.jsonl")  # the default run_log: beside the config
     tags = run.tags()
-    assert tags["mnv1.data.name"] == "mnv1_synthetic/s0_tr40_va20_c10_px48"
-    assert tags["mnv1.data.split.validation"] == "20"
+    assert tags["mnv1.data.name"] == "mnv1_synthetic/s0_tr65_va65_c10_px48"
+    assert tags["mnv1.data.split.validation"] == "65"
     assert tags["mnv1.replicas"] == "2"
-    assert run.logged_metric_steps("val_top1") == [1]
-    assert run.metric_history("val_examples") == [(None, 20.0)]
+    assert tags["mnv1.steps_per_epoch"] == "4"  # 65 // 16: the remainder is dropped
+    assert run.logged_metric_steps("val_top1") == [1, 2]
+    assert run.metric_history("val_examples") == [(None, 65.0)]
+    for _, top1 in run.metric_history("val_top1"):
+        assert abs(top1 * 65 - round(top1 * 65)) < 1e-4  # a count of the 65, padding excluded
     assert "ran out of data" not in proc.stderr  # neither training nor evaluation input ends

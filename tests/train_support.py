@@ -145,7 +145,7 @@ def main() -> int:
     parser.add_argument("--nan", action="store_true", help="poison the training images with NaN")
     args = parser.parse_args()
 
-    from mnv1 import worker
+    from mnv1.training import worker
 
     cfg = worker.load_config(args.config)
     run_log = worker.make_run_log(args.run_log, cfg)

@@ -105,6 +105,16 @@ def _artifact_location(uri: str, experiment: str) -> str | None:
     return (db.parent / "mlartifacts" / folder).as_uri()
 
 
+def find_experiment(uri: str | None, name: str) -> str | None:
+    """The id of experiment ``name``, or None; creates nothing (not even a SQLite file)."""
+    resolved = resolve_uri(uri)
+    db = sqlite_path(resolved)
+    if db is not None and not db.exists():
+        return None
+    found = client(resolved).get_experiment_by_name(name)
+    return None if found is None else str(found.experiment_id)
+
+
 # The probe of a tracking server before a sweep: one attempt, short timeouts. MLflow's own client
 # retries a refused connection for minutes (MLFLOW_HTTP_REQUEST_MAX_RETRIES, default 7, with
 # exponential backoff), which is right for a blip in the middle of a sweep and wrong for a server

@@ -12,6 +12,8 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from mnv1 import tables
+
 FORMATS: tuple[str, ...] = ("markdown", "json")
 
 
@@ -35,10 +37,6 @@ def render(
         raise ValueError(f"--format={fmt!r} is not one of {', '.join(FORMATS)}")
     lines = [f"## {title}", ""]
     lines += [f"- {k}: {v}" for k, v in meta.items()]
-    lines += [
-        "",
-        "| " + " | ".join(columns.values()) + " |",
-        "|" + "|".join("---:" for _ in columns) + "|",
-    ]
-    lines += ["| " + " | ".join(_cell(row[k]) for k in columns) + " |" for row in rows]
+    body = [[_cell(row[k]) for k in columns] for row in rows]
+    lines += ["", tables.markdown(list(columns.values()), body, [True] * len(columns))]
     return "\n".join(lines)

@@ -63,6 +63,8 @@ class Trainer(Protocol):
 
 Factory = Callable[[float, int, str, int, int], Trainer]
 
+from mnv1 import tables
+
 
 @dataclass
 class GpuRow:
@@ -398,23 +400,41 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['date']}, {report['device']}, Keras backend {report['backend']} ({versions}), "
         f"batch {report['batch']} resident on the device.",
         "",
-        "| impl | α | ρ | precision | train img/s | step ms | train TFLOP/s | compile s | "
-        "ours / this |",
-        "|---|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     ours = {
         (r["alpha"], r["resolution"], r["precision"]): r["train_ips"]
         for r in report["results"]
         if r["impl"] == "ours"
     }
+    headers = [
+        "impl",
+        "α",
+        "ρ",
+        "precision",
+        "train img/s",
+        "step ms",
+        "train TFLOP/s",
+        "compile s",
+        "ours / this",
+    ]
+    rows = []
     for r in report["results"]:
         mine = ours.get((r["alpha"], r["resolution"], r["precision"]))
-        ratio = f"{mine / r['train_ips']:.2f}" if mine else "—"
-        lines.append(
-            f"| {r['impl']} | {r['alpha']:g} | {r['resolution']} | {r['precision']} | "
-            f"{r['train_ips']:.0f} | {r['step_ms']:.1f} | {r['train_tflops']:.2f} | "
-            f"{r['compile_s']:.1f} | {ratio} |"
+        rows.append(
+            [
+                r["impl"],
+                f"{r['alpha']:g}",
+                r["resolution"],
+                r["precision"],
+                f"{r['train_ips']:.0f}",
+                f"{r['step_ms']:.1f}",
+                f"{r['train_tflops']:.2f}",
+                f"{r['compile_s']:.1f}",
+                f"{mine / r['train_ips']:.2f}" if mine else "—",
+            ]
         )
+    numeric = [False, True, True, False, True, True, True, True, True]
+    lines.append(tables.markdown(headers, rows, numeric))
     for precision, tflops in report["matmul_tflops"].items():
         lines.append(f"\nMatmul ceiling, {precision}: {tflops:.1f} TFLOP/s.")
     for impl, reason in report["unavailable"].items():

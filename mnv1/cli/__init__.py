@@ -1,0 +1,40 @@
+"""The console scripts (``mnv1-train``, ``mnv1-report``, ``mnv1-costs``, ``mnv1-bench``).
+
+Every console script imports this package before anything else of its own, so this is where
+TensorFlow's start-up lines (``cpu_feature_guard``, ``cudart_stub``, absl's "All log messages
+before absl::InitializeLog()") are silenced, before any import of TensorFlow:
+``TF_CPP_MIN_LOG_LEVEL=2`` drops TensorFlow's own INFO and WARNING lines and keeps its errors, and
+``mnv1.native_log`` filters the absl lines that variable does not reach. Python warnings and our
+own log lines are untouched. The worker processes a sweep starts inherit the setting through the
+environment (``mnv1.training.worker`` installs the same filter).
+
+``--verbose`` (``mnv1-costs``, ``mnv1-report``, ``mnv1-bench``) or ``hydra.verbose=...``
+(``mnv1-train``) leaves TensorFlow's logging as it is, and so does a ``TF_CPP_MIN_LOG_LEVEL`` the
+user set.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from mnv1 import native_log
+
+VERBOSE_FLAG = "--verbose"
+VERBOSE_HELP = "show TensorFlow's own start-up and device log lines (hidden by default)"
+
+
+def wants_verbose(argv: Sequence[str]) -> bool:
+    """Whether the command line asks for TensorFlow's own log lines."""
+    return any(a == VERBOSE_FLAG or a.lstrip("+").startswith("hydra.verbose=") for a in argv)
+
+
+def quiet_tensorflow(argv: Sequence[str]) -> None:
+    """Hide TensorFlow's start-up lines in this process and its children, unless asked."""
+    if not wants_verbose(argv):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    native_log.install()
+
+
+quiet_tensorflow(sys.argv[1:])

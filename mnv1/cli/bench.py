@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mnv1.bench import FORMATS, render
+from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP
 
 # Subcommand name -> module implementing it.
 SUBCOMMANDS: dict[str, str] = {
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="benchmarks",
         help="MLflow experiment for --log-to (default: benchmarks)",
     )
+    common.add_argument(VERBOSE_FLAG, action="store_true", help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in SUBCOMMANDS.items():
         module = importlib.import_module(module_name)

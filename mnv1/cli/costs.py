@@ -25,15 +25,14 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from mnv1 import paper
+from mnv1 import paper, tables
+from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP
 from mnv1.config import MIN_RESOLUTION
 from mnv1.costs import ModelCosts, costs_for, table3_costs
 from mnv1.report import fidelity
@@ -206,12 +205,6 @@ def _fmt(value: float, decimals: int) -> str:
     return f"{value:,.{decimals}f}"
 
 
-def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _comparisons_markdown(comparisons: Sequence[Comparison]) -> str:
     parts = [
         "# MobileNetV1 costs: ours (counted from the built models) beside the paper's print",
@@ -252,7 +245,7 @@ def _comparisons_markdown(comparisons: Sequence[Comparison]) -> str:
                 cells.append(f"{c.keras_params:,}")
             cells += [c.status, c.note]
             body.append(cells)
-        parts += ["", f"## {table}: {title}", "", _markdown_table(header, body)]
+        parts += ["", f"## {table}: {title}", "", tables.markdown(header, body)]
     return "\n".join(parts) + "\n"
 
 
@@ -301,11 +294,11 @@ def _layers_markdown(costs: ModelCosts, record: dict[str, Any]) -> str:
                 f"{costs.params:,} params, paper convention ({costs.params / 1e6:.3f}M); "
                 f"{costs.keras_params:,} params, Keras convention.",
                 "",
-                _markdown_table(header, rows),
+                tables.markdown(header, rows),
                 "",
                 "## Per layer type (the paper's Table 2)",
                 "",
-                _markdown_table(
+                tables.markdown(
                     ["Type", "Mult-Adds", "share", "Params (paper)", "share"], share_rows
                 ),
             ]
@@ -315,11 +308,7 @@ def _layers_markdown(costs: ModelCosts, record: dict[str, Any]) -> str:
 
 
 def _csv(rows: Sequence[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    return tables.csv_text(list(rows[0]), [list(row.values()) for row in rows])
 
 
 def _layer_records(costs: ModelCosts) -> list[dict[str, Any]]:
@@ -366,6 +355,7 @@ def _parser() -> argparse.ArgumentParser:
         "--num-classes", type=int, dest="num_classes", help="classifier size >= 2 (default 1000)"
     )
     parser.add_argument("--format", choices=FORMATS, default="markdown", help="output format")
+    parser.add_argument(VERBOSE_FLAG, action="store_true", help=VERBOSE_HELP)
     return parser
 
 

@@ -19,7 +19,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.plugins import Plugins
 from omegaconf import OmegaConf
 
-from mnv1.config import RunConfig
+from mnv1.config import RunConfig, run_name
 
 SCHEMA_NAME = "run_config"
 # mnv1's launchers (conf/hydra/launcher/slurm.yaml, ray_cluster.yaml): module, class.
@@ -28,6 +28,9 @@ LAUNCHERS = (
     ("hydra_plugins.mnv1_launchers.ray", "RayClusterLauncher"),
 )
 STUDY_GROUP = "experiment"
+# ``${mnv1.cell_name:${model.alpha},${model.resolution},${model.variant}}`` in conf/config.yaml:
+# Hydra's per-cell folders carry the same name as the cell's run (mnv1.config.run_name).
+CELL_NAME_RESOLVER = "mnv1.cell_name"
 
 
 def study_sources() -> dict[str, str]:
@@ -45,6 +48,11 @@ def known_studies() -> list[str]:
 
 def register() -> None:
     """Store the schema and every study (idempotent: a second call replaces the same entries)."""
+    OmegaConf.register_new_resolver(
+        CELL_NAME_RESOLVER,
+        lambda alpha, resolution, variant: run_name(alpha, resolution, variant),
+        replace=True,
+    )
     store = ConfigStore.instance()
     store.store(name=SCHEMA_NAME, node=RunConfig, provider="mnv1")
     for name, text in study_sources().items():

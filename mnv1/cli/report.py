@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP
 from mnv1.report.fidelity import SLIM_RELEASES
 
 
@@ -58,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write the files only; do not log them on the sweep's parent run",
     )
+    parser.add_argument(VERBOSE_FLAG, action="store_true", help=VERBOSE_HELP)
     return parser
 
 

@@ -14,16 +14,22 @@ tracking server that is down or refuses the credentials stops it the same way (e
 within seconds. Then Hydra runs: each job orchestrates one cell
 (``mnv1.sweep.orchestrate.run_cell``), which trains in a child process. Hydra returns normally
 from a multirun whatever its jobs did, so ``main`` exits 1 afterwards if any cell did not finish.
+
+Ctrl-C (SIGINT) or SIGTERM stops the running cell's worker; its run and the sweep's parent end
+KILLED, one line names the cells marked KILLED and the command that resumes them, and ``main``
+exits 130 (SIGTERM: 143) without a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 from hydra._internal.utils import get_args_parser
@@ -40,6 +46,7 @@ from mnv1.cli.hydra_grid import (
     to_run_config,
 )
 from mnv1.cli.plan import PlanError, planned, print_problems
+from mnv1.config import RunConfig
 
 EXIT_INVALID = 2
 EXIT_FAILED = 1
@@ -124,21 +131,61 @@ def _check_tracking(uri: str | None) -> None:
         sys.exit(EXIT_UNREACHABLE)
 
 
+def _interrupted(arguments: Sequence[str], cells: Sequence[RunConfig], code: int) -> NoReturn:
+    """Ctrl-C (or SIGTERM): end the sweep KILLED, say in one short message which cells stand
+    KILLED and how to resume them, and exit ``code`` without a traceback."""
+    # A second Ctrl-C while the runs are being closed would leave them RUNNING: finish first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _end_unfinished_sweep("KILLED")
+    killed = _killed_cells(STATE.grid or cells)
+    what = f"marked KILLED: {', '.join(killed)}" if killed else "no cell had started"
+    # The same command resumes (tracking.rerun=true would start the runs afresh instead).
+    resume = shlex.join(["mnv1-train", *(a for a in arguments if "tracking.rerun=" not in a)])
+    print(f"\nmnv1-train: interrupted; {what}. Resume with: {resume}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def _killed_cells(cells: Sequence[RunConfig]) -> list[str]:
+    """Names of the cells whose newest run now stands KILLED (what a relaunch resumes)."""
+    if not cells:
+        return []
+    from mnv1.config import cell_name
+    from mnv1.sweep.run_key import run_key
+    from mnv1.tracking import runs
+    from mnv1.tracking.store import find_experiment, resolve_uri
+
+    if STATE.sweep is not None:
+        uri, experiment_id = STATE.sweep.uri, STATE.sweep.experiment_id
+    else:
+        uri = resolve_uri(cells[0].tracking.uri)
+        found = find_experiment(uri, cells[0].tracking.experiment)
+        if found is None:
+            return []
+        experiment_id = found
+    states = runs.cell_states(uri, experiment_id, [run_key(c) for c in cells])
+    return [cell_name(c) for c in cells if states[run_key(c)].status == runs.KILLED]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     arguments = _without_credentials(sys.argv[1:] if argv is None else argv)
     args = get_args_parser().parse_args(arguments)
     # Quiet defaults for this process and the cell workers it starts (a user's own setting wins):
-    # TensorFlow's C++ info lines and MLflow's per-artifact progress bars drown the cell logs.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # MLflow's per-artifact progress bars drown the cell logs (TensorFlow's C++ lines are
+    # silenced by mnv1.cli on import, for every console script).
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    cells: list[RunConfig] = []
     if not _informational(args):
-        expansion = check_command(
-            args.overrides,
-            multirun=bool(args.multirun),
-            config_name=args.config_name,
-            config_path=args.config_path,
-            config_dir=args.config_dir,
-        )
+        try:
+            expansion = check_command(
+                args.overrides,
+                multirun=bool(args.multirun),
+                config_name=args.config_name,
+                config_path=args.config_path,
+                config_dir=args.config_dir,
+            )
+        except KeyboardInterrupt:
+            _interrupted(arguments, [], 128 + signal.SIGINT)
         if expansion.errors:
             print_problems("mnv1-train", expansion.errors)
             sys.exit(EXIT_INVALID)
@@ -150,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print(f"mnv1-train: {problem}; nothing was started", file=sys.stderr)
                 sys.exit(EXIT_INVALID)
         _check_tracking(expansion.cells[0].config.tracking.uri)
+        cells = [cell.config for cell in expansion.cells]
         kind = "grid" if expansion.multirun else "run"
         print(
             f"mnv1-train: {len(expansion.cells)} cell(s) validated; starting the {kind}", flush=True
@@ -167,8 +215,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         _app()
-    except BaseException as exc:
-        _end_unfinished_sweep("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+    except KeyboardInterrupt as exc:
+        # 128 + the signal, as a shell reports a command stopped by it (130 for Ctrl-C).
+        signum = signal.SIGTERM if str(exc) == f"signal {signal.SIGTERM}" else signal.SIGINT
+        _interrupted(arguments, cells, 128 + signum)
+    except BaseException:
+        _end_unfinished_sweep("FAILED")
         raise
     if _end_unfinished_sweep("FAILED"):
         sys.exit(EXIT_FAILED)

@@ -1,4 +1,5 @@
-"""A table as typed values plus one format per column, rendered as Markdown, CSV or plain text.
+"""A table as typed values plus one format per column, rendered (by ``mnv1.tables``) as Markdown,
+CSV or plain text.
 
 Values stay numbers until rendering: the CSV keeps full precision (an empty field where a value
 is missing, which spreadsheets and pandas read as missing), while Markdown, HTML and the terminal
@@ -7,10 +8,10 @@ show the formatted value, or "—" where there is none.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from mnv1 import tables
 
 DASH = "—"
 
@@ -72,34 +73,16 @@ class Table:
         """One shown cell by row index and column header (how tests and users pick a value)."""
         return self.formatted()[row][self.headers.index(header)]
 
-    def to_markdown(self) -> str:
-        def esc(text: str) -> str:
-            return text.replace("|", "\\|")
+    @property
+    def numeric(self) -> list[bool]:
+        return [c.numeric for c in self.columns]
 
-        lines = [
-            "| " + " | ".join(esc(h) for h in self.headers) + " |",
-            "|" + "|".join("---:" if c.numeric else "---" for c in self.columns) + "|",
-        ]
-        lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in self.formatted()]
-        return "\n".join(lines) + "\n"
+    def to_markdown(self) -> str:
+        return tables.markdown(self.headers, self.formatted(), self.numeric) + "\n"
 
     def to_csv(self) -> str:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(self.headers)
-        for row in self.rows:
-            writer.writerow(["" if v is None else v for v in row])
-        return out.getvalue()
+        return tables.csv_text(self.headers, self.rows)
 
     def to_text(self) -> str:
         """Aligned columns for a terminal."""
-        cells = [self.headers, *self.formatted()]
-        widths = [max(len(r[i]) for r in cells) for i in range(len(self.columns))]
-        lines = []
-        for row in cells:
-            parts = [
-                v.rjust(w) if c.numeric else v.ljust(w)
-                for v, w, c in zip(row, widths, self.columns, strict=True)
-            ]
-            lines.append("  ".join(parts).rstrip())
-        return "\n".join(lines) + "\n"
+        return tables.text(self.headers, self.formatted(), self.numeric)

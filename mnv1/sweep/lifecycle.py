@@ -21,7 +21,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mnv1.config import RunConfig, run_name, to_dict
+from mnv1 import tables
+from mnv1.config import RunConfig, cell_name, to_dict
 from mnv1.sweep.orchestrate import SweepRef
 from mnv1.sweep.run_key import KEY_LENGTH, run_key
 from mnv1.timing import METRIC_PREPARE, METRIC_REPORT, METRIC_SWEEP_FINISH, METRIC_SWEEP_START
@@ -50,10 +51,6 @@ def sweep_key(cells: Sequence[RunConfig]) -> str:
         {"study": cells[0].study, "cells": sorted(run_key(c) for c in cells)}, sort_keys=True
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:KEY_LENGTH]
-
-
-def cell_name(cfg: RunConfig) -> str:
-    return run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant)
 
 
 def seeded(cells: Sequence[RunConfig]) -> bool:
@@ -217,13 +214,14 @@ def status_matrix(cells: Sequence[RunConfig], states: dict[str, runs.CellState])
         column.append(states[run_key(cfg)])
     resolutions = sorted({c.model.resolution for c in cells}, reverse=True)
     header = ["α \\ ρ"] + [str(r) for r in resolutions]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for variant, alpha in sorted(by_coord, key=lambda va: (va[0], -va[1])):
         label = f"{alpha:g}" if len(variants) == 1 else f"{alpha:g} {variant}"
         row_cells = by_coord[(variant, alpha)]
-        texts = [_cell_text(row_cells[r]) if r in row_cells else "" for r in resolutions]
-        lines.append("| " + " | ".join([label, *texts]) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append(
+            [label, *(_cell_text(row_cells[r]) if r in row_cells else "" for r in resolutions)]
+        )
+    return tables.markdown(header, rows) + "\n"
 
 
 def finish_sweep(sweep: SweepRef, cells: Sequence[RunConfig]) -> SweepOutcome:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
-from mnv1.config import RunConfig, run_name, to_dict
+from mnv1.config import RunConfig, cell_name, to_dict
 from mnv1.sweep.gpu_slots import gpu_slot
 from mnv1.sweep.run_key import checkpoint_dir, identity_params, run_key
 from mnv1.sweep.scheduler import TAG_SCHEDULER_JOB, current_job
@@ -210,14 +210,14 @@ def _run_worker(
 def child_run_name(cfg: RunConfig, seeded: bool) -> str:
     """The cell's name (``mnv1_a0.5_r160``), plus ``_s<seed>`` when the sweep runs several seeds
     of a cell, so its runs read apart in the MLflow UI (the ``mnv1.cell`` tag groups them)."""
-    name = run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant)
+    name = cell_name(cfg)
     return f"{name}_s{cfg.train.seed}" if seeded else name
 
 
 def _child_tags(cfg: RunConfig, key: str, sweep: SweepRef | None) -> dict[str, str]:
     tags = {
         schema.TAG_KIND: schema.KIND_CELL,
-        schema.TAG_CELL: run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant),
+        schema.TAG_CELL: cell_name(cfg),
         schema.TAG_SEED: str(cfg.train.seed),
         schema.TAG_RUN_KEY: key,
         schema.TAG_STUDY: cfg.study,

@@ -15,7 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from mnv1.config import TUNE_RULES, ConfigError, RunConfig, TuneConfig, known_replicas, run_name
+from mnv1.config import (
+    TUNE_RULES,
+    ConfigError,
+    RunConfig,
+    TuneConfig,
+    cell_name,
+    known_replicas,
+)
 from mnv1.config import problems as rule_problems
 from mnv1.data.check import source_problems
 
@@ -59,10 +66,7 @@ def check(cfg: RunConfig) -> None:
 
 def cell_label(cfg: RunConfig) -> str:
     """The cell's name for messages; robust to the very values that failed validation."""
-    try:
-        return run_name(float(cfg.model.alpha), cfg.model.resolution, str(cfg.model.variant))
-    except (TypeError, ValueError):
-        return f"mnv1_a{cfg.model.alpha}_r{cfg.model.resolution}"
+    return cell_name(cfg)
 
 
 def grid_problems(cells: Iterable[RunConfig]) -> list[str]:

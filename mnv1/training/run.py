@@ -36,7 +36,8 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from mnv1.config import RunConfig, flatten, to_dict
+from mnv1 import tables
+from mnv1.config import RunConfig, flatten, run_name, to_dict
 from mnv1.costs import ModelCosts, count_costs
 from mnv1.data.types import Datasets
 from mnv1.model import build_mobilenet_v1
@@ -449,14 +450,7 @@ def cost_table(costs: ModelCosts) -> str:
     rows.append(
         ("total", "", "", f"{costs.mult_adds:,}", f"{costs.params:,}", f"{costs.keras_params:,}")
     )
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: tuple[str, ...]) -> str:
-        left = [c.ljust(w) for c, w in zip(cells[:3], widths[:3], strict=True)]
-        right = [c.rjust(w) for c, w in zip(cells[3:], widths[3:], strict=True)]
-        return "  ".join(left + right).rstrip()
-
-    return "\n".join([line(header), *(line(r) for r in rows)]) + "\n"
+    return tables.text(header, rows, [False, False, False, True, True, True])
 
 
 def model_summary(model: keras.Model) -> str:

@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from mnv1 import native_log
 from mnv1.config import RunConfig, from_dict
 from mnv1.data.types import Datasets
 from mnv1.timing import (
@@ -223,4 +224,13 @@ def exit_now(code: int) -> NoReturn:
 
 
 if __name__ == "__main__":
+    # Ctrl-C reaches the whole process group, this worker included. Its orchestrator marks the
+    # run KILLED and says so; here the default action (die by SIGINT, which the orchestrator reads
+    # as KILLED) replaces Python's KeyboardInterrupt, whose traceback would only be noise.
+    # Checkpoints are written whole or not at all, so a resume starts from the last one. (Where
+    # SIGINT was ignored when the process started, as under nohup, it stays ignored.)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # Quiet as the console script that started this worker asked (TF_CPP_MIN_LOG_LEVEL).
+    native_log.install()
     exit_now(main())
