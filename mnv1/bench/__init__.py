@@ -7,6 +7,7 @@ no TensorFlow, so ``mnv1-bench --help`` stays instant.
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 from collections.abc import Sequence
@@ -15,6 +16,15 @@ from typing import Any
 from mnv1 import tables
 
 FORMATS: tuple[str, ...] = ("markdown", "json")
+
+
+def parse_cell(text: str) -> tuple[float, int]:
+    """``ALPHA:RESOLUTION`` on a benchmark's command line, e.g. ``0.25:128``."""
+    try:
+        alpha, resolution = text.split(":")
+        return float(alpha), int(resolution)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"cells are ALPHA:RESOLUTION, got {text!r}") from err
 
 
 def median(values: Sequence[float]) -> float:

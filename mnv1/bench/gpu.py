@@ -42,6 +42,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from mnv1 import tables
+from mnv1.bench import parse_cell
+
 HEADLINE_CELLS: tuple[tuple[float, int], ...] = ((1.0, 224), (0.5, 160), (0.25, 128))
 GRID_CELLS: tuple[tuple[float, int], ...] = tuple(
     (a, r) for a in (1.0, 0.75, 0.5, 0.25) for r in (224, 192, 160, 128)
@@ -62,8 +65,6 @@ class Trainer(Protocol):
 
 
 Factory = Callable[[float, int, str, int, int], Trainer]
-
-from mnv1 import tables
 
 
 @dataclass
@@ -449,19 +450,11 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cell(text: str) -> tuple[float, int]:
-    try:
-        alpha, resolution = text.split(":")
-        return float(alpha), int(resolution)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"cells are ALPHA:RESOLUTION, got {text!r}") from err
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backend", default="jax", choices=["jax", "tensorflow", "torch"])
     parser.add_argument(
-        "--cells", type=_cell, nargs="+", default=list(GRID_CELLS), help="ALPHA:RESOLUTION"
+        "--cells", type=parse_cell, nargs="+", default=list(GRID_CELLS), help="ALPHA:RESOLUTION"
     )
     parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
     parser.add_argument("--impls", nargs="*", default=list(IMPLS))

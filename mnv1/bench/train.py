@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mnv1.bench import median, render
+from mnv1.bench import median, parse_cell, render
 
 HELP = "training images/s of run_training vs keras.applications.MobileNet, same process"
 
@@ -131,19 +131,11 @@ def bench_train(alpha: float, resolution: int, batch: int, steps: int, repeats: 
     )
 
 
-def _cell(text: str) -> tuple[float, int]:
-    try:
-        alpha, resolution = text.split(":")
-        return float(alpha), int(resolution)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"cells are ALPHA:RESOLUTION, got {text!r}") from err
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cells",
         nargs="+",
-        type=_cell,
+        type=parse_cell,
         default=[(1.0, 224), (0.25, 128)],
         help="ALPHA:RESOLUTION pairs (default: 1.0:224 0.25:128)",
     )

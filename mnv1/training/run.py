@@ -37,7 +37,7 @@ import keras
 import tensorflow as tf
 
 from mnv1 import tables
-from mnv1.config import RunConfig, flatten, run_name, to_dict
+from mnv1.config import RunConfig, flatten, to_dict
 from mnv1.costs import ModelCosts, count_costs
 from mnv1.data.types import Datasets
 from mnv1.model import build_mobilenet_v1

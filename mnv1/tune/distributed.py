@@ -24,19 +24,16 @@ import sys
 import time
 from collections.abc import Sequence
 
-import filelock
-
 from mnv1.config import RunConfig, TuneConfig
 from mnv1.tracking import runs
 from mnv1.tracking.store import ensure_experiment, resolve_uri
 from mnv1.tune.project import project_for
 from mnv1.tune.search import (
-    SearchBusyError,
     SearchOutcome,
     SearchRef,
     finish_search,
+    hold_search,
     open_search,
-    project_lock,
 )
 from mnv1.tune.space import Space
 from mnv1.tune.trial import ENV_PARENT
@@ -119,11 +116,7 @@ def launch(
 ) -> SearchOutcome:
     """Run one cell's search as a chief and ``tune.workers`` workers on this host."""
     project = project_for(cell, tune, space)
-    lock = project_lock(project)
-    try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout as exc:
-        raise SearchBusyError(f"search {project.key} is already running elsewhere") from exc
+    lock = hold_search(project)
     try:
         ref = open_search(cell, tune, space, reopen=True)
         return _supervise(ref, tune, space, _command(arguments, project.cell))

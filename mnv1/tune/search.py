@@ -134,6 +134,17 @@ def project_lock(project: Project) -> filelock.FileLock:
     return filelock.FileLock(str(project.path / ".mnv1-search.lock"))
 
 
+def hold_search(project: Project) -> filelock.FileLock:
+    """Take the search's lock at once or raise SearchBusyError: two drivers of one search would
+    run its trials twice. The caller releases the returned lock."""
+    lock = project_lock(project)
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout as exc:
+        raise SearchBusyError(f"search {project.key} is already running elsewhere") from exc
+    return lock
+
+
 def run_local(
     cell: RunConfig, tune: TuneConfig, space: Space, launch: Launch | None = None
 ) -> SearchOutcome:
@@ -147,11 +158,7 @@ def run_local(
     from mnv1.tune.tuner import CellTuner, TrialKilled, make_oracle
 
     project = project_for(cell, tune, space)
-    lock = project_lock(project)
-    try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout as exc:
-        raise SearchBusyError(f"search {project.key} is already running elsewhere") from exc
+    lock = hold_search(project)
     try:
         uri = resolve_uri(cell.tracking.uri)
         experiment_id = ensure_experiment(uri, project.experiment)
