@@ -51,7 +51,7 @@ def test_one_cell_three_seeds_three_runs_and_mean_sd_in_the_grid(
     matrix = markdown.split("α × ρ grid: validation top-1 (%), mean ± sd over seeds")[1]
     row = next(line for line in matrix.splitlines() if line.startswith("| 0.25 |"))
     assert re.fullmatch(r"\| 0\.25 \| \d+\.\d\d ± \d+\.\d\d \|", row), row
-    assert f"| {CELL} | 0.25 | 32 | separable | finished |" in markdown
+    assert f"| {CELL} | 0.25 | 32 | separable | default | finished |" in markdown
     assert "| 3/3 |" in markdown
 
     # Two seeds of the one cell, by run id: the pooled spread of its three seeds decides.

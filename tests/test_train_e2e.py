@@ -109,8 +109,9 @@ def test_multi_worker_tf_config_is_refused(tmp_path):
 def test_batch_not_divisible_by_replicas_fails_before_training(tmp_path):
     proc, jsonl = run_child(tiny_config(tmp_path, train={"batch_size": 15}), tmp_path)
     assert proc.returncode == 1
-    assert "train.batch_size=15 is the global batch and must divide evenly by the 2 replicas" in (
-        proc.stderr
+    assert (
+        "train.batch_size=15: the global batch must divide evenly by the 2 replicas of this run "
+        "(e.g. 14 or 16)" in proc.stderr
     )
     run = JsonlRunLog(jsonl)
     assert not run.metric_history("loss")
