@@ -162,10 +162,10 @@ def test_a_requeued_job_resumes_its_own_run(
     assert run.tags["mnv1.attempt"] == "2" and run.tags[TAG_SCHEDULER_JOB] == "slurm:9_2"
 
 
-def down_sweep(ws: Workspace, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
-    started = time.monotonic()
-    done = ws.train("-m", "experiment=smoke", *args, timeout=120)
-    return done, time.monotonic() - started
+def down_sweep(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
+    # The refusal must come before anything starts, not after MLflow's or the scheduler's
+    # minutes of retries: a launch still running after 30 s fails the test (TimeoutExpired).
+    return ws.train("-m", "experiment=smoke", *args, timeout=30)
 
 
 def assert_nothing_started(ws: Workspace) -> None:
@@ -178,9 +178,8 @@ def test_a_sweep_whose_slurm_controller_is_down_fails_fast(tmp_path: Path) -> No
     conf = tmp_path / "slurm.conf"
     conf.write_text(slurm_conf(tmp_path, cpus=2, memory_mb=1000))
     ws = Workspace(tmp_path, extra_env={"SLURM_CONF": str(conf)})
-    done, seconds = down_sweep(ws, "hydra/launcher=slurm")
+    done = down_sweep(ws, "hydra/launcher=slurm")
     assert done.returncode == 2, done.stdout + done.stderr
-    assert seconds < 30
     assert "mnv1-train: hydra/launcher=slurm: the SLURM controller does not answer" in done.stderr
     assert "start slurmctld (and slurmd on the nodes)" in done.stderr
     assert "nothing was started" in done.stderr
@@ -190,9 +189,8 @@ def test_a_sweep_whose_slurm_controller_is_down_fails_fast(tmp_path: Path) -> No
 def test_a_sweep_whose_ray_head_is_down_fails_fast(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there
     ws = Workspace(tmp_path, extra_env={"RAY_ADDRESS": f"127.0.0.1:{port}"})
-    done, seconds = down_sweep(ws, "hydra/launcher=ray_cluster")
+    done = down_sweep(ws, "hydra/launcher=ray_cluster")
     assert done.returncode == 2, done.stdout + done.stderr
-    assert seconds < 30
     assert (
         f"mnv1-train: hydra/launcher=ray_cluster: no Ray head answers at 127.0.0.1:{port} "
         "(Connection refused); start a head with `ray start --head --port PORT`"

@@ -180,7 +180,11 @@ class CellTuner(BaseTuner):
         """Trials train in their own processes; their models are not kept."""
 
     def load_model(self, trial: Any) -> None:
-        raise NotImplementedError("trial models are not kept; retrain with the tuned file")
+        """KerasTuner's ``get_best_models`` would load a trial's model: there is none to load."""
+        raise RuntimeError(
+            "mnv1-tune keeps no trial models (each trial trains in its own process); train the "
+            "best recipe with mnv1-train tuned=tuned/<study>.yaml"
+        )
 
 
 def serve_oracle(oracle: Any, host: str, port: int) -> None:
