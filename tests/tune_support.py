@@ -3,7 +3,6 @@ directory, an in-process stand-in trial, and MLflow reads of a search's runs."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -14,19 +13,15 @@ from typing import Any
 import tune_standin
 import yaml
 from mlflow.entities import Run
-from mlflow.tracking import MlflowClient
+from sweep_support import Workspace
 
-REPO = Path(__file__).resolve().parent.parent
 CELL = "mnv1_a0.25_r32"
 
 
 @dataclass
-class TuneSpace:
-    root: Path
-
-    @property
-    def uri(self) -> str:
-        return f"sqlite:///{self.root / 'mlflow.db'}"
+class TuneSpace(Workspace):
+    """A sweep test's workspace (its SQLite store, data directory and environment), plus where a
+    search keeps its projects and its tuned file."""
 
     @property
     def tuned(self) -> Path:
@@ -43,17 +38,6 @@ class TuneSpace:
             *extra,
         ]
 
-    def env(self, **extra: str) -> dict[str, str]:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(
-            os.pathsep
-        )
-        env["MLFLOW_TRACKING_URI"] = self.uri
-        env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-        env["CUDA_VISIBLE_DEVICES"] = ""
-        env.update(extra)
-        return env
-
     def cli(
         self, script: str, *args: str, timeout: float = 900, **env: str
     ) -> subprocess.CompletedProcess[str]:
@@ -67,13 +51,8 @@ class TuneSpace:
             check=False,
         )
 
-    def client(self) -> MlflowClient:
-        return MlflowClient(self.uri)
-
     def runs(self, experiment: str = "smoke_tune") -> list[Run]:
-        c = self.client()
-        exp = c.get_experiment_by_name(experiment)
-        return [] if exp is None else list(c.search_runs([exp.experiment_id], max_results=1000))
+        return super().runs(experiment)
 
     def kind(self, kind: str, experiment: str = "smoke_tune") -> list[Run]:
         return [r for r in self.runs(experiment) if r.data.tags.get("mnv1.kind") == kind]
