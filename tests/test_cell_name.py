@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from mnv1.cli.hydra_store import CELL_NAME_RESOLVER
 from mnv1.config import RunConfig, cell_name, run_name
-from mnv1.sweep.validate import cell_label
+from mnv1.sweep.validate import grid_problems
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "config.yaml"
 
@@ -23,10 +23,19 @@ def test_run_name_reads_the_same_for_every_alpha() -> None:
     assert run_name("abc", 32) == "mnv1_aabc_r32"  # type: ignore[arg-type]
 
 
-def test_cell_name_and_the_validation_label_are_run_name() -> None:
+def test_cell_name_is_run_name_of_the_model_coordinates() -> None:
     cfg = RunConfig()
     cfg.model.alpha, cfg.model.resolution, cfg.model.variant = 0.25, 48, "full_conv"
-    assert cell_name(cfg) == cell_label(cfg) == "mnv1_a0.25_r48_full_conv"
+    assert cell_name(cfg) == "mnv1_a0.25_r48_full_conv"
+
+
+def test_a_rejected_cell_is_named_by_the_value_that_failed() -> None:
+    # grid_problems names the cells a problem occurs in with the very value that failed, so a
+    # bad α inside a grid points at its cell rather than at "a cell".
+    good, bad = RunConfig(), RunConfig()
+    bad.model.alpha = "abc"  # type: ignore[assignment]
+    (line,) = [p for p in grid_problems([good, bad]) if "model.alpha" in p]
+    assert "in 1 of 2 cells: mnv1_aabc_r224" in line
 
 
 def test_hydra_cell_folders_carry_the_cell_name() -> None:

@@ -1,5 +1,5 @@
-"""MLflowRunLog: the training loop's RunLog (mnv1.training.runlog) backed by one existing "
-"MLflow run.
+"""MLflowRunLog: the training loop's RunLog (mnv1.training.runlog) backed by one existing
+MLflow run.
 
 The sweep creates the run and decides its final status; the worker process that trains only
 writes into it through this class. So nothing here starts or ends a run: a worker that crashes

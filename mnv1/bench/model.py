@@ -35,7 +35,6 @@ HELP = "training and inference images/s of our model vs keras.applications.Mobil
 # Training FLOPs per image ≈ 3 × forward (the backward pass computes two products per forward
 # one: gradients for the activations and for the weights); 2 FLOPs per multiply-add.
 TRAIN_FLOPS_PER_MULT_ADD = 6
-INFER_FLOPS_PER_MULT_ADD = 2
 
 
 @dataclass

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SYNTHETIC_NAME = "mnv1_synthetic"
-FOLDER_NAME = "mnv1_image_folder"
 
 _NAME = re.compile(
     r"^(?P<dataset>[a-z][a-z0-9_]*)(?:/(?P<config>[\w.\-]+))?(?::(?P<version>\d+\.\d+\.\d+))?$"

@@ -28,7 +28,6 @@ from mnv1.data.check import source_problems
 
 __all__ = [
     "ConfigError",
-    "cell_label",
     "check",
     "grid_problems",
     "known_replicas",
@@ -64,11 +63,6 @@ def check(cfg: RunConfig) -> None:
         raise ConfigError(found)
 
 
-def cell_label(cfg: RunConfig) -> str:
-    """The cell's name for messages; robust to the very values that failed validation."""
-    return cell_name(cfg)
-
-
 def grid_problems(cells: Iterable[RunConfig]) -> list[str]:
     """Problems of a whole grid, each reported once with the cells it occurs in.
 
@@ -79,7 +73,7 @@ def grid_problems(cells: Iterable[RunConfig]) -> list[str]:
     where: dict[str, list[str]] = {}
     for cfg in cell_list:
         for message in problems(cfg):
-            where.setdefault(message, []).append(cell_label(cfg))
+            where.setdefault(message, []).append(cell_name(cfg))
     lines = []
     for message, names in where.items():
         if len(cell_list) <= 1:

@@ -27,9 +27,9 @@ from typing import Any
 
 import yaml
 
-from mnv1.config import RunConfig, flatten, from_dict, to_dict
+from mnv1.config import RunConfig, cell_name, flatten, from_dict, to_dict
 from mnv1.sweep.run_key import VOLATILE_PREFIXES
-from mnv1.sweep.validate import cell_label, problems
+from mnv1.sweep.validate import problems
 
 KINDS: tuple[str, ...] = ("float", "int", "choice", "boolean")
 SAMPLINGS: tuple[str, ...] = ("linear", "log", "reverse_log")
@@ -250,7 +250,7 @@ def space_problems(space: Space, cells: Sequence[RunConfig]) -> list[str]:
                     if message.split("=", 1)[0] != dim.key and message in problems(cfg):
                         continue  # the cell's own problem, reported by the grid check
                     text = f"tune.space {space.source}: {dim.key}={value!r} fails: {message}"
-                    where.setdefault(text, []).append(cell_label(cfg))
+                    where.setdefault(text, []).append(cell_name(cfg))
     lines = []
     for text, names in where.items():
         shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
