@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check mnv1 tracking tests conf experiments
 
 typecheck: $(STAMP)
-	$(BIN)/mypy
+	.ci/typecheck $(BIN)/python
 
 # The whole suite: fast tests and the slow end-to-end ones (marker `slow`) in one pytest run,
 # ending with its 15 slowest tests.
