@@ -603,9 +603,29 @@ def _devices_fit_strategy(d: DistributeConfig) -> list[Problem]:
     return []
 
 
+def _holdout_needs_a_split_name(d: DataConfig) -> list[Problem]:
+    holdout = d.holdout_percent
+    if holdout is None or any(
+        RULE_BY_KEY[key].check(value) is not None
+        for key, value in (("data.holdout_percent", holdout), ("data.train_split", d.train_split))
+    ):
+        return []  # unset, or each value's own rule reports it
+    if d.source == "tfds" and "[" in d.train_split:
+        # The held-out slice is cut from the end of a named split (mnv1.data.builders).
+        return [
+            Problem(
+                "data.holdout_percent",
+                holdout,
+                f"needs data.train_split to be a split name, not the slice {d.train_split!r}",
+            )
+        ]
+    return []
+
+
 # Rules across keys that bounds cannot state: (the section they need, the check).
 CROSS_RULES: tuple[tuple[str, Callable[[Any], list[Problem]]], ...] = (
     ("distribute", _devices_fit_strategy),
+    ("data", _holdout_needs_a_split_name),
     ("", _batch_divides_by_replicas),
 )
 

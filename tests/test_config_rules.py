@@ -222,6 +222,23 @@ def test_device_lists_that_no_host_can_satisfy_are_refused_up_front(tmp_path: Pa
             plan_strategy(bad.distribute, [], ["/device:CPU:0", "/device:CPU:1"])
 
 
+def test_a_held_out_share_needs_a_named_train_split_up_front(tmp_path: Path) -> None:
+    # The held-out slice is cut from the end of a named split, so a slice as train_split cannot
+    # carry one: refused with the grid, not when the sweep starts preparing data.
+    cfg = with_value(base_config(tmp_path), "data.source", "tfds")
+    cfg = with_value(cfg, "data.train_split", "train[:50%]")
+    cfg = with_value(cfg, "data.holdout_percent", 10)
+    expected = (
+        "data.holdout_percent=10: needs data.train_split to be a split name, not the slice "
+        "'train[:50%]'"
+    )
+    assert expected in validate.problems(cfg)
+    from mnv1.data.check import problems as data_problems
+
+    assert expected in data_problems(cfg.data)
+    assert expected not in validate.problems(with_value(cfg, "data.train_split", "train"))
+
+
 def test_seed_is_bounded_by_numpy_seed_range(tmp_path: Path) -> None:
     import numpy as np
 

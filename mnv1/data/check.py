@@ -25,16 +25,8 @@ def problems(cfg: DataConfig) -> list[str]:
     The keys' types and bounds come from the rule table (``mnv1.config.RULES``); what this module
     adds is what the file system and TFDS say (``source_problems``).
     """
-    found = [str(p) for p in rule_problems(cfg, "data")]
-    holdout = cfg.holdout_percent
-    if holdout is not None and not found and cfg.source == "tfds" and "[" in cfg.train_split:
-        # The held-out slice is cut from the end of a named split (mnv1.data.builders).
-        found.append(
-            f"data.holdout_percent={holdout!r}: needs data.train_split to be a split name, not "
-            f"the slice {cfg.train_split!r}"
-        )
-    bad = {p.key for p in rule_problems(cfg, "data")}
-    return found + source_problems(cfg, bad)
+    found = rule_problems(cfg, "data")
+    return [str(p) for p in found] + source_problems(cfg, {p.key for p in found})
 
 
 def source_problems(cfg: DataConfig, bad_keys: Collection[str] = ()) -> list[str]:
