@@ -114,6 +114,10 @@ def test_budgets_from_10_steps_are_rounded_to_5_and_5_to_9_are_not() -> None:
     chosen = [choose_steps(plan, fixed + n * per_step).steps_per_epoch for n in (5, 9, 10, 14, 15)]
     assert chosen == [5, 9, 10, 10, 15]
     assert (planning.STEP_QUANTUM, planning.MIN_STEPS_PER_EPOCH) == (5, 5)
+    # The README states the same rule.
+    readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
+    assert "at least 5, and from 10 up rounded down to a multiple of 5" in readme
+    assert "5 to 9 stay as they are" in readme
 
 
 def test_does_not_fit_says_why_and_blames_the_fixed_costs_only_when_they_exceed_the_target() -> (
