@@ -55,17 +55,23 @@ def epoch_sizes(cfg: DataConfig) -> tuple[int, int] | None:
     """(training, validation) examples one epoch of a run of ``cfg`` reads, before
     ``data.max_val_examples``; None when neither a prepared copy nor ``PUBLISHED`` knows them
     (or the config asks for a split the dataset does not have: the run will say which)."""
-    key = repr(cfg)
+    # A grid's cells share one dataset: build its builder once per plan, and again once the
+    # dataset has been prepared (its version directory is part of the key).
+    prepared = locate.prepared_dir(cfg.data_dir, cfg.name) if cfg.source == "tfds" else None
+    key = f"{cfg!r} {prepared}"
     if key not in _FOUND:
-        builder = _builder(cfg)
-        found = None
-        if builder is not None:
-            from mnv1.data.builders import resolve_splits
-
-            try:
-                splits = resolve_splits(builder, cfg)
-                found = (splits.train_examples, splits.val_examples)
-            except (DataError, KeyError):
-                found = None
-        _FOUND[key] = found
+        _FOUND[key] = _sizes(cfg)
     return _FOUND[key]
+
+
+def _sizes(cfg: DataConfig) -> tuple[int, int] | None:
+    builder = _builder(cfg)
+    if builder is None:
+        return None
+    from mnv1.data.builders import resolve_splits
+
+    try:
+        splits = resolve_splits(builder, cfg)
+    except (DataError, KeyError):
+        return None
+    return splits.train_examples, splits.val_examples
