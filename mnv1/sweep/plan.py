@@ -1,8 +1,9 @@
 """A sweep's plan before it runs: per cell, the steps, the images and an estimated wall time.
 
-Pure arithmetic over the cells' configs and a measured probe (``mnv1.sweep.probe``): a few timed
-training steps of the costliest and the cheapest cell of the grid, in a process started like a
-cell's worker. Every other cell is placed between those two by its work per step
+Arithmetic over the cells' configs (with their datasets' split sizes, where they are known
+without reading the data: ``mnv1.data.known_sizes``) and a measured probe (``mnv1.sweep.probe``):
+a few timed training steps of the costliest and the cheapest cell of the grid, in a process
+started like a cell's worker. Every other cell is placed between those two by its work per step
 (mult-adds × global batch): the probe measures the two ends, a straight line joins them, so the
 fixed costs a small cell still pays (Python, the per-step host sync) are not scaled away.
 
