@@ -114,7 +114,9 @@ class TrainConfig:
     budget the plan chooses)."""
     target_minutes: float | None = None
     """A sweep's wall-time target: while ``steps_per_epoch`` is null, ``mnv1-train -m`` chooses
-    it from a measured probe so the plan fits (``mnv1.sweep.plan.choose_steps``)."""
+    it from a measured probe so the plan fits (``mnv1.sweep.plan.choose_steps``). Per cell of the
+    grid, not per run: each seed of a cell trains the budget one seed would (N seeds, N × the
+    target), and ``mnv1-tune``'s trials train it too."""
     batch_size: int = 32
     """The global batch, split evenly across replicas."""
     seed: int = 0

@@ -107,6 +107,59 @@ def test_a_target_chooses_the_largest_budget_that_fits() -> None:
     assert "does NOT fit" in format_plan(with_steps(plan, too_short))
 
 
+def test_budgets_from_10_steps_are_rounded_to_5_and_5_to_9_are_not() -> None:
+    plan = make_plan([BIG, MID, SMALL], PROBE)
+    fixed = sum(c.fixed_s for c in plan.cells if c.fixed_s is not None)
+    per_step = 2 * (1.0 + 0.4 + 0.2)
+    chosen = [choose_steps(plan, fixed + n * per_step).steps_per_epoch for n in (5, 9, 10, 14, 15)]
+    assert chosen == [5, 9, 10, 10, 15]
+    assert (planning.STEP_QUANTUM, planning.MIN_STEPS_PER_EPOCH) == (5, 5)
+    # The README states the same rule.
+    readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
+    assert "at least 5, and from 10 up rounded down to a multiple of 5" in readme
+    assert "5 to 9 stay as they are" in readme
+
+
+def test_does_not_fit_says_why_and_blames_the_fixed_costs_only_when_they_exceed_the_target() -> (
+    None
+):
+    plan = make_plan([BIG, SMALL], PROBE)
+    fixed = (10 + 1 + 2 + 1 + 4 + 0.5) + (6 + 1 + 2 + 1 + 4 + 0.5)  # the cells without steps
+    per_step = 2 * (1.0 + 0.2)
+    assert choose_steps(plan, 100).fixed_s == pytest.approx(fixed)
+    # Room for 3 steps per epoch, not the 5 of the smallest budget: the fixed costs fit.
+    short = choose_steps(plan, fixed + 3 * per_step)
+    assert (short.steps_per_epoch, short.fits) == (5, False)
+    text = format_plan(with_steps(plan, short))
+    assert "which it does NOT fit: the smallest budget, 5 steps per epoch, takes 45 s " in text
+    assert "(33 s of it fixed costs)" in text and "fixed costs alone" not in text
+    over = choose_steps(plan, fixed - 1)
+    text = format_plan(with_steps(plan, over))
+    assert "which it does NOT fit: the fixed costs alone (33 s: start-up," in text
+    fits = choose_steps(plan, fixed + 6 * per_step)
+    assert fits.fits and "which it fits;" in format_plan(with_steps(plan, fits))
+
+
+def test_a_target_budgets_each_cell_once_whatever_its_seeds() -> None:
+    """Three seeds of each cell train at the budget one seed does (three times the cost), so
+    seed 0's runs keep the single-seed sweep's budget and so its run keys."""
+    single = make_plan([BIG, SMALL], PROBE)
+    seeded = []
+    for base in (BIG, SMALL):
+        for seed in range(3):
+            c = cell(base.model.alpha, base.model.resolution)
+            c.train.seed = seed
+            seeded.append(c)
+    plan = make_plan(seeded, PROBE)
+    assert len({c.run_key for c in plan.cells}) == 6 and len({c.cell_key for c in plan.cells}) == 2
+    one, three = choose_steps(single, 300), choose_steps(plan, 300)
+    assert one.steps_per_epoch == three.steps_per_epoch == 110
+    assert (one.seeds, three.seeds) == (1, 3)
+    assert with_steps(plan, three).total_s == pytest.approx(3 * with_steps(single, one).total_s)
+    text = format_plan(with_steps(plan, three))
+    assert "for a 5 min 00 s target per seed (3 seeds per cell: about 3 × that in all)" in text
+
+
 def test_the_plan_text() -> None:
     plan = with_steps(make_plan([BIG, SMALL], PROBE), choose_steps(make_plan([BIG], PROBE), 600))
     text = format_plan(plan)

@@ -5,16 +5,18 @@ probe."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from probe_support import write_probe
 from sweep_support import Workspace
 
 from mnv1.cli.hydra_grid import check_command
-from mnv1.sweep.probe import ENV_PROBE_DIR, probe_key
+from mnv1.cli.plan import PlanError, planned
+from mnv1.sweep.plan import format_plan
+from mnv1.sweep.probe import ENV_PROBE_DIR
 
 PLAN = Path(sys.executable).with_name("mnv1-plan")
 
@@ -42,34 +44,7 @@ def seed_probe(
 ) -> None:
     """A cached probe for this grid: every cell 1 s per step, 12 s start-up, nothing else."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", ws.env()["CUDA_VISIBLE_DEVICES"])
-    cells = [c.config for c in check_command([*overrides], multirun=True).cells]
-    from mnv1.sweep.probe import shapes_of
-
-    shapes = list(shapes_of(cells))
-    point = {
-        "mult_adds": 1000,
-        "batch": cells[0].train.batch_size,
-        "startup_s": 12.0,
-        "tracking_import_s": 0.0,
-        "trace_s": 0.0,
-        "step_s": 1.0,
-        "eval_trace_s": 0.0,
-        "eval_batch_s": 0.0,
-        "checkpoint_s": 0.0,
-    }
-    key = probe_key(cells)
-    probe_dir.mkdir(parents=True, exist_ok=True)
-    (probe_dir / f"{key}.json").write_text(
-        json.dumps(
-            {
-                "host": "seeded",
-                "key": key,
-                "measured_at": "then",
-                "points": [{**point, "shape": shapes[0]}],
-                "mult_adds": dict.fromkeys(shapes, 1000),
-            }
-        )
-    )
+    write_probe(probe_dir, [c.config for c in check_command([*overrides], multirun=True).cells])
 
 
 def test_bad_overrides_exit_2_exactly_as_mnv1_train(ws: Workspace, tmp_path: Path) -> None:
@@ -114,3 +89,91 @@ def test_a_real_probe_is_measured_once_then_cached(ws: Workspace, tmp_path: Path
     again = plan(ws, probe_dir, "experiment=smoke")
     assert again.returncode == 0 and "(cached, " in again.stdout and "probe:" not in again.stderr
     assert sorted(ws.root.iterdir()) == []
+
+
+def imagenet_args(tmp_path: Path) -> list[str]:
+    """tradeoff16 with the two ImageNet archives in place (empty: the plan never opens them)."""
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    for name in ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar"):
+        (manual / name).touch()
+    return ["experiment=tradeoff16", f"data.manual_dir={manual}"]
+
+
+def test_tradeoff16_plans_imagenets_steps_and_images_without_a_probe_on_a_cpu(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """ImageNet's split sizes are known before it is prepared (1,281,167 training images: 5,004
+    steps of 256 per epoch); on a machine without a GPU the study made for GPUs is not probed,
+    and the plan says where an estimate comes from."""
+    probe_dir = tmp_path / "probe"
+    done = plan(ws, probe_dir, *imagenet_args(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("  mnv1_a")]
+    assert len(rows) == 16
+    for row in rows:
+        assert row.split()[2:5] == ["100×5004", "128,102,400", "?"], row
+    assert "no estimate: this study is made for GPUs (train.precision=mixed_float16)" in done.stdout
+    assert "on the training hardware" in done.stdout
+    assert "probe:" not in done.stderr and not probe_dir.exists()  # no probe ran
+    assert sorted(ws.root.iterdir()) == []
+
+
+def test_imagenet_is_estimated_where_a_gpu_is_visible(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a GPU visible (and its probe cached) the same plan estimates every cell."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    monkeypatch.setenv(ENV_PROBE_DIR, str(tmp_path / "probe"))
+    args = [*imagenet_args(tmp_path), f"data.data_dir={ws.data_dir}"]
+    grid = check_command(args, multirun=True)
+    write_probe(tmp_path / "probe", [c.config for c in grid.cells])
+    said: list[str] = []
+    result = planned(
+        args, grid, check=lambda items: check_command(items, multirun=True), say=said.append
+    )
+    assert said == [] and result.probe_error is None and result.plan.no_estimate is None
+    cells = result.plan.cells
+    assert {(c.steps, c.images) for c in cells} == {(500_400, 128_102_400)}
+    # 12 s start-up + 100 epochs × 5,004 steps × 1 s.
+    assert {c.seconds for c in cells} == {12 + 500_400}
+    assert "  total (cells, one after another): 2224 h 03 min" in format_plan(result.plan)
+
+
+def test_a_split_of_unknown_size_runs_no_probe_and_says_what_it_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mnist is downloadable (so valid) but not prepared, and its size is not published here."""
+    monkeypatch.setenv(ENV_PROBE_DIR, str(tmp_path / "probe"))
+    args = [
+        "experiment=smoke",
+        "data=tfds",
+        "data.name=mnist",
+        "data.download=true",
+        f"data.data_dir={tmp_path / 'tfds'}",
+        "train.steps_per_epoch=null",
+    ]
+    grid = check_command(args, multirun=True)
+    assert grid.errors == []
+    said: list[str] = []
+    result = planned(
+        args, grid, check=lambda items: check_command(items, multirun=True), say=said.append
+    )
+    assert said == [] and not (tmp_path / "probe").exists()  # no probe ran, none was cached
+    assert result.plan.probe is None and {c.steps for c in result.plan.cells} == {None}
+    text = format_plan(result.plan)
+    assert (
+        "  no estimate: the size of data.train_split='train' of data.name='mnist' is not known "
+        "before the dataset is prepared: an estimate needs it (prepare the dataset first, and "
+        "TFDS records it) or train.steps_per_epoch=N"
+    ) in text
+    # A wall-time target cannot choose a budget without a probe: the error says what to pin.
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    gpu_args = [*args, "train.target_minutes=5", "train.precision=mixed_float16"]
+    with pytest.raises(PlanError, match=r"needs a probe, but this study is made for GPUs"):
+        planned(
+            gpu_args,
+            check_command(gpu_args, multirun=True),
+            check=lambda items: check_command(items, multirun=True),
+        )
+    assert not (tmp_path / "probe").exists()

@@ -4,14 +4,19 @@ study's ``seeds`` key, and the reproducibility tags."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
+import pytest
 from mnv1.tracking import schema
 from mnv1.tracking.runs import CellState
+from probe_support import write_probe
 
-from mnv1.cli.hydra_grid import check_command
+from mnv1.cli.hydra_grid import Expansion, check_command
+from mnv1.cli.plan import Planned, planned
 from mnv1.config import TrainConfig
 from mnv1.sweep.lifecycle import grid_document, seeded, status_matrix, sweep_key
 from mnv1.sweep.orchestrate import SweepRef, _child_tags, child_run_name
+from mnv1.sweep.probe import ENV_PROBE_DIR
 from mnv1.sweep.run_key import run_key
 from mnv1.training.repro import cpu_model, device_kind, reproducibility_tags
 
@@ -102,3 +107,38 @@ def test_reproducibility_tags() -> None:
     assert device_kind(gpus, ["NVIDIA H200", "NVIDIA H200"]) == "GPU: NVIDIA H200"
     off = reproducibility_tags(TrainConfig(), cpu)
     assert off[schema.TAG_OP_DETERMINISM] == "off" and off[schema.TAG_INIT_SEED] == "0"
+
+
+def _demo_plan(expansion: Expansion | None, *overrides: str) -> Planned:
+    """What ``mnv1-train -m experiment=demo OVERRIDES`` plans before its first cell."""
+
+    def check(items: list[str]) -> Expansion:
+        return check_command(items, multirun=True)
+
+    args = ["experiment=demo", *overrides]
+    return planned(args, expansion or check(args), check=check, say=lambda _: None)
+
+
+def test_three_seeds_of_the_demo_train_its_budget_and_seed_0_is_the_demo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 12-minute target is chosen per cell, not shared among seeds: 48 runs at the plain
+    demo's budget (3 × its cost), and seed 0's runs have the plain demo's run keys. The run key
+    is what a launch skips by (``mnv1.sweep.orchestrate._open_run``: a FINISHED run with the
+    cell's key is skipped), so after the seeded sweep a relaunch of the plain demo finds all 16
+    of its runs FINISHED and adds none. A study's ``seeds: 3`` adds the same
+    ``train.seed=range(3)`` (``test_a_studys_seeds_key_adds_the_seed_axis``)."""
+    monkeypatch.setenv(ENV_PROBE_DIR, str(tmp_path))
+    grid = check_command(["experiment=demo"], multirun=True)
+    write_probe(tmp_path, [c.config for c in grid.cells])
+    plain, seeded = _demo_plan(grid), _demo_plan(None, "train.seed=range(3)")
+    # 16 × 12 s fixed, 16 s per step of budget: (720 - 192) / 16 = 33, rounded down to 30.
+    assert plain.overrides == seeded.overrides == ["train.steps_per_epoch=30"]
+    assert len(plain.plan.cells) == 16 and len(seeded.plan.cells) == 48
+    assert {c.steps_per_epoch for c in seeded.plan.cells} == {30}
+    assert seeded.plan.budget is not None and seeded.plan.budget.seeds == 3
+    assert plain.plan.total_s == pytest.approx(192 + 30 * 16)
+    assert seeded.plan.total_s == pytest.approx(3 * (192 + 30 * 16))
+    seed0 = [run_key(c.config) for c in seeded.expansion.cells if c.config.train.seed == 0]
+    assert seed0 == [run_key(c.config) for c in plain.expansion.cells]
+    assert len({run_key(c.config) for c in seeded.expansion.cells}) == 48

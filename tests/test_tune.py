@@ -13,10 +13,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from probe_support import write_probe
 from tune_support import CELL, TuneSpace, expected_top1, in_process
 
-from mnv1.cli.tune import EXIT_FAILED, Plan, plan, run
+from mnv1.cli.hydra_grid import check_command
+from mnv1.cli.plan import planned as sweep_plan
+from mnv1.cli.tune import EXIT_FAILED, Plan, plan, run, with_sweep_budget
 from mnv1.config import RunConfig
+from mnv1.sweep.probe import ENV_PROBE_DIR
 from mnv1.sweep.run_key import run_key
 from mnv1.tune.space import SpaceError, load_space, space_problems
 from mnv1.tune.tuned_file import TunedCell, apply_tuned, write_tuned
@@ -109,6 +113,49 @@ def test_failed_trials_and_the_consecutive_failure_limit(
         capsys.readouterr().out
     )
     assert other not in ts.tuned_file()["cells"]
+
+
+@pytest.mark.timeout(600)
+def test_trials_train_at_the_budget_their_studys_sweep_chooses(
+    ts: TuneSpace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A study with a 3-minute target: ``mnv1-train -m`` chooses its budget from the cached
+    probe (4 cells × 12 s start-up, 2 epochs × 1 s per step each: (180 - 48) / 8 = 16, rounded
+    down to 15), and every trial trains that same train.steps_per_epoch, as the tune plan says."""
+    budget = ["train.steps_per_epoch=null", "train.target_minutes=3"]
+    monkeypatch.setenv(ENV_PROBE_DIR, str(ts.root / "probe"))
+    sweep_args = ["experiment=smoke", f"data.data_dir={ts.root / 'tfds'}", *budget]
+    sweep = check_command(sweep_args, multirun=True)
+    write_probe(ts.root / "probe", [c.config for c in sweep.cells])
+    chosen = sweep_plan(
+        sweep_args, sweep, check=lambda items: check_command(items, multirun=True)
+    ).overrides
+    assert chosen == ["train.steps_per_epoch=15"]
+
+    args = ts.args("tune.max_trials=2", *budget)
+    found = with_sweep_budget(planned(ts, "tune.max_trials=2", *budget), args)
+    assert not isinstance(found, str), found
+    p, pinned = found
+    assert pinned == chosen and p.target_minutes == 3
+    assert {c.train.steps_per_epoch for c in p.cells} == {15}
+    assert run(p, [*args, *pinned], launch=in_process()) == 0
+    trials = ts.trials()
+    assert len(trials) == 2
+    for trial in trials.values():
+        assert trial.data.params["train.steps_per_epoch"] == "15"
+        assert trial.data.params["train.target_minutes"] == "3.0"
+    out = capsys.readouterr().out
+    assert (
+        "mnv1-tune: each trial trains 2×15 steps of 8 images (240 images), "
+        "train.steps_per_epoch=15: the budget mnv1-train -m chooses on this machine for the "
+        "study's 3-minute target (train.target_minutes)"
+    ) in out
+    # A pinned budget (or none to choose) is used as it is, without a probe.
+    unpinned = with_sweep_budget(planned(ts, "tune.max_trials=2"), ts.args())
+    assert not isinstance(unpinned, str), unpinned
+    fixed, extra = unpinned
+    assert extra == [] and fixed.target_minutes is None
+    assert {c.train.steps_per_epoch for c in fixed.cells} == {2}
 
 
 def test_spaces_are_checked_against_the_run_rules(tmp_path: Path) -> None:

@@ -7,7 +7,9 @@ Takes the same overrides as ``mnv1-train -m``, validates the whole grid the same
 override exits 2 with the same messages), then prints the plan: every cell with its steps, images
 and estimated wall time, and the total, from the probe (``mnv1.sweep.probe``: measured once per
 machine and grid, then cached outside the project). A study with ``train.target_minutes`` shows
-the budget it would choose. Nothing else is created: no run, no directory, no dataset.
+the budget it would choose. Where a probe here could not give an estimate (a split of unknown
+size, a GPU study on a machine without one: ``mnv1.sweep.estimable``) none is run, and the plan
+says what an estimate would need. Nothing else is created: no run, no directory, no dataset.
 
 ``mnv1-train -m`` prints the same plan (``planned``) after validating and before its first cell.
 """
@@ -88,12 +90,22 @@ def _planned(
     say: Callable[[str], None],
 ) -> Planned:
     from mnv1.sweep import plan as planning
+    from mnv1.sweep.estimable import no_estimate_here
     from mnv1.sweep.probe import ProbeError, get_probe
 
     cells = [c.config for c in expansion.cells]
     needs_budget = any(
         c.train.target_minutes is not None and c.train.steps_per_epoch is None for c in cells
     )
+    # No probe where its figures could not become an estimate: the plan says what it would need.
+    why_not = no_estimate_here(cells)
+    if why_not is not None:
+        if needs_budget:
+            raise PlanError(
+                f"train.target_minutes={cells[0].train.target_minutes}: choosing the budget "
+                f"needs a probe, but {why_not}; or pin it with train.steps_per_epoch=N"
+            )
+        return Planned(planning.make_plan(cells, None, why_not), expansion)
     try:
         probe = get_probe(cells, refresh=refresh, say=say)
     except (ProbeError, OSError) as exc:

@@ -14,9 +14,16 @@ settings in their params or run keys. Everything is validated before anything st
 (its form, and its bounds and choices against the run rules in every cell to tune). Any problem:
 exit 2, with every problem listed, no run, no directory, no TensorFlow.
 
+Trials train at the budget the study's sweep trains at, so a recipe is tuned for the budget it
+is used at: a study with a wall-time target (``train.target_minutes``, the demo) and no pinned
+``train.steps_per_epoch`` gets the budget ``mnv1-train -m`` would choose for its whole grid on
+this machine (the same cached probe, ``mnv1.cli.plan.planned``), and every trial trains that
+``train.steps_per_epoch``; the command prints it before the first trial.
+
 Exit status: 0 every cell's search ended with a best trial; 1 a search stopped on consecutive
-failures or found no completed trial; 2 invalid configuration; 3 a trial was killed (relaunch the
-same command to resume it from its checkpoint, in its own MLflow run).
+failures or found no completed trial, or the budget could not be chosen; 2 invalid
+configuration; 3 a trial was killed (relaunch the same command to resume it from its checkpoint,
+in its own MLflow run).
 """
 
 from __future__ import annotations
@@ -24,14 +31,14 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from hydra.core.config_store import ConfigStore
 
 from mnv1.cli import hydra_store
-from mnv1.cli.hydra_grid import check_command
+from mnv1.cli.hydra_grid import Cell, Expansion, check_command
 from mnv1.config import RunConfig, TuneConfig, TuneRunConfig, run_name
 from mnv1.sweep.validate import tune_problems
 from mnv1.tune.space import Space, SpaceError, load_space, space_problems
@@ -51,6 +58,10 @@ class Plan:
     tune: TuneConfig
     cells: list[RunConfig]
     space: Space
+    grid: list[RunConfig] = field(default_factory=list)
+    """Every cell of the study: the sweep whose budget the trials train at."""
+    target_minutes: float | None = None
+    """The study's wall-time target, when the trials' budget was chosen for it."""
 
 
 def register_schema() -> None:
@@ -94,7 +105,66 @@ def plan(overrides: Sequence[str]) -> Plan | list[str]:
     except SpaceError as exc:
         return errors + exc.problems
     errors += space_problems(space, selected)
-    return errors if errors else Plan(tune, selected, space)
+    return errors if errors else Plan(tune, selected, space, cells)
+
+
+def with_sweep_budget(
+    p: Plan, overrides: Sequence[str], say: Callable[[str], None] | None = None
+) -> tuple[Plan, list[str]] | str:
+    """``p`` with the training budget of the study's sweep, and the override that pins it (for
+    the chief and workers of a distributed search); or why it cannot be chosen.
+
+    Only a grid whose wall-time target chooses its budget changes: the budget is what
+    ``mnv1-train -m`` with the same overrides would choose for the whole grid, from the same
+    probe (so a tuned recipe is tuned for the budget its sweep trains it at).
+    """
+    if not any(
+        c.train.target_minutes is not None and c.train.steps_per_epoch is None for c in p.grid
+    ):
+        return p, []
+    from mnv1.cli.plan import PlanError, planned
+
+    replanned: list[Plan] = []
+
+    def check(items: list[str]) -> Expansion:
+        found = plan(items)
+        if isinstance(found, list):
+            return Expansion(multirun=True, errors=found)
+        replanned.append(found)
+        return Expansion(multirun=True, cells=[Cell([], c) for c in found.grid])
+
+    grid = Expansion(multirun=True, cells=[Cell([], c) for c in p.grid])
+    try:
+        result = planned(list(overrides), grid, check=check, say=say or _progress)
+    except PlanError as exc:
+        return str(exc)
+    return replace(replanned[-1], target_minutes=p.grid[0].train.target_minutes), result.overrides
+
+
+def _progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def trial_budget(p: Plan) -> str:
+    """What each trial trains, as ``mnv1-tune`` states it before the first trial."""
+    t = p.cells[0].train
+    if t.steps_per_epoch is None:
+        return (
+            f"{t.epochs} epoch(s) of one pass over the training split less its held-out "
+            f"{p.tune.holdout_percent}% (train.steps_per_epoch=null)"
+        )
+    images = t.epochs * t.steps_per_epoch * t.batch_size
+    text = (
+        f"{t.epochs}×{t.steps_per_epoch} steps of {t.batch_size} images ({images:,} images), "
+        f"train.steps_per_epoch={t.steps_per_epoch}"
+    )
+    if p.target_minutes is not None:
+        text += (
+            f": the budget mnv1-train -m chooses on this machine for the study's "
+            f"{p.target_minutes:g}-minute target (train.target_minutes), the budget the tuned "
+            "recipes then train at"
+        )
+    return text
 
 
 def _print_outcomes(outcomes: Sequence[SearchOutcome]) -> None:
@@ -129,6 +199,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         for line in found:
             print(f"  - {line}", file=sys.stderr)
         sys.exit(EXIT_INVALID)
+    budgeted = with_sweep_budget(found, arguments)
+    if isinstance(budgeted, str):
+        print(f"mnv1-tune: {budgeted}", file=sys.stderr)
+        sys.exit(EXIT_FAILED)
+    found, pinned = budgeted
+    arguments += pinned
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # A scheduler or the launcher stops a process with SIGTERM: like Ctrl-C, so a running trial
@@ -170,6 +246,7 @@ def run(p: Plan, arguments: Sequence[str], launch: Launch | None = None) -> int:
         f"{p.space.source}, oracle {p.tune.oracle} (seed {p.tune.seed})",
         flush=True,
     )
+    print(f"mnv1-tune: each trial trains {trial_budget(p)}", flush=True)
     code = 0
     try:
         for cell in p.cells if not role else []:

@@ -1,8 +1,9 @@
 """A sweep's plan before it runs: per cell, the steps, the images and an estimated wall time.
 
-Pure arithmetic over the cells' configs and a measured probe (``mnv1.sweep.probe``): a few timed
-training steps of the costliest and the cheapest cell of the grid, in a process started like a
-cell's worker. Every other cell is placed between those two by its work per step
+Arithmetic over the cells' configs (with their datasets' split sizes, where they are known
+without reading the data: ``mnv1.data.known_sizes``) and a measured probe (``mnv1.sweep.probe``):
+a few timed training steps of the costliest and the cheapest cell of the grid, in a process
+started like a cell's worker. Every other cell is placed between those two by its work per step
 (mult-adds × global batch): the probe measures the two ends, a straight line joins them, so the
 fixed costs a small cell still pays (Python, the per-step host sync) are not scaled away.
 
@@ -20,7 +21,11 @@ images (it overlaps training in background threads), and the final report. The l
 theirs.
 
 ``choose_steps`` picks the training budget (steps per epoch, the same for every cell) that makes
-the plan fit a wall-time target: the adaptive budget of ``train.target_minutes``.
+the plan fit a wall-time target: the adaptive budget of ``train.target_minutes``. The target is
+per cell of the grid, not per run: a cell swept over seeds (``train.seed=range(3)``, a study's
+``seeds: 3``) counts once, so every seed trains at the budget one seed would, seed 0's runs are
+the single-seed sweep's runs (same budget, same run keys), and three seeds cost three times the
+target.
 """
 
 from __future__ import annotations
@@ -28,16 +33,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mnv1.config import RunConfig, run_name
 from mnv1.sweep.run_key import run_key
 
 # The smallest budget a target may choose: the throughput meter needs a few steps per epoch.
 MIN_STEPS_PER_EPOCH = 5
-# Chosen budgets are rounded down to a multiple of this (above 2 × it), so the small differences
+# Chosen budgets of 2 × this or more are rounded down to a multiple of it, so the small differences
 # between two probes of one machine (or of two similar machines) usually choose the same budget,
-# hence the same run keys.
+# hence the same run keys. Budgets of 5 to 9 steps stay as chosen: rounding them down to 5 would
+# take up to 4 of 9 steps (44%) of the training a slow machine can afford.
 STEP_QUANTUM = 5
 
 
@@ -56,11 +62,19 @@ def num_classes(cfg: RunConfig) -> int:
 
 
 def split_sizes(cfg: RunConfig) -> tuple[int | None, int | None]:
-    """Training and validation examples one epoch sees, where the config alone says so."""
+    """Training and validation examples one epoch sees: from the config for the synthetic data,
+    else from TFDS's metadata of a prepared copy or the published sizes
+    (``mnv1.data.known_sizes``); None where nothing says so before the data is prepared."""
     if cfg.data.source != "synthetic":
-        return None, cfg.data.max_val_examples
-    train = cfg.data.synthetic.train_size
-    val = cfg.data.synthetic.val_size
+        from mnv1.data.known_sizes import epoch_sizes
+
+        found = epoch_sizes(cfg.data)
+        if found is None:
+            return None, cfg.data.max_val_examples
+        train, val = found
+    else:
+        train = cfg.data.synthetic.train_size
+        val = cfg.data.synthetic.val_size
     if cfg.data.max_val_examples is not None:
         val = min(val, cfg.data.max_val_examples)
     return train, val
@@ -167,6 +181,9 @@ class CellPlan:
     """Estimated seconds that do not depend on the training budget."""
     per_step_s: float | None = None
     """Estimated seconds per step of every epoch together (epochs × one step)."""
+    cell_key: str = ""
+    """The run key with ``train.seed`` at 0: the same for every seed of one cell, which a
+    wall-time target budgets once (empty: the run key)."""
 
     @property
     def steps(self) -> int | None:
@@ -191,6 +208,27 @@ class Budget:
     steps_per_epoch: int
     fits: bool
     """False when even the smallest budget does not fit the target."""
+    fixed_s: float = 0.0
+    """The fixed costs of one run of every cell (what no budget can shrink)."""
+    per_step_s: float = 0.0
+    """Seconds that one more step per epoch adds to one run of every cell."""
+    seeds: int = 1
+    """Runs per cell: the target is per seed, so the sweep takes about this many times it."""
+
+    def verdict(self) -> str:
+        """Whether the plan fits the target, and when it does not, why."""
+        if self.fits:
+            return "which it fits"
+        if self.fixed_s >= self.target_s:
+            return (
+                f"which it does NOT fit: the fixed costs alone ({duration(self.fixed_s)}: "
+                "start-up, first steps, evaluation, checkpoints) exceed it"
+            )
+        smallest = self.fixed_s + MIN_STEPS_PER_EPOCH * self.per_step_s
+        return (
+            f"which it does NOT fit: the smallest budget, {MIN_STEPS_PER_EPOCH} steps per epoch, "
+            f"takes {duration(smallest)} ({duration(self.fixed_s)} of it fixed costs)"
+        )
 
 
 @dataclass(frozen=True)
@@ -198,6 +236,8 @@ class Plan:
     cells: tuple[CellPlan, ...]
     probe: Probe | None
     budget: Budget | None = None
+    no_estimate: str | None = None
+    """Why there is no probe (so no estimate), and what an estimate would need."""
 
     @property
     def total_s(self) -> float | None:
@@ -224,6 +264,7 @@ def _cell_plan(cfg: RunConfig, probe: Probe | None) -> CellPlan:
     base = CellPlan(
         name=run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant),
         run_key=run_key(cfg),
+        cell_key=run_key(replace(cfg, train=replace(cfg.train, seed=0))),
         mult_adds=probe.mult_adds.get(shape) if probe else None,
         epochs=t.epochs,
         steps_per_epoch=steps,
@@ -240,18 +281,25 @@ def _cell_plan(cfg: RunConfig, probe: Probe | None) -> CellPlan:
     )
 
 
-def make_plan(cells: Sequence[RunConfig], probe: Probe | None) -> Plan:
-    return Plan(tuple(_cell_plan(c, probe) for c in cells), probe)
+def make_plan(
+    cells: Sequence[RunConfig], probe: Probe | None, no_estimate: str | None = None
+) -> Plan:
+    return Plan(tuple(_cell_plan(c, probe) for c in cells), probe, no_estimate=no_estimate)
 
 
 def choose_steps(plan: Plan, target_s: float) -> Budget:
     """The largest steps per epoch (the same for every cell) whose plan fits ``target_s``.
 
-    Rounded down to a multiple of ``STEP_QUANTUM`` above ``2 × STEP_QUANTUM`` and never below
-    ``MIN_STEPS_PER_EPOCH``; ``fits`` says whether the result fits at all.
+    The target is per cell: the seeds of one cell (one ``cell_key``) count once, so each seed
+    trains at the budget a single-seed sweep chooses. From ``2 × STEP_QUANTUM`` steps up the
+    budget is rounded down to a multiple of ``STEP_QUANTUM``; below that it stays as computed
+    (5 to 9); it is never below ``MIN_STEPS_PER_EPOCH``. ``fits`` says whether it fits at all.
     """
-    fixed = [c.fixed_s for c in plan.cells]
-    per_step = [c.per_step_s for c in plan.cells]
+    once: dict[str, CellPlan] = {}
+    for c in plan.cells:
+        once.setdefault(c.cell_key or c.run_key, c)
+    fixed = [c.fixed_s for c in once.values()]
+    per_step = [c.per_step_s for c in once.values()]
     if any(v is None for v in fixed) or any(v is None for v in per_step):
         raise ValueError("a budget needs a probe with figures for every cell")
     fixed_total = sum(v for v in fixed if v is not None)
@@ -262,14 +310,15 @@ def choose_steps(plan: Plan, target_s: float) -> Budget:
         steps -= steps % STEP_QUANTUM
     chosen = max(MIN_STEPS_PER_EPOCH, steps)
     fits = fixed_total + chosen * step_total <= target_s
-    return Budget(target_s=target_s, steps_per_epoch=chosen, fits=fits)
+    seeds = max(sum(1 for c in plan.cells if (c.cell_key or c.run_key) == k) for k in once)
+    return Budget(target_s, chosen, fits, fixed_total, step_total, seeds)
 
 
 def with_steps(plan: Plan, budget: Budget) -> Plan:
     cells = tuple(
         CellPlan(**{**c.__dict__, "steps_per_epoch": budget.steps_per_epoch}) for c in plan.cells
     )
-    return Plan(cells, plan.probe, budget)
+    return Plan(cells, plan.probe, budget, plan.no_estimate)
 
 
 # --- text -------------------------------------------------------------------------------------
@@ -320,15 +369,20 @@ def format_plan(plan: Plan) -> str:
         b = plan.budget
         first = plan.cells[0]
         per_cell = b.steps_per_epoch * first.epochs * first.batch
-        verdict = "fits" if b.fits else "does NOT fit (the fixed costs alone exceed it)"
+        per_seed = (
+            f" per seed ({b.seeds} seeds per cell: about {b.seeds} × that in all)"
+            if b.seeds > 1
+            else ""
+        )
         out.append(
             f"  budget: train.steps_per_epoch={b.steps_per_epoch} ({per_cell:,} images per cell), "
-            f"chosen from the probe for a {duration(b.target_s)} target, which it {verdict}; "
-            f"pass train.steps_per_epoch={b.steps_per_epoch} to pin it on another machine"
+            f"chosen from the probe for a {duration(b.target_s)} target{per_seed}, "
+            f"{b.verdict()}; pass train.steps_per_epoch={b.steps_per_epoch} to pin it on another "
+            "machine"
         )
     p = plan.probe
     if p is None:
-        out.append("  no probe: the estimates need one")
+        out.append(f"  no estimate: {plan.no_estimate or 'the estimates need a probe'}")
     else:
         measured = ", ".join(
             f"{pt.shape} {pt.step_s:.3f} s/step ({pt.batch / pt.step_s:.1f} img/s), "
