@@ -8,42 +8,34 @@ run's own counts, for its own head, are in the grid table.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Sequence
 
 from mnv1 import paper
 from mnv1.report.fidelity import (
     ERRATUM,
     SLIM_RELEASES,
     AnalyticCheck,
-    check_printed,
     slim_row_or_none,
     slim_top1,
-    verdict_of,
 )
 from mnv1.report.grid import seeds_text
+from mnv1.report.paper_counts import (
+    TITLES,
+    Costs,
+    CostsFn,
+    CountedRow,
+    check_note,
+    model_cell,
+    model_row,
+    table2_rows,
+    table3_rows,
+)
 from mnv1.report.records import MISSING, CellRecord
 from mnv1.report.tables import Column, Table
 
 # Tables 6 and 7 are the α and ρ axes of every sweep; the others show only when run (see below).
 ALWAYS_SHOWN: tuple[str, ...] = ("Table 6", "Table 7")
 OPTIONAL: tuple[str, ...] = ("Table 4", "Table 5", "Table 8", "Table 9")
-
-
-class Costs(Protocol):
-    """What the report reads of ``mnv1.costs.ModelCosts``."""
-
-    @property
-    def mult_adds(self) -> int: ...
-
-    @property
-    def params(self) -> int: ...
-
-    def shares(self) -> dict[str, tuple[float, float]]: ...
-
-
-CostsFn = Callable[..., Costs]
-"""``costs_for(alpha, resolution, num_classes=..., variant=...)``, as in ``mnv1.costs``."""
 
 
 def default_costs() -> CostsFn:
@@ -54,9 +46,8 @@ def default_costs() -> CostsFn:
 
 
 def _cell_of(row: paper.PaperRow) -> tuple[float, int, str] | None:
-    if row.alpha is None or row.resolution is None or row.variant == "other":
-        return None
-    return (row.alpha, row.resolution, row.variant)
+    cell = model_cell(row)
+    return None if cell is None else (cell.alpha, cell.resolution, cell.variant)
 
 
 def _record_for(row: paper.PaperRow, records: Sequence[CellRecord]) -> CellRecord | None:
@@ -65,6 +56,17 @@ def _record_for(row: paper.PaperRow, records: Sequence[CellRecord]) -> CellRecor
         if (r.alpha, r.resolution, r.variant) == cell:
             return r
     return None
+
+
+def _errata_notes(label: str, counted: CountedRow, table: Table) -> str | None:
+    """The short cell note (``paper error: 290 → 291``) of a row's excused values; the long form
+    (:func:`mnv1.report.paper_counts.check_note`) joins the table's notes."""
+    notes = []
+    for c in counted.checks:
+        if c.erratum is not None and c.verdict == ERRATUM:
+            table.notes.append(f"{label}, {check_note(c)}")
+            notes.append(f"paper error: {c.erratum.printed} → {c.erratum.correct}")
+    return "; ".join(notes) or None
 
 
 def tables_to_show(records: Sequence[CellRecord]) -> list[str]:
@@ -131,30 +133,18 @@ def comparison_table(
     )
     checks: list[AnalyticCheck] = []
     for row in paper.TABLES[key]:
-        cell = _cell_of(row)
-        if cell is None:
+        counted = model_row(key, row, costs_for)
+        if counted is None or counted.cell is None:
             continue  # GoogleNet, VGG 16, …: nothing of ours to set beside them
-        alpha, resolution, variant = cell
-        costs = costs_for(alpha, resolution, num_classes=row.num_classes, variant=variant)
-        ma, pa = costs.mult_adds / 1e6, costs.params / 1e6
-        row_checks = [
-            check_printed(key, f"{row.model} mult-adds", ma, row.mult_adds_m),
-            check_printed(key, f"{row.model} params", pa, row.params_m),
-        ]
-        checks += row_checks
+        checks += counted.checks
+        ma_check, pa_check = counted.checks
         record = _record_for(row, records)
         ours = None if record is None else record.top1
-        slim = slim_row_or_none(alpha, resolution) if variant == "separable" else None
+        cell = counted.cell
+        slim = (
+            slim_row_or_none(cell.alpha, cell.resolution) if cell.variant == "separable" else None
+        )
         ref = None if slim is None else slim_top1(slim, release)
-        notes = []
-        for c in row_checks:
-            if c.erratum is not None and c.verdict == ERRATUM:
-                table.notes.append(
-                    f"{row.model}, {c.item.rsplit(' ', 1)[1]}: the paper prints "
-                    f"{c.erratum.printed}, the exact count is {c.ours:.2f} "
-                    f"(prints as {c.erratum.correct}). {c.erratum.explanation}"
-                )
-                notes.append(f"paper error: {c.erratum.printed} → {c.erratum.correct}")
         table.add(
             row.model,
             MISSING if record is None else record.status,
@@ -165,36 +155,25 @@ def comparison_table(
             None if ours is None else ours - row.top1,
             ref,
             None if ours is None or ref is None else ours - ref,
-            ma,
+            ma_check.ours,
             row.mult_adds_m,
-            ma - row.mult_adds_m,
-            pa,
+            ma_check.ours - row.mult_adds_m,
+            pa_check.ours,
             row.params_m,
-            pa - row.params_m,
-            verdict_of(row_checks),
-            "; ".join(notes) or None,
+            pa_check.ours - row.params_m,
+            counted.verdict,
+            _errata_notes(row.model, counted, table),
         )
     source = f"Paper: {paper.SOURCES['[P]']}, {key}. TF-slim: {rel} float checkpoints."
     table.notes.insert(0, source)
     return table, checks
 
 
-TITLES: dict[str, str] = {
-    "Table 4": "Depthwise Separable vs Full Convolution MobileNet",
-    "Table 5": "Narrow vs Shallow MobileNet",
-    "Table 6": "MobileNet Width Multiplier",
-    "Table 7": "MobileNet Resolution",
-    "Table 8": "MobileNet Comparison to Popular Models (MobileNet rows)",
-    "Table 9": "Smaller MobileNet Comparison to Popular Models (MobileNet rows)",
-}
-
-
 def table2(costs_for: CostsFn) -> tuple[Table, list[AnalyticCheck]]:
     """Resource per layer type of 1.0 MobileNet-224, from the cost model, beside the paper's."""
-    shares = costs_for(1.0, 224, num_classes=1000, variant="separable").shares()
     table = Table(
         key="table2",
-        title="Table 2: Resource Per Layer Type (1.0 MobileNet-224)",
+        title=f"Table 2: {TITLES['Table 2']}",
         columns=(
             Column("Type"),
             Column("Mult-Adds % ours", ".2f"),
@@ -206,19 +185,11 @@ def table2(costs_for: CostsFn) -> tuple[Table, list[AnalyticCheck]]:
         ),
     )
     checks: list[AnalyticCheck] = []
-    for kind, (ma_printed, pa_printed) in paper.TABLE2.items():
-        ma, pa = shares[kind]
-        row_checks = [
-            check_printed("Table 2", f"{kind} mult-adds", ma, ma_printed),
-            check_printed("Table 2", f"{kind} params", pa, pa_printed),
-        ]
-        checks += row_checks
-        note = None
-        for c in row_checks:
-            if c.erratum is not None and c.verdict == ERRATUM:
-                note = f"paper error: {c.erratum.printed} → {c.erratum.correct}"
-                table.notes.append(f"{kind}: {c.erratum.explanation}")
-        table.add(kind, ma, ma_printed, pa, pa_printed, verdict_of(row_checks), note)
+    for counted in table2_rows(costs_for):
+        checks += counted.checks
+        ma, pa = counted.checks
+        note = _errata_notes(counted.row, counted, table)
+        table.add(counted.row, ma.ours, ma.printed, pa.ours, pa.printed, counted.verdict, note)
     table.notes.insert(
         0,
         f"Paper: {paper.TABLE2_SOURCE}. Ours: shares of the exact mult-adds and params "
@@ -233,7 +204,7 @@ def table3(
     """Table 3 (one 14×14×512 layer, modified step by step) from the layers built for it."""
     table = Table(
         key="table3",
-        title="Table 3: Resource usage for modifications to standard convolution",
+        title=f"Table 3: {TITLES['Table 3']}",
         columns=(
             Column("Layer/Modification"),
             Column("M Mult-Adds ours", ".2f"),
@@ -244,15 +215,9 @@ def table3(
         ),
     )
     checks: list[AnalyticCheck] = []
-    printed = {label: (ma, pa) for label, ma, pa in paper.TABLE3}
-    for label, costs in rows:
-        ma_printed, pa_printed = printed[label]
-        ma, pa = costs.mult_adds / 1e6, costs.params / 1e6
-        row_checks = [
-            check_printed("Table 3", f"{label} mult-adds", ma, ma_printed),
-            check_printed("Table 3", f"{label} params", pa, pa_printed),
-        ]
-        checks += row_checks
-        table.add(label, ma, ma_printed, pa, pa_printed, verdict_of(row_checks))
+    for counted in table3_rows(rows):
+        checks += counted.checks
+        ma, pa = counted.checks
+        table.add(counted.row, ma.ours, ma.printed, pa.ours, pa.printed, counted.verdict)
     table.notes.append(f"Paper: {paper.TABLE3_SOURCE}. Ours: the layers built and counted.")
     return table, checks
