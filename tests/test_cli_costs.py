@@ -36,7 +36,7 @@ def test_default_markdown_has_every_table_and_flags_the_errata(
     assert code == 0
     for table in range(2, 10):
         assert f"## Table {table}:" in out
-    assert "MISMATCH" not in out
+    assert "| FAIL |" not in out
     lines = out.splitlines()
     conv3x3 = next(line for line in lines if line.startswith("| Conv 3x3 |"))
     assert "| 10,838,016 | 1.91 | 1.19 |" in conv3x3
@@ -66,7 +66,7 @@ def test_default_csv_rows_and_statuses(capsys: pytest.CaptureFixture[str]) -> No
     ) + ["Table 6"] * 4 + ["Table 7"] * 4 + ["Table 8", "Table 9"]
     errata = {(row["table"], row["row"]) for row in rows if row["status"] == "erratum"}
     assert errata == ERRATA_ROWS
-    assert all(row["status"] in ("match", "erratum") for row in rows)
+    assert all(row["status"] in ("pass", "erratum") for row in rows)
     shallow = next(row for row in rows if row["row"] == "Shallow MobileNet")
     assert (shallow["mult_adds"], shallow["params"], shallow["variant"]) == (
         "307323392",

@@ -1,10 +1,12 @@
 """``mnv1-costs``: mult-adds and parameters of MobileNetV1, beside the paper's printed values.
 
-With no arguments it rebuilds the analytic columns of the paper's Tables 2-7 and the MobileNet
-rows of Tables 8 and 9 from models it builds and counts, and sets each beside the printed value:
-``match`` where ours, rounded to the printed precision, equals it; ``erratum`` where it does not
-and the paper is known to be wrong (the explanation comes from :data:`mnv1.paper.ERRATA`);
-``MISMATCH`` otherwise, which also makes the exit status 1.
+With no arguments it prints the paper comparison of :mod:`mnv1.report.paper_counts`, the same
+one the report's paper tables show: the analytic columns of the paper's Tables 2-7 and the
+MobileNet rows of Tables 8 and 9, counted from models it builds, each beside the printed value
+with the report's verdict: ``pass`` where ours, rounded to the printed precision, equals it;
+``erratum`` where it does not and the printed value is a documented error of the paper (the
+explanation comes from :data:`mnv1.paper.ERRATA`); ``FAIL`` otherwise, which also makes the exit
+status 1.
 
 With any of ``--alpha``, ``--resolution``, ``--variant`` or ``--num-classes`` it prints the
 per-layer table of that one model instead (the rest default to 1.0 MobileNet-224, 1000 classes).
@@ -28,159 +30,18 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mnv1 import paper, tables
+from mnv1 import tables
 from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP
 from mnv1.config import MIN_RESOLUTION
-from mnv1.costs import ModelCosts, costs_for, table3_costs
-from mnv1.report import fidelity
+from mnv1.report.fidelity import FAIL
+from mnv1.report.paper_counts import TITLES, CountedRow, paper_comparison
+
+if TYPE_CHECKING:
+    from mnv1.costs import ModelCosts
 
 FORMATS = ("markdown", "csv", "json")
-MATCH, ERRATUM, MISMATCH = "match", "erratum", "MISMATCH"
-
-TITLES: dict[str, str] = {
-    "Table 2": "Resource per layer type (1.0 MobileNet-224)",
-    "Table 3": "Resource usage for modifications to standard convolution (14x14x512 layer)",
-    "Table 4": "Depthwise separable vs full convolution MobileNet",
-    "Table 5": "Narrow vs shallow MobileNet",
-    "Table 6": "MobileNet width multiplier",
-    "Table 7": "MobileNet resolution",
-    "Table 8": "MobileNet comparison to popular models (MobileNet rows)",
-    "Table 9": "Smaller MobileNet comparison to popular models (MobileNet rows)",
-}
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One printed row of the paper beside our count of the same thing."""
-
-    table: str
-    row: str
-    """The row label as printed."""
-    unit: str
-    """``M`` (millions) or ``%`` (Table 2's shares)."""
-    mult_adds: int
-    """Our exact count (for Table 2: the mult-adds of that layer type)."""
-    mult_adds_ours: float
-    """Our value in ``unit``."""
-    mult_adds_paper: float
-    mult_adds_status: str
-    params: int
-    params_ours: float
-    params_paper: float
-    params_status: str
-    note: str
-    alpha: float | None = None
-    resolution: int | None = None
-    variant: str | None = None
-    num_classes: int | None = None
-    keras_params: int | None = None
-
-    @property
-    def status(self) -> str:
-        statuses = {self.mult_adds_status, self.params_status}
-        return next(s for s in (MISMATCH, ERRATUM, MATCH) if s in statuses)
-
-
-def _judge(table: str, row: str, quantity: str, ours: float, printed: float) -> tuple[str, str]:
-    """(status, note) for one cell, by the report's rule (:func:`fidelity.check_printed`): ours
-    rounded half-up to the printed precision against the print; a known erratum excuses a
-    difference only where ours reads the corrected value."""
-    check = fidelity.check_printed(table, f"{row} {quantity}", ours, printed)
-    if check.verdict == fidelity.PASS:
-        return MATCH, ""
-    erratum = check.erratum
-    if check.verdict == fidelity.FAIL or erratum is None:
-        return MISMATCH, f"{quantity}: ours {ours:.2f} vs printed {printed:g}, unexplained"
-    return ERRATUM, (
-        f"{quantity}: the paper prints {erratum.printed}, the count gives {erratum.correct}. "
-        f"{erratum.explanation}"
-    )
-
-
-def _compare(
-    table: str,
-    row: str,
-    unit: str,
-    counts: tuple[int, int],
-    ours: tuple[float, float],
-    printed: tuple[float, float],
-    costs: ModelCosts | None = None,
-    coordinates: tuple[float, int, str, int] | None = None,
-) -> Comparison:
-    mult_status, mult_note = _judge(table, row, "mult-adds", ours[0], printed[0])
-    params_status, params_note = _judge(table, row, "params", ours[1], printed[1])
-    alpha, resolution, variant, num_classes = coordinates or (None, None, None, None)
-    return Comparison(
-        table=table,
-        row=row,
-        unit=unit,
-        mult_adds=counts[0],
-        mult_adds_ours=ours[0],
-        mult_adds_paper=printed[0],
-        mult_adds_status=mult_status,
-        params=counts[1],
-        params_ours=ours[1],
-        params_paper=printed[1],
-        params_status=params_status,
-        note=" ".join(n for n in (mult_note, params_note) if n),
-        alpha=alpha,
-        resolution=resolution,
-        variant=variant,
-        num_classes=num_classes,
-        keras_params=costs.keras_params if costs else None,
-    )
-
-
-def _model_rows(table: str) -> list[Comparison]:
-    comparisons = []
-    for row in paper.TABLES[table]:
-        # GoogleNet, VGG 16 … (variant "other", no α or ρ) are not models this project builds.
-        if row.alpha is None or row.resolution is None or row.variant == "other":
-            continue
-        costs = costs_for(row.alpha, row.resolution, row.num_classes, row.variant)
-        comparisons.append(
-            _compare(
-                table,
-                row.model,
-                "M",
-                (costs.mult_adds, costs.params),
-                (costs.mult_adds / 1e6, costs.params / 1e6),
-                (row.mult_adds_m, row.params_m),
-                costs,
-                (row.alpha, row.resolution, row.variant, row.num_classes),
-            )
-        )
-    return comparisons
-
-
-def paper_comparisons() -> list[Comparison]:
-    """Every analytic cell of Tables 2-9 that concerns a model we build, ours beside printed."""
-    reference = costs_for(1.0, 224)
-    by_type = reference.by_type()
-    shares = reference.shares()
-    comparisons = [
-        _compare("Table 2", kind, "%", by_type[kind], shares[kind], printed)
-        for kind, printed in paper.TABLE2.items()
-    ]
-    for (label, costs), (_, mult_adds_m, params_m) in zip(
-        table3_costs(), paper.TABLE3, strict=True
-    ):
-        comparisons.append(
-            _compare(
-                "Table 3",
-                label,
-                "M",
-                (costs.mult_adds, costs.params),
-                (costs.mult_adds / 1e6, costs.params / 1e6),
-                (mult_adds_m, params_m),
-            )
-        )
-    for table in ("Table 4", "Table 5", "Table 6", "Table 7", "Table 8", "Table 9"):
-        comparisons.extend(_model_rows(table))
-    return comparisons
 
 
 def _model_record(
@@ -205,7 +66,7 @@ def _fmt(value: float, decimals: int) -> str:
     return f"{value:,.{decimals}f}"
 
 
-def _comparisons_markdown(comparisons: Sequence[Comparison]) -> str:
+def _comparisons_markdown(comparisons: Sequence[CountedRow]) -> str:
     parts = [
         "# MobileNetV1 costs: ours (counted from the built models) beside the paper's print",
         "",
@@ -230,20 +91,19 @@ def _comparisons_markdown(comparisons: Sequence[Comparison]) -> str:
         header += ["Check", "Note"]
         body = []
         for c in rows:
-            mult_decimals = paper.printed_decimals(c.mult_adds_paper)
-            params_decimals = paper.printed_decimals(c.params_paper)
+            ma, pa = c.checks
             cells: list[Any] = [
                 c.row,
                 f"{c.mult_adds:,}",
-                _fmt(c.mult_adds_ours, mult_decimals),
-                _fmt(c.mult_adds_paper, mult_decimals),
+                _fmt(ma.ours, ma.decimals),
+                _fmt(ma.printed, ma.decimals),
                 f"{c.params:,}",
-                _fmt(c.params_ours, params_decimals),
-                _fmt(c.params_paper, params_decimals),
+                _fmt(pa.ours, pa.decimals),
+                _fmt(pa.printed, pa.decimals),
             ]
             if table not in ("Table 2", "Table 3"):
                 cells.append(f"{c.keras_params:,}")
-            cells += [c.status, c.note]
+            cells += [c.verdict, c.note]
             body.append(cells)
         parts += ["", f"## {table}: {title}", "", tables.markdown(header, body)]
     return "\n".join(parts) + "\n"
@@ -326,8 +186,31 @@ def _layer_records(costs: ModelCosts) -> list[dict[str, Any]]:
     ]
 
 
-def _comparison_record(c: Comparison) -> dict[str, Any]:
-    return {**asdict(c), "status": c.status}
+def _comparison_record(c: CountedRow) -> dict[str, Any]:
+    """One flat row: our exact counts, ours and the print in ``unit``, each value's verdict and
+    the row's (``status``)."""
+    ma, pa = c.checks
+    cell = c.cell
+    return {
+        "table": c.table,
+        "row": c.row,
+        "unit": c.unit,
+        "mult_adds": c.mult_adds,
+        "mult_adds_ours": ma.ours,
+        "mult_adds_paper": ma.printed,
+        "mult_adds_status": ma.verdict,
+        "params": c.params,
+        "params_ours": pa.ours,
+        "params_paper": pa.printed,
+        "params_status": pa.verdict,
+        "note": c.note,
+        "alpha": None if cell is None else cell.alpha,
+        "resolution": None if cell is None else cell.resolution,
+        "variant": None if cell is None else cell.variant,
+        "num_classes": None if cell is None else cell.num_classes,
+        "keras_params": c.keras_params,
+        "status": c.verdict,
+    }
 
 
 # --- entry point ----------------------------------------------------------------------------
@@ -362,6 +245,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    # Imported here, after the arguments: the cost model builds Keras models (TensorFlow), and
+    # --help or a malformed argument needs none of it.
+    from mnv1.costs import costs_for, table3_costs
+
     model_arguments = (args.alpha, args.resolution, args.variant, args.num_classes)
     if any(value is not None for value in model_arguments):
         alpha = 1.0 if args.alpha is None else args.alpha
@@ -372,37 +259,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             costs = costs_for(alpha, resolution, num_classes, variant)
         except ValueError as error:
             parser.error(str(error))  # exits with status 2
-        record = _model_record(costs, alpha, resolution, variant, num_classes)
-        if args.format == "json":
-            by_type = costs.by_type()
-            record["shares"] = {
-                kind: {
-                    "mult_adds": by_type[kind][0],
-                    "params": by_type[kind][1],
-                    "mult_adds_percent": m,
-                    "params_percent": p,
-                }
-                for kind, (m, p) in costs.shares().items()
-            }
-            record["layers"] = _layer_records(costs)
-            text = json.dumps({"models": [record]}, indent=2, ensure_ascii=False)
-        elif args.format == "csv":
-            text = _csv(_layer_records(costs))
-        else:
-            text = _layers_markdown(costs, record)
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        _write(_model_text(args.format, costs, alpha, resolution, variant, num_classes))
         return 0
 
-    comparisons = paper_comparisons()
+    comparisons = paper_comparison(costs_for, table3_costs())
     if args.format == "json":
         models: dict[tuple[float, int, str, int], dict[str, Any]] = {}
         for c in comparisons:
-            if c.alpha is None or c.resolution is None or c.variant is None or not c.num_classes:
-                continue  # Tables 2 and 3 are shares and single layers, not models
-            key = (c.alpha, c.resolution, c.variant, c.num_classes)
-            if key not in models:
-                costs = costs_for(*key[:2], c.num_classes, c.variant)
-                models[key] = _model_record(costs, *key)
+            if c.cell is not None and c.cell not in models:
+                costs = costs_for(*c.cell[:2], c.cell.num_classes, c.cell.variant)
+                models[c.cell] = _model_record(costs, *c.cell)
         tables = [
             {
                 "table": table,
@@ -418,8 +284,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = _csv([_comparison_record(c) for c in comparisons])
     else:
         text = _comparisons_markdown(comparisons)
+    _write(text)
+    return 1 if any(c.verdict == FAIL for c in comparisons) else 0
+
+
+def _model_text(
+    output: str, costs: ModelCosts, alpha: float, resolution: int, variant: str, num_classes: int
+) -> str:
+    """One model's per-layer table in ``output`` format."""
+    record = _model_record(costs, alpha, resolution, variant, num_classes)
+    if output == "json":
+        by_type = costs.by_type()
+        record["shares"] = {
+            kind: {
+                "mult_adds": by_type[kind][0],
+                "params": by_type[kind][1],
+                "mult_adds_percent": m,
+                "params_percent": p,
+            }
+            for kind, (m, p) in costs.shares().items()
+        }
+        record["layers"] = _layer_records(costs)
+        return json.dumps({"models": [record]}, indent=2, ensure_ascii=False)
+    if output == "csv":
+        return _csv(_layer_records(costs))
+    return _layers_markdown(costs, record)
+
+
+def _write(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    return 1 if any(c.status == MISMATCH for c in comparisons) else 0
 
 
 if __name__ == "__main__":
