@@ -21,7 +21,7 @@ from mnv1.report.document import Block, FigureBlock, Heading, Paragraph, TableBl
 from mnv1.report.fidelity import SLIM_RELEASES, AnalyticCheck, Fidelity, check_release, fidelity
 from mnv1.report.grid import grid_table, runs_table, status_matrix, top1_matrix
 from mnv1.report.html import to_html
-from mnv1.report.paper_tables import Costs, CostsFn
+from mnv1.report.paper_counts import Costs, CostsFn
 from mnv1.report.records import CellRecord, cell_records, status_counts
 from mnv1.report.tables import Table
 from mnv1.tracking.queries import SweepRuns, read_sweep
