@@ -113,3 +113,14 @@ def test_more_gpus_per_run_than_the_host_shows_stops_a_local_sweep(ws: Workspace
     # The workspace hides every GPU (CUDA_VISIBLE_DEVICES=""), as a CPU-only host shows none.
     stderr = _refused(ws, "-m", "experiment=smoke", "distribute.gpus_per_run=1", env={})
     assert "distribute.gpus_per_run=1: this host shows 0 GPU(s) (none)" in stderr
+
+
+@pytest.mark.timeout(120)
+def test_mnv1_tune_refuses_a_multi_worker_tf_config_before_any_trial(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mnv1.cli import tune
+
+    monkeypatch.setenv("TF_CONFIG", TWO_WORKERS)
+    found = tune.plan(["experiment=smoke", "tune.cells=[mnv1_a0.25_r32]"])
+    assert found == [_worker_message({"TF_CONFIG": TWO_WORKERS})]
