@@ -59,4 +59,4 @@ def damage_line(store: CheckpointStore, found: Resume) -> str:
             f"resuming from {found.state.name} (epoch {found.state.epochs_done}, step "
             f"{found.state.step_in_epoch}) in the same run"
         )
-    return f"mnv1.training: damaged checkpoint in {store.directory}: {what}; {then}"
+    return f"mnv1.training: damaged checkpoint in {store.directory.absolute()}: {what}; {then}"
