@@ -142,6 +142,9 @@ class TrainConfig:
     """Training batches used to re-estimate BatchNorm statistics before each evaluation (0: off)."""
     checkpoint_dir: str = ".mnv1/checkpoints"
     checkpoint_every_steps: int | None = None
+    keep_checkpoints: int = 2
+    """Checkpoints kept per run (older ones are deleted): at least two, so a damaged newest one
+    has one to fall back to (``mnv1.training.checkpoint``)."""
 
 
 @dataclass
@@ -494,6 +497,8 @@ RULES: tuple[Rule, ...] = (
     _int("train.bn_recalibration_batches", 0, doc="0: off"),
     _text_rule("train.checkpoint_dir"),
     _int("train.checkpoint_every_steps", 1, optional=True, doc="null: at each epoch end"),
+    # A resume falls back past a damaged newest checkpoint to the one before it.
+    _int("train.keep_checkpoints", 2, doc="the newest and one to fall back to"),
     _choice("distribute.strategy", STRATEGIES),
     Rule("distribute.devices", "devices", optional=True),
     _int("distribute.cpu_replicas", 1, optional=True),

@@ -70,8 +70,10 @@ def test_study_grids(tmp_path: Path) -> None:
         cells, errors = coords(study, f"data.data_dir={tmp_path}", f"data.manual_dir={tmp_path}")
         assert cells == grid, study
         assert len(errors) == 1 and errors[0].startswith(
-            "data.name='imagenet2012' is not prepared"
+            f"data.manual_dir={str(tmp_path)!r} lacks ILSVRC2012_img_train.tar, "
+            "ILSVRC2012_img_val.tar"
         ), study
+        assert "data.name='imagenet2012' is not prepared" in errors[0], study
 
 
 def test_a_sweep_records_into_one_experiment(tmp_path: Path) -> None:

@@ -157,9 +157,15 @@ def test_an_unfinished_checkpoint_never_becomes_latest(tmp_path):
     assert store.restore(_compiled_tiny_model()) is None
     (tmp_path / ".tmp-epoch0001-step000000-999999").mkdir()  # a writer killed mid-save
     assert store.latest() is None
-    (tmp_path / "latest.json").write_text(json.dumps({"epochs_done": 4}))
-    with pytest.raises(FileNotFoundError, match="epoch0004-step000000"):
-        store.restore(_compiled_tiny_model())
+    # A pointer at a checkpoint that is not there is damage, not a dead end: from scratch.
+    (tmp_path / "latest.json").write_text(
+        json.dumps({"epochs_done": 4, "step_in_epoch": 0, "steps_per_epoch": 2})
+    )
+    found = store.resume(_compiled_tiny_model())
+    assert found.state is None
+    assert [str(d) for d in found.damaged] == [
+        "epoch0004-step000000: is missing (latest.json points at it)"
+    ]
 
 
 def test_epoch_metrics_skip_steps_already_logged():

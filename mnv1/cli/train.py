@@ -11,9 +11,11 @@ lists every problem (key, value, what is allowed) and exits with code 2, having 
 no output directory and no TensorFlow context. A sweep on a cluster launcher (SLURM, Ray) also
 stops there, exit code 2, when the cluster does not answer (``mnv1.cli.cluster_check``); a
 tracking server that is down or refuses the credentials stops it the same way (exit code 3),
-within seconds. Then Hydra runs: each job orchestrates one cell
-(``mnv1.sweep.orchestrate.run_cell``), which trains in a child process. Hydra returns normally
-from a multirun whatever its jobs did, so ``main`` exits 1 afterwards if any cell did not finish.
+within seconds. So does a host that cannot train the grid (a multi-worker ``TF_CONFIG``, fewer
+GPUs than ``distribute.gpus_per_run``: ``mnv1.training.host``), exit code 2. Then Hydra runs:
+each job orchestrates one cell (``mnv1.sweep.orchestrate.run_cell``), which trains in a child
+process. Hydra returns normally from a multirun whatever its jobs did, so ``main`` exits 1
+afterwards if any cell did not finish.
 
 Ctrl-C (SIGINT) or SIGTERM stops the running cell's worker; its run and the sweep's parent end
 KILLED, one line names the cells marked KILLED and the command that resumes them, and ``main``
@@ -131,6 +133,28 @@ def _check_tracking(uri: str | None) -> None:
         sys.exit(EXIT_UNREACHABLE)
 
 
+def _check_host(expansion: Expansion) -> None:
+    """Stop before anything starts when this host cannot train the grid (``mnv1.training.host``):
+    otherwise the worker of each cell refuses it, after its run and the sweep's were opened."""
+    from mnv1.cli.cluster_check import RAY_LAUNCHERS, SLURM_LAUNCHERS
+    from mnv1.sweep.gpu_slots import visible_gpus
+    from mnv1.training.host import grid_host_problems
+
+    launcher = (expansion.launcher or "").rsplit(".", 1)[-1]
+    elsewhere = expansion.multirun and launcher in (*SLURM_LAUNCHERS, *RAY_LAUNCHERS)
+    cells = [cell.config for cell in expansion.cells]
+    problems = grid_host_problems(cells, None if elsewhere else visible_gpus())
+    if problems:
+        print(
+            f"mnv1-train: this host cannot train the {'grid' if expansion.multirun else 'run'}; "
+            "nothing was started:",
+            file=sys.stderr,
+        )
+        for line in problems:
+            print(f"  - {line}", file=sys.stderr)
+        sys.exit(EXIT_INVALID)
+
+
 def _interrupted(arguments: Sequence[str], cells: Sequence[RunConfig], code: int) -> NoReturn:
     """Ctrl-C (or SIGTERM): end the sweep KILLED, say in one short message which cells stand
     KILLED and how to resume them, and exit ``code`` without a traceback."""
@@ -196,6 +220,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             if problem is not None:
                 print(f"mnv1-train: {problem}; nothing was started", file=sys.stderr)
                 sys.exit(EXIT_INVALID)
+        _check_host(expansion)
         _check_tracking(expansion.cells[0].config.tracking.uri)
         cells = [cell.config for cell in expansion.cells]
         kind = "grid" if expansion.multirun else "run"

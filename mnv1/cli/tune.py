@@ -105,6 +105,11 @@ def plan(overrides: Sequence[str]) -> Plan | list[str]:
     except SpaceError as exc:
         return errors + exc.problems
     errors += space_problems(space, selected)
+    # Trials train on this host: what it cannot offer them is refused here, not in each trial.
+    from mnv1.sweep.gpu_slots import visible_gpus
+    from mnv1.training.host import grid_host_problems
+
+    errors += grid_host_problems(selected, visible_gpus())
     return errors if errors else Plan(tune, selected, space, cells)
 
 

@@ -56,22 +56,27 @@ def not_prepared_message(cfg: DataConfig) -> str:
     where = f"data.data_dir={cfg.data_dir!r}"
     if locate.manual_files(cfg.name):
         needed = " and ".join(locate.manual_files(cfg.name))
-        have = (
-            "data.manual_dir is not set"
-            if cfg.manual_dir is None
-            else f"data.manual_dir={cfg.manual_dir!r} lacks {', '.join(missing)}"
-        )
+        if cfg.manual_dir is not None:
+            # What the user gave comes first: the directory, what it holds, what it lacks.
+            return (
+                f"data.manual_dir={cfg.manual_dir!r} lacks {', '.join(missing)} "
+                f"({locate.describe_dir(cfg.manual_dir)}): data.name={cfg.name!r} is not "
+                f"prepared under {where} and TFDS cannot download it; download {needed} from "
+                f"{locate.IMAGENET_URL} (free registration) into that directory; the first run "
+                "then prepares it into data.data_dir once"
+            )
         return (
             f"data.name={cfg.name!r} is not prepared under {where} and TFDS cannot download it: "
             f"download {needed} from {locate.IMAGENET_URL} (free registration), put both files "
-            f"in one directory and set data.manual_dir to it ({have}); the first run then "
-            f"prepares it into data.data_dir once"
+            f"in one directory and set data.manual_dir to it (data.manual_dir is not set); the "
+            "first run then prepares it into data.data_dir once"
         )
     if cfg.manual_dir is not None and not locate.manual_dir_has_files(cfg.manual_dir):
         return (
-            f"data.name={cfg.name!r} is not prepared under {where}, and "
-            f"data.manual_dir={cfg.manual_dir!r} is missing or empty: put the dataset's "
-            "manually downloaded files there, or set data.download=true on a machine with network"
+            f"data.manual_dir={cfg.manual_dir!r} holds nothing to prepare from "
+            f"({locate.describe_dir(cfg.manual_dir)}): data.name={cfg.name!r} is not prepared "
+            f"under {where}; put the dataset's manually downloaded files there, or set "
+            "data.download=true on a machine with network"
         )
     return (
         f"data.name={cfg.name!r} is not prepared under {where} and data.download=false: set "

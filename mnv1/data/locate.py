@@ -94,3 +94,25 @@ def manual_dir_has_files(manual_dir: str | None) -> bool:
         return False
     where = expand(manual_dir)
     return where.is_dir() and any(where.iterdir())
+
+
+SHOWN_ENTRIES = 5  # a directory's entries named in a message; the rest are counted
+
+
+def describe_dir(path: str) -> str:
+    """What a directory the user gave holds, for a message: ``no such directory``, ``not a
+    directory``, ``the directory is empty`` or ``it holds a.tar, b.txt and 3 more``."""
+    where = expand(path)
+    if not where.exists():
+        return "no such directory"
+    if not where.is_dir():
+        return "not a directory"
+    try:
+        names = sorted(p.name + ("/" if p.is_dir() else "") for p in where.iterdir())
+    except OSError as err:
+        return f"cannot be listed: {err.strerror or err}"
+    if not names:
+        return "the directory is empty"
+    shown = ", ".join(names[:SHOWN_ENTRIES])
+    more = len(names) - SHOWN_ENTRIES
+    return f"it holds {shown}" + (f" and {more} more" if more > 0 else "")

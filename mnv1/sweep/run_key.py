@@ -22,6 +22,7 @@ VOLATILE_PREFIXES: tuple[str, ...] = (
     "tuned",
     "train.checkpoint_dir",
     "train.checkpoint_every_steps",
+    "train.keep_checkpoints",
     "data.data_dir",
     "data.manual_dir",
     # A wall-time target only chooses train.steps_per_epoch, which is in the key: a budget

@@ -68,6 +68,7 @@ from mnv1.training.recipe import (
     resolve_jit,
 )
 from mnv1.training.repro import reproducibility_tags
+from mnv1.training.resume import resume_checkpoint
 from mnv1.training.runlog import RunLog
 from mnv1.training.strategy import check_global_batch, make_strategy
 
@@ -217,17 +218,13 @@ def run_training(
     )
 
     store = CheckpointStore(
-        checkpoint_dir if checkpoint_dir is not None else run_key.checkpoint_dir(cfg)
+        checkpoint_dir if checkpoint_dir is not None else run_key.checkpoint_dir(cfg),
+        keep=cfg.train.keep_checkpoints,
     )
-    latest = store.latest()
-    if latest is not None and latest.steps_per_epoch != steps_per_epoch:
-        raise ValueError(
-            f"checkpoint in {store.directory} was written with {latest.steps_per_epoch} steps "
-            f"per epoch, this run has {steps_per_epoch}; delete the directory to start afresh"
-        )
-    # The optimizer's slots are created in the scope when restoring.
+    # The optimizer's slots are created in the scope when restoring. A damaged checkpoint falls
+    # back to an older one, or to a start from scratch, in this same run (mnv1.training.resume).
     with phases.measure(CHECKPOINT), strategy.scope():
-        state = store.restore(model)
+        state = resume_checkpoint(store, model, steps_per_epoch, run_log)
     start_epoch = state.epochs_done if state else 0
     start_step = state.step_in_epoch if state else 0
     run_log.set_tags(
