@@ -36,8 +36,8 @@ system-deps:
 	.ci/system-deps
 
 # The whole suite: fast tests and the slow end-to-end ones (marker `slow`) in one pytest run,
-# ending with its 15 slowest tests. The suite runs on the CPU (no test needs a GPU), so TensorFlow
-# is not let look for one, and its start-up lines are hidden.
+# ending with its 15 slowest tests. The suite runs on the CPU (no test needs a GPU): TensorFlow
+# is kept from looking for one, and its start-up lines are hidden.
 test: system-deps lint typecheck
 	CUDA_VISIBLE_DEVICES= TF_CPP_MIN_LOG_LEVEL=2 \
 	    $(BIN)/python -m pytest -m "slow or not slow" --durations=15 $(PYTEST_ARGS)
