@@ -1,11 +1,12 @@
 # Two entry points for a fresh machine: `make demo` and `make test`. Each builds the local
-# virtualenv from pyproject.toml first, so nothing has to be installed by hand.
+# virtualenv from pyproject.toml first, and `make test` brings up the system packages its tests
+# drive (.ci/system-deps), so nothing has to be installed by hand.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint typecheck venv report clean ui
+.PHONY: demo test test-fast lint typecheck venv report clean ui system-deps
 
 venv: $(STAMP)
 
@@ -18,6 +19,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
+	@echo "Installed into $(VENV)/. To put mnv1-train, mnv1-plan and the other console scripts on"
+	@echo "the PATH of a shell, run in it:  . $(VENV)/bin/activate"
 
 lint: $(STAMP)
 	$(BIN)/ruff check mnv1 tracking tests conf experiments
@@ -26,10 +29,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	.ci/typecheck $(BIN)/python
 
+# The system packages the end-to-end tests drive for real (SLURM and munge, PostgreSQL,
+# Chromium): installed where missing when run as root; otherwise, if any is missing, one line
+# names the apt-get command and make stops before any test runs.
+system-deps:
+	.ci/system-deps
+
 # The whole suite: fast tests and the slow end-to-end ones (marker `slow`) in one pytest run,
-# ending with its 15 slowest tests.
-test: lint typecheck
-	$(BIN)/python -m pytest -m "slow or not slow" --durations=15 $(PYTEST_ARGS)
+# ending with its 15 slowest tests. The suite runs on the CPU (no test needs a GPU): TensorFlow
+# is kept from looking for one, and its start-up lines are hidden.
+test: system-deps lint typecheck
+	CUDA_VISIBLE_DEVICES= TF_CPP_MIN_LOG_LEVEL=2 \
+	    $(BIN)/python -m pytest -m "slow or not slow" --durations=15 $(PYTEST_ARGS)
 
 # Fast tests only: what a developer runs between edits.
 test-fast: $(STAMP)

@@ -19,7 +19,10 @@ from pathlib import Path
 import psutil
 
 LOOPBACK = "127.0.0.1"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# Debian keeps each PostgreSQL major version's server programs in <root>/<version>/bin, off the
+# PATH.
+PG_ROOT = Path("/usr/lib/postgresql")
+PG_PROGRAMS = ("initdb", "pg_ctl", "createdb")
 
 
 def free_port() -> int:
@@ -121,6 +124,34 @@ def mlflow_server(
         stop_session(proc)
 
 
+def _version_key(path: Path) -> tuple[int, ...]:
+    """``<root>/15/bin`` -> (15,); a folder not named as a version sorts last."""
+    name = path.parent.name
+    return tuple(int(p) for p in name.split(".")) if name.replace(".", "").isdigit() else (-1,)
+
+
+def postgres_bin() -> Path:
+    """The folder of the PostgreSQL server programs: what ``pg_config --bindir`` names when that
+    holds them (a server's own pg_config), else the newest version under ``PG_ROOT``. No version
+    is assumed, so the newest server Debian installs is the one the tests run."""
+    candidates = []
+    pg_config = shutil.which("pg_config")
+    if pg_config is not None:
+        done = subprocess.run(
+            [pg_config, "--bindir"], capture_output=True, text=True, timeout=30, check=False
+        )
+        if done.returncode == 0 and done.stdout.strip():
+            candidates.append(Path(done.stdout.strip()))
+    candidates += sorted(PG_ROOT.glob("*/bin"), key=_version_key, reverse=True)
+    for folder in candidates:
+        if all((folder / program).exists() for program in PG_PROGRAMS):
+            return folder
+    raise FileNotFoundError(
+        f"no PostgreSQL server found ({', '.join(PG_PROGRAMS)} in `pg_config --bindir` or "
+        f"{PG_ROOT}/<version>/bin): `make test` installs it (.ci/system-deps)"
+    )
+
+
 def _as_postgres(*cmd: str) -> list[str]:
     """PostgreSQL refuses to run as root; run its tools as the ``postgres`` user when we are."""
     if os.geteuid() == 0:
@@ -136,10 +167,7 @@ def postgres_cluster(database: str = "mlflow") -> Iterator[str]:
     The cluster lives in a fresh directory under the system temp dir rather than under pytest's
     (which is private to the user running the tests), since the ``postgres`` user must own it.
     """
-    if not (PG_BIN / "initdb").exists():
-        raise FileNotFoundError(
-            f"PostgreSQL 15 is not installed ({PG_BIN}/initdb): apt-get install -y postgresql"
-        )
+    pg_bin = postgres_bin()
     root = Path(tempfile.mkdtemp(prefix="mnv1-pg-"))
     data, sockets = root / "pgdata", root / "pgsock"
     sockets.mkdir()
@@ -150,16 +178,16 @@ def postgres_cluster(database: str = "mlflow") -> Iterator[str]:
     run = lambda *cmd: subprocess.run(  # noqa: E731
         _as_postgres(*cmd), check=True, capture_output=True, text=True, timeout=120
     )
-    run(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync")
+    run(str(pg_bin / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync")
     options = f"-h {LOOPBACK} -p {port} -k {sockets} -c fsync=off"
-    run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "pg.log"), "-w",
+    run(str(pg_bin / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "pg.log"), "-w",
         "start")  # fmt: skip
     try:
-        run(str(PG_BIN / "createdb"), "-h", LOOPBACK, "-p", str(port), "-U", "postgres", database)
+        run(str(pg_bin / "createdb"), "-h", LOOPBACK, "-p", str(port), "-U", "postgres", database)
         yield f"postgresql://postgres@{LOOPBACK}:{port}/{database}"
     finally:
         subprocess.run(
-            _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"),
+            _as_postgres(str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"),
             capture_output=True,
             timeout=60,
         )

@@ -210,6 +210,18 @@ def test_the_plan_comes_first_and_progress_reaches_k_of_k(smoke: SmokeSweep) -> 
 
 
 @pytest.mark.slow
+def test_a_parallel_launch_prints_no_progress_and_records_its_actual(smoke: SmokeSweep) -> None:
+    # The first launch ran its cells on joblib, in other processes: the plan is printed, but
+    # no cell prints a progress line here, and the parent still gets the cells' actual span
+    # beside the estimate of the cells it was to train (all four: nothing had finished before).
+    done, metrics = smoke.failing.done, smoke.failing.parent.data.metrics
+    assert "Plan: 4 cell(s)" in done.stdout
+    assert progress_counts(done.stdout) == [] and " done · " not in done.stdout
+    assert metrics["plan_actual_s"] > 0
+    assert metrics["plan_estimate_trained_s"] == pytest.approx(metrics["plan_estimate_s"])
+
+
+@pytest.mark.slow
 def test_every_run_of_the_sweep_carries_the_schema(smoke: SmokeSweep) -> None:
     ws, parent = smoke.ws, smoke.fixed.parent
     tags = parent.data.tags

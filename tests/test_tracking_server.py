@@ -1,7 +1,7 @@
 """Many writers on a shared tracking server: PostgreSQL behind ``mlflow server`` with MLflow's
 basic-auth app, as the README sets it up for several hosts or many parallel cells.
 
-A throwaway PostgreSQL 15 cluster (run as the ``postgres`` user) on a free loopback port; ``mlflow
+A throwaway PostgreSQL cluster (run as the ``postgres`` user) on a free loopback port; ``mlflow
 server --app-name basic-auth --backend-store-uri postgresql://... --artifacts-destination <tmp>``
 on another; the smoke study with two cells at a time (joblib), its credentials given in the URI
 (``http://user:<password>@127.0.0.1:<port>``). Every run, per-epoch metric and artifact must be on

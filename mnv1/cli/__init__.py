@@ -1,4 +1,5 @@
-"""The console scripts (``mnv1-train``, ``mnv1-report``, ``mnv1-costs``, ``mnv1-bench``).
+"""The console scripts (``mnv1-train``, ``mnv1-plan``, ``mnv1-tune``, ``mnv1-report``,
+``mnv1-costs``, ``mnv1-bench``, ``mnv1-ui``).
 
 Every console script imports this package before anything else of its own, so this is where
 TensorFlow's start-up lines (``cpu_feature_guard``, ``cudart_stub``, absl's "All log messages
@@ -8,9 +9,10 @@ before absl::InitializeLog()") are silenced, before any import of TensorFlow:
 own log lines are untouched. The worker processes a sweep starts inherit the setting through the
 environment (``mnv1.training.worker`` installs the same filter).
 
-``--verbose`` (``mnv1-costs``, ``mnv1-report``, ``mnv1-bench``) or ``hydra.verbose=...``
-(``mnv1-train``) leaves TensorFlow's logging as it is, and so does a ``TF_CPP_MIN_LOG_LEVEL`` the
-user set.
+``--verbose`` (every console script) or ``hydra.verbose=...`` (``mnv1-train``, ``mnv1-tune``)
+leaves TensorFlow's logging as it is, and so does a ``TF_CPP_MIN_LOG_LEVEL`` the user set. The
+scripts whose command line Hydra parses drop ``--verbose`` before Hydra sees it
+(:func:`without_verbose`): Hydra would take it for an override.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ VERBOSE_HELP = "show TensorFlow's own start-up and device log lines (hidden by d
 def wants_verbose(argv: Sequence[str]) -> bool:
     """Whether the command line asks for TensorFlow's own log lines."""
     return any(a == VERBOSE_FLAG or a.lstrip("+").startswith("hydra.verbose=") for a in argv)
+
+
+def without_verbose(argv: Sequence[str]) -> list[str]:
+    """The command line without ``--verbose``, for a parser that does not know the flag (Hydra's
+    override grammar); the flag has done its work through :func:`wants_verbose`."""
+    return [a for a in argv if a != VERBOSE_FLAG]
 
 
 def quiet_tensorflow(argv: Sequence[str]) -> None:

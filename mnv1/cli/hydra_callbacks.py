@@ -44,6 +44,8 @@ class LaunchState:
     """The plan printed before the first cell (``mnv1.cli.plan``), recorded on the parent."""
     progress: SweepProgress | None = None
     """One line per finished cell (sequential launchers: a parallel job runs elsewhere)."""
+    to_train: list[str] = field(default_factory=list)
+    """Run keys without a FINISHED run as the sweep started: what a parallel launch trains."""
 
 
 STATE = LaunchState()
@@ -108,6 +110,9 @@ class SweepCallback(Callback):
 
             record_estimate(sweep, STATE.plan, STATE.plan_seconds)
         if STATE.progress is not None:
+            from mnv1.sweep.plan_record import to_train
+
+            STATE.to_train = to_train(sweep, STATE.progress.estimates)
             STATE.progress.start()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -128,6 +133,11 @@ class SweepCallback(Callback):
 
             progress = STATE.progress
             record_actual(STATE.sweep, progress.clock() - progress.started, progress.estimated_s)
+        elif STATE.progress is not None and not STATE.progress.done:
+            # No cell reported here: a parallel launcher ran them in other processes.
+            from mnv1.sweep.plan_record import record_parallel_actual
+
+            record_parallel_actual(STATE.sweep, STATE.progress, STATE.to_train)
         outcome = finish_sweep(STATE.sweep, STATE.grid)
         STATE.outcome = outcome
         failed = len(outcome.failed)

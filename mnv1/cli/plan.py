@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP
 from mnv1.cli.hydra_grid import Expansion, check_command
 
 if TYPE_CHECKING:
@@ -142,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--config-name", default=None)
     parser.add_argument("--config-path", default=None)
     parser.add_argument("--config-dir", default=None)
+    parser.add_argument(VERBOSE_FLAG, action="store_true", help=VERBOSE_HELP)
     # `mnv1-plan -m ...` reads as the command it plans; a sweep is what it always plans.
     given = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args([a for a in given if a not in ("-m", "--multirun")])

@@ -38,7 +38,10 @@ from hydra._internal.utils import get_args_parser
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from mnv1.cli import hydra_store  # noqa: F401  (registers the schema and the studies)
+from mnv1.cli import (
+    hydra_store,  # noqa: F401  (registers the schema and the studies)
+    without_verbose,
+)
 from mnv1.cli.hydra_callbacks import STATE
 from mnv1.cli.hydra_grid import (
     CONFIG_MODULE,
@@ -192,7 +195,8 @@ def _killed_cells(cells: Sequence[RunConfig]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    arguments = _without_credentials(sys.argv[1:] if argv is None else argv)
+    # --verbose (TensorFlow's own log lines, see mnv1.cli) is not an override: Hydra never sees it.
+    arguments = _without_credentials(without_verbose(sys.argv[1:] if argv is None else argv))
     args = get_args_parser().parse_args(arguments)
     # Quiet defaults for this process and the cell workers it starts (a user's own setting wins):
     # MLflow's per-artifact progress bars drown the cell logs (TensorFlow's C++ lines are

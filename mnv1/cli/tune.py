@@ -20,6 +20,9 @@ is used at: a study with a wall-time target (``train.target_minutes``, the demo)
 this machine (the same cached probe, ``mnv1.cli.plan.planned``), and every trial trains that
 ``train.steps_per_epoch``; the command prints it before the first trial.
 
+``--verbose`` shows TensorFlow's own start-up log lines (hidden by default) here and in the trial
+processes, as it does for ``mnv1-train``.
+
 Exit status: 0 every cell's search ended with a best trial; 1 a search stopped on consecutive
 failures or found no completed trial, or the budget could not be chosen; 2 invalid
 configuration; 3 a trial was killed (relaunch the same command to resume it from its checkpoint,
@@ -37,7 +40,7 @@ from typing import TYPE_CHECKING
 
 from hydra.core.config_store import ConfigStore
 
-from mnv1.cli import hydra_store
+from mnv1.cli import hydra_store, wants_verbose, without_verbose
 from mnv1.cli.hydra_grid import Cell, Expansion, check_command
 from mnv1.config import RunConfig, TuneConfig, TuneRunConfig, run_name
 from mnv1.sweep.validate import tune_problems
@@ -191,7 +194,10 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    arguments = list(sys.argv[1:] if argv is None else argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    # --verbose means what it means for mnv1-train: TensorFlow's own log lines are shown (here and
+    # in the trial processes); it is not an override, so Hydra never sees it.
+    verbose, arguments = wants_verbose(given), without_verbose(given)
     if any(a in ("-h", "--help") for a in arguments):
         print(__doc__)
         return
@@ -210,7 +216,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EXIT_FAILED)
     found, pinned = budgeted
     arguments += pinned
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # A scheduler or the launcher stops a process with SIGTERM: like Ctrl-C, so a running trial
     # ends KILLED (and resumes on relaunch) instead of being left RUNNING.

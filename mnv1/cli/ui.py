@@ -18,6 +18,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -29,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
         help="tracking store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)",
     )
     parser.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default 5000)")
+    parser.add_argument(VERBOSE_FLAG, action="store_true", help=VERBOSE_HELP)
     return parser
 
 

@@ -3,10 +3,14 @@ live progress.
 
 The estimate covers the cells one after another (``mnv1.sweep.plan``), so the actual figure logged
 beside it is the same span: from just before the first cell to just after the last. A relaunch
-skips finished cells; ``plan_estimate_trained_s`` is the estimate of the cells it did train.
+skips finished cells; ``plan_estimate_trained_s`` is the estimate of the cells it did train. Under a
+parallel launcher the cells report to other processes, so the cells to train are read from the
+store as the sweep starts (``to_train``) and the span is timed here.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
 
 from mnv1.sweep.orchestrate import CellOutcome, SweepRef
 from mnv1.sweep.plan import Plan, SweepProgress, format_plan, progress_bar
@@ -47,6 +51,25 @@ def record_actual(sweep: SweepRef, seconds: float, estimated_s: float) -> None:
         sweep.parent_run_id,
         {METRIC_PLAN_ACTUAL: seconds, METRIC_PLAN_ESTIMATE_TRAINED: estimated_s},
     )
+
+
+def to_train(sweep: SweepRef, keys: Iterable[str]) -> list[str]:
+    """The run keys without a FINISHED run, read as the sweep starts: the cells this launch will
+    train (it skips the others)."""
+    states = runs.cell_states(sweep.uri, sweep.experiment_id, keys)
+    return [key for key, state in states.items() if state.status != runs.FINISHED]
+
+
+def record_parallel_actual(
+    sweep: SweepRef, progress: SweepProgress, trained: Sequence[str]
+) -> None:
+    """``record_actual`` for a launch whose cells ran in other processes (joblib, SLURM, Ray),
+    which report no progress to this one: the span from before the first cell to after the last,
+    beside the estimate of the cells it was to train. The estimate adds the cells up one after
+    another, so with cells running at once the actual comes out below it."""
+    estimated = sum(progress.estimates.get(key, 0.0) for key in trained)
+    if estimated > 0:
+        record_actual(sweep, progress.clock() - progress.started, estimated)
 
 
 def cell_line(

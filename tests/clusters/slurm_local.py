@@ -8,10 +8,11 @@ Commands find this cluster through ``SLURM_CONF`` (see ``SlurmCluster.env``).
     python tests/clusters/slurm_local.py /tmp/slurm     # start it, print the environment, and
                                                         # keep it up until Ctrl-C
 
-It needs the Debian packages ``slurm-wlm`` and ``munge`` (``.ci/run`` installs them) and root
-(slurmd starts jobs as their owner). Accounting: ``sacct`` reads only slurmdbd, which needs a
-MySQL/MariaDB server, so this cluster records finished jobs with ``JobCompType=jobcomp/filetxt``
-instead (one ``JobId=... JobState=...`` line per job, read by ``SlurmCluster.completed_jobs``).
+It needs the Debian packages ``slurm-wlm`` and ``munge`` (``make test`` installs them through
+``.ci/system-deps``) and root (slurmd starts jobs as their owner). Accounting: ``sacct`` reads
+only slurmdbd, which needs a MySQL/MariaDB server, so this cluster records finished jobs with
+``JobCompType=jobcomp/filetxt`` instead (one ``JobId=... JobState=...`` line per job, read by
+``SlurmCluster.completed_jobs``).
 """
 
 from __future__ import annotations
