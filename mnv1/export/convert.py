@@ -27,7 +27,17 @@ class Flatbuffers:
     int8: bytes
 
 
-def _batch_one(model: keras.Model) -> tf.types.experimental.ConcreteFunction:
+@dataclass(frozen=True)
+class Traced:
+    """The batch-1 function and the model copy it reads: the converter needs both alive (a
+    function whose variables were collected fails with "referencing variables which have been
+    deleted")."""
+
+    function: tf.types.experimental.ConcreteFunction
+    model: keras.Model
+
+
+def _batch_one(model: keras.Model) -> Traced:
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32, name="image")
@@ -36,15 +46,17 @@ def _batch_one(model: keras.Model) -> tf.types.experimental.ConcreteFunction:
     def serve(image: tf.Tensor) -> tf.Tensor:
         return copy(image, training=False)
 
-    return serve.get_concrete_function()
+    return Traced(serve.get_concrete_function(), copy)
 
 
 def _convert(
-    function: tf.types.experimental.ConcreteFunction,
+    traced: Traced,
     what: str,
     configure: Callable[[tf.lite.TFLiteConverter], None] | None = None,
 ) -> bytes:
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function])
+    # Without ``trackable_obj``: that path keeps the variables as resources (READ_VARIABLE ops,
+    # which int8 calibration then fails on); this one freezes them into constants.
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([traced.function])
     if configure is not None:
         configure(converter)
     try:
@@ -56,7 +68,7 @@ def _convert(
 def to_flatbuffers(model: keras.Model, representative: Iterable[np.ndarray]) -> Flatbuffers:
     """The float32 and int8 flatbuffers of ``model``; ``representative`` yields float32 image
     batches from the training split (each image is fed on its own, at batch 1)."""
-    function = _batch_one(model)
+    traced = _batch_one(model)
     images = [np.asarray(batch, np.float32) for batch in representative]
     if not images:
         raise ExportError("int8 calibration needs at least one representative batch; got none")
@@ -73,4 +85,4 @@ def to_flatbuffers(model: keras.Model, representative: Iterable[np.ndarray]) -> 
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
 
-    return Flatbuffers(fp32=_convert(function, "float32"), int8=_convert(function, "int8", int8))
+    return Flatbuffers(fp32=_convert(traced, "float32"), int8=_convert(traced, "int8", int8))

@@ -6,6 +6,10 @@ A test puts this directory at the front of ``PYTHONPATH`` and names a cell in
 and in the worker that trains that cell ``mnv1.training.run.run_training`` raises
 ``RuntimeError("injected failure in <cell>")`` instead of training. Every other process and cell
 is untouched: the patch is applied only when (and if) ``mnv1.training.run`` is imported.
+
+``MNV1_TEST_FAIL_EXPORT_CELL`` names a cell whose LiteRT conversion fails instead: in that cell's
+worker the int8 conversion (``mnv1.export.convert``) is asked for an input type the converter does
+not offer (uint16), so the real converter raises its own error after training has finished.
 """
 
 from __future__ import annotations
@@ -18,7 +22,11 @@ from types import ModuleType
 from typing import Any
 
 ENV_FAIL_CELL = "MNV1_TEST_FAIL_CELL"
+ENV_FAIL_EXPORT_CELL = "MNV1_TEST_FAIL_EXPORT_CELL"
 TARGET = "mnv1.training.run"
+EXPORT_TARGET = "mnv1.export.convert"
+# Set in the worker whose run_training trains the export-failing cell.
+_EXPORT_FAILS = {"now": False}
 
 
 def _patch(module: ModuleType, cell: str) -> None:
@@ -35,14 +43,45 @@ def _patch(module: ModuleType, cell: str) -> None:
     module.run_training = run_training
 
 
+def _mark_export_cell(module: ModuleType, cell: str) -> None:
+    from mnv1.config import run_name
+
+    original = module.run_training
+
+    def run_training(cfg: Any, *args: Any, **kwargs: Any) -> Any:
+        name = run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant)
+        _EXPORT_FAILS["now"] = name == cell
+        return original(cfg, *args, **kwargs)
+
+    module.run_training = run_training
+
+
+def _break_int8(module: ModuleType) -> None:
+    original = module._convert
+
+    def _convert(traced: Any, what: str, configure: Any = None) -> Any:
+        if not (_EXPORT_FAILS["now"] and what == "int8"):
+            return original(traced, what, configure)
+
+        def unsupported(converter: Any) -> None:
+            import tensorflow as tf
+
+            configure(converter)
+            converter.inference_input_type = tf.uint16
+
+        return original(traced, what, unsupported)
+
+    module._convert = _convert
+
+
 class _PatchOnImport(importlib.abc.MetaPathFinder):
     """Finds ``mnv1.training.run`` through the other finders and patches it once executed."""
 
-    def __init__(self, cell: str) -> None:
-        self.cell = cell
+    def __init__(self, patches: dict[str, Any]) -> None:
+        self.patches = patches  # module name -> patch(module)
 
     def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
-        if name != TARGET:
+        if name not in self.patches:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -54,15 +93,21 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
             return None
         loader = spec.loader
         execute = loader.exec_module
-        cell = self.cell
+        patch = self.patches[name]
 
         def exec_module(module: ModuleType) -> None:
             execute(module)
-            _patch(module, cell)
+            patch(module)
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
 
 
+_PATCHES: dict[str, Any] = {}
 if os.environ.get(ENV_FAIL_CELL):
-    sys.meta_path.insert(0, _PatchOnImport(os.environ[ENV_FAIL_CELL]))
+    _PATCHES[TARGET] = lambda module: _patch(module, os.environ[ENV_FAIL_CELL])
+elif os.environ.get(ENV_FAIL_EXPORT_CELL):
+    _PATCHES[TARGET] = lambda module: _mark_export_cell(module, os.environ[ENV_FAIL_EXPORT_CELL])
+    _PATCHES[EXPORT_TARGET] = _break_int8
+if _PATCHES:
+    sys.meta_path.insert(0, _PatchOnImport(_PATCHES))
