@@ -269,3 +269,138 @@ def test_a_trained_cell_exports_and_its_int8_model_agrees_with_the_float_one(
     assert run_log.tags[schema.TAG_EXPORT_THREADS] == "1,2"
     assert run_log.tags[schema.TAG_EXPORT_RUNTIME].startswith("ai-edge-litert ")
     assert run_log.tags[schema.TAG_EXPORT_CPU]
+
+
+# --- a sweep with export on ------------------------------------------------------------------
+
+FAILING_EXPORT = "mnv1_a0.5_r48"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_smoke_sweep_exports_every_cell_and_a_conversion_failure_fails_that_cell_only(
+    ws: Workspace,
+) -> None:
+    done = ws.train(
+        "-m",
+        "experiment=smoke",
+        "export.enabled=true",
+        "export.warmup=1",
+        "export.repeats=3",
+        env=ws.failing_export_env(FAILING_EXPORT),
+    )
+    assert done.returncode == 1, done.stdout
+    children = ws.children()
+    assert {name: run.info.status for name, run in children.items()} == {
+        "mnv1_a0.25_r32": "FINISHED",
+        "mnv1_a0.25_r48": "FINISHED",
+        "mnv1_a0.5_r32": "FINISHED",
+        FAILING_EXPORT: "FAILED",
+    }
+    # The failed cell trained, then the converter refused; its message is the cell's error.
+    failed = children.pop(FAILING_EXPORT)
+    traceback = ws.text(failed, schema.TRACEBACK_ARTIFACT)
+    assert "ExportError: LiteRT conversion to int8 failed:" in traceback
+    assert "inference_input_type" in traceback  # the converter's own words
+    assert schema.METRIC_VAL_TOP1 in failed.data.metrics
+
+    client = ws.client()
+    for name, run in children.items():
+        run_id = run.info.run_id
+        files = {f.path: f.file_size for f in client.list_artifacts(run_id, "tflite")}
+        metrics = run.data.metrics
+        assert files == {
+            schema.ARTIFACT_TFLITE_FP32: metrics[schema.METRIC_TFLITE_BYTES],
+            schema.ARTIFACT_TFLITE_INT8: metrics[schema.METRIC_TFLITE_INT8_BYTES],
+        }, name
+        assert 0.0 <= metrics[schema.METRIC_VAL_TOP1_INT8] <= 1.0
+        assert metrics[schema.METRIC_INT8_TOP1_DROP] == pytest.approx(
+            metrics[schema.METRIC_VAL_TOP1] - metrics[schema.METRIC_VAL_TOP1_INT8]
+        )
+        threads = [int(t) for t in run.data.tags[schema.TAG_EXPORT_THREADS].split(",")]
+        assert threads[0] == 1
+        for kind in ("fp32", "int8"):
+            for count in threads:
+                median = metrics[schema.latency_metric(kind, count)]
+                assert 0 < median <= metrics[schema.latency_metric(kind, count, p90=True)]
+        # The artifact is the flatbuffer that was measured (same size to the byte).
+        local = client.download_artifacts(run_id, schema.ARTIFACT_TFLITE_INT8, str(ws.root))
+        assert Path(local).stat().st_size == metrics[schema.METRIC_TFLITE_INT8_BYTES]
+
+    # The report has the deploy-side section, with the three exported cells.
+    report = (ws.root / "reports" / "smoke" / "report.md").read_text(encoding="utf-8")
+    assert "## Deploy-side trade-off" in report
+    table = (ws.root / "reports" / "smoke" / "deploy.csv").read_text(encoding="utf-8")
+    assert len(table.strip().splitlines()) == 1 + 3
+    for name in (deploy.ACCURACY_VS_LATENCY, deploy.LATENCY_VS_MULT_ADDS):
+        assert (ws.root / "reports" / "smoke" / name).stat().st_size > 0
+
+    # mnv1-report --compare takes a latency metric.
+    from mnv1.cli.report import main as report_main
+
+    code = report_main(
+        [
+            "--experiment",
+            "smoke",
+            "--tracking-uri",
+            ws.uri,
+            "--compare",
+            "mnv1_a0.25_r32",
+            "mnv1_a0.25_r48",
+            "--metric",
+            "latency_ms_int8_1t",
+        ]
+    )
+    assert code == 0
+
+
+# --- the plan ----------------------------------------------------------------------------------
+
+
+def test_the_plan_adds_the_probed_export_cost_to_each_cell_and_prints_it() -> None:
+    from mnv1.config import RunConfig
+    from mnv1.sweep.plan import Probe, ProbePoint, format_plan, make_plan, shape_of
+
+    cfg = RunConfig()
+    cfg.model.alpha, cfg.model.resolution = 0.25, 128
+    cfg.train.epochs, cfg.train.steps_per_epoch, cfg.train.batch_size = 1, 10, 10
+    cfg.train.bn_recalibration_batches = 0
+    cfg.data.synthetic.val_size = 30
+    cfg.export.enabled, cfg.export.threads, cfg.export.warmup, cfg.export.repeats = True, 2, 5, 45
+    shape = shape_of(cfg)
+    probe = Probe(
+        "host",
+        "key",
+        "now",
+        (
+            ProbePoint(
+                shape,
+                1000,
+                10,
+                10.0,
+                1.0,
+                2.0,
+                1.0,
+                1.0,
+                0.5,
+                0.25,
+                export_convert_s=4.0,
+                export_fp32_run_s=0.002,
+                export_int8_run_s=0.001,
+            ),
+        ),
+        {shape: 1000},
+    )
+    [with_export] = make_plan([cfg], probe).cells
+    # 4 s conversions + 30 validation images × 1 ms (int8) + 2 thread counts × (5 + 45) runs
+    # × (2 + 1) ms = 4 + 0.03 + 0.3.
+    assert with_export.export_s == pytest.approx(4.33)
+    cfg.export.enabled = False
+    [without] = make_plan([cfg], probe).cells
+    assert without.export_s is None
+    assert with_export.seconds == pytest.approx((without.seconds or 0) + 4.33)
+    text = format_plan(make_plan([with_export_cfg := cfg], probe))
+    assert "LiteRT export" not in text
+    with_export_cfg.export.enabled = True
+    text = format_plan(make_plan([with_export_cfg], probe))
+    assert "of which LiteRT export (export.enabled): 4 s to 4 s per cell, 4 s in all" in text

@@ -84,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(sweep_status(args.experiment, args.sweep, args.tracking_uri), end="")
             return 0
         if args.compare:
+            from mnv1.report.compare import check_metric
+
+            check_metric(args.metric)  # before the store is opened
             a, b = args.compare
             text = compare_cells(
                 args.experiment, a, b, args.sweep, args.tracking_uri, metric=args.metric
