@@ -404,3 +404,48 @@ def test_the_plan_adds_the_probed_export_cost_to_each_cell_and_prints_it() -> No
     with_export_cfg.export.enabled = True
     text = format_plan(make_plan([with_export_cfg], probe))
     assert "of which LiteRT export (export.enabled): 4 s to 4 s per cell, 4 s in all" in text
+
+
+# --- mnv1-bench latency ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_bench_latency_prints_ratios_speed_ups_the_fit_and_the_rank_correlation(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from mnv1.cli.bench import main
+
+    args = ["latency", "--cell", "0.25:128", "--cell", "0.25:160", "--format", "json"]
+    assert main([*args, "--runs", "2", "--repeats", "2", "--warmup", "1"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["benchmark"] == "latency"
+    rows = document["results"]
+    assert [(r["alpha"], r["resolution"]) for r in rows] == [(0.25, 128), (0.25, 160)]
+    assert [r["mult_adds"] for r in rows] == [13_570_048, 21_059_200]
+    for r in rows:
+        assert r["fp32_ratio"] == r["fp32_ms"] / r["keras_fp32_ms"]
+        assert r["int8_ratio"] == r["int8_ms"] / r["keras_int8_ms"]
+        assert r["int8_speedup"] == r["fp32_ms"] / r["int8_ms"]
+        assert len(r["runs"]["ours_fp32"]) == 2  # one median per repeat
+    meta = document["meta"]
+    assert meta["runtime"].startswith("ai-edge-litert ")
+    assert meta["threads"] == 1
+    for key in (
+        "cpu",
+        "date",
+        "load average 1/5/15 min (before)",
+        "fp32 latency ∝ mult-adds^slope",
+        "int8 Spearman ρ vs published (2 cells)",
+        "published source",
+    ):
+        assert key in meta, key
+
+
+def test_bench_latency_refuses_a_bad_count(capsys: pytest.CaptureFixture[str]) -> None:
+    from mnv1.cli.bench import main
+
+    assert main(["latency", "--cell", "0.25:32", "--threads", "0"]) == 2
+    assert "--threads=0: must be >= 1" in capsys.readouterr().out
