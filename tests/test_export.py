@@ -449,3 +449,14 @@ def test_bench_latency_refuses_a_bad_count(capsys: pytest.CaptureFixture[str]) -
 
     assert main(["latency", "--cell", "0.25:32", "--threads", "0"]) == 2
     assert "--threads=0: must be >= 1" in capsys.readouterr().out
+
+
+def test_a_jsonl_run_log_keeps_a_file_beside_its_records(tmp_path: Path) -> None:
+    from mnv1.training.runlog import JsonlRunLog
+
+    run_log = JsonlRunLog(tmp_path / "run.jsonl")
+    run_log.log_file(schema.ARTIFACT_TFLITE_INT8, b"\x00TFL3")
+    target = tmp_path / "run.files" / "tflite" / "model_int8.tflite"
+    assert target.read_bytes() == b"\x00TFL3"
+    [record] = run_log.records()
+    assert record == {"kind": "file", "name": schema.ARTIFACT_TFLITE_INT8, "path": str(target)}
