@@ -284,6 +284,9 @@ def test_a_smoke_sweep_exports_every_cell_and_a_conversion_failure_fails_that_ce
     done = ws.train(
         "-m",
         "experiment=smoke",
+        # Two cells at once: the sweep's own time halves on two cores.
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
         "export.enabled=true",
         "export.warmup=1",
         "export.repeats=3",
