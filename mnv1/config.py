@@ -175,12 +175,30 @@ class TrackingConfig:
 
 
 @dataclass
+class ExportConfig:
+    """The deploy-side trade-off of a cell (``mnv1.export``): after training, the model is
+    converted to LiteRT flatbuffers (float32 and full-integer int8), the int8 model is evaluated
+    on the validation images, and both are timed at batch 1 on this machine's CPU."""
+
+    enabled: bool = False
+    representative_batches: int = 4
+    """Training batches that calibrate the int8 ranges (post-training quantization)."""
+    threads: int | None = None
+    """The interpreter thread count timed beside 1 thread; None: every core of this machine."""
+    warmup: int = 5
+    """Untimed runs before timing (first runs pay allocation and XNNPACK packing)."""
+    repeats: int = 50
+    """Timed single-image runs per flatbuffer and thread count (median and p90 over them)."""
+
+
+@dataclass
 class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     distribute: DistributeConfig = field(default_factory=DistributeConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
     study: str = "default"
     """Name of the study (``experiments/<name>.yaml``) this run belongs to."""
     seeds: int = 1
@@ -516,6 +534,12 @@ RULES: tuple[Rule, ...] = (
     _flag("tracking.log_model"),
     _text_rule("tracking.report_dir", optional=True),
     _flag("tracking.report"),
+    _flag("export.enabled"),
+    # Post-training quantization needs at least one batch to see the activations' ranges.
+    _int("export.representative_batches", 1, doc="calibration batches of the training split"),
+    _int("export.threads", 1, optional=True, doc="null: every core"),
+    _int("export.warmup", 0, doc="untimed runs before timing"),
+    _int("export.repeats", 1, doc="timed runs for the median and p90"),
     _text_rule("study", doc="a study under experiments/"),
     _int("seeds", 1, doc="runs per cell, train.seed = 0 … seeds−1"),
     _text_rule("tuned", optional=True, doc="the path of a file mnv1-tune wrote"),
@@ -717,6 +741,7 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
         train=TrainConfig(**d.get("train", {})),
         distribute=DistributeConfig(**d.get("distribute", {})),
         tracking=TrackingConfig(**d.get("tracking", {})),
+        export=ExportConfig(**d.get("export", {})),
         study=d.get("study", "default"),
         seeds=d.get("seeds", 1),
         tuned=d.get("tuned"),

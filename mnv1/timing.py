@@ -149,6 +149,10 @@ class TimedRunLog:
         with self.phases.measure(TRACKING):
             self.inner.log_model(model, input_example)
 
+    def log_file(self, name: str, data: bytes) -> None:
+        with self.phases.measure(TRACKING):
+            self.inner.log_file(name, data)
+
     def logged_metric_steps(self, key: str) -> list[int]:
         with self.phases.measure(TRACKING):
             return self.inner.logged_metric_steps(key)

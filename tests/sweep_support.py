@@ -74,6 +74,11 @@ class Workspace:
         path = os.pathsep.join([str(FAILURE_INJECTION), self.env()["PYTHONPATH"]])
         return {"PYTHONPATH": path, "MNV1_TEST_FAIL_CELL": cell}
 
+    def failing_export_env(self, cell: str) -> dict[str, str]:
+        """Environment entries under which ``cell`` trains, then its int8 conversion fails."""
+        path = os.pathsep.join([str(FAILURE_INJECTION), self.env()["PYTHONPATH"]])
+        return {"PYTHONPATH": path, "MNV1_TEST_FAIL_EXPORT_CELL": cell}
+
     def train(
         self, *args: str, timeout: float = 900, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:

@@ -147,6 +147,10 @@ def _run_time_errors(cfg: RunConfig, key: str) -> list[str]:
         from mnv1.data import check
 
         return ["\n".join(check.problems(cfg.data))]
+    if key.startswith("export."):
+        from mnv1.export.cell import check_export_config
+
+        return [_raised(check_export_config, cfg.export)]
     assert key.startswith(UP_FRONT_ONLY), key
     return []
 
@@ -169,6 +173,9 @@ def _run_time_checks_pass(cfg: RunConfig) -> None:
     check_train_config(cfg.train)
     plan_strategy(cfg.distribute, [], ["/device:CPU:0"])
     assert check.problems(cfg.data) == []
+    from mnv1.export.cell import check_export_config
+
+    check_export_config(cfg.export)
 
 
 @pytest.mark.parametrize(("key", "value"), CASES)

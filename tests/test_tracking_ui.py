@@ -39,6 +39,12 @@ def test_the_shared_view_sorts_filters_and_shows_the_papers_columns() -> None:
             "metrics.`val_top1`",
             "metrics.`val_top5`",
             "metrics.`train_images_per_sec`",
+            # The deploy-side columns (export.enabled), empty for a sweep that did not export.
+            "metrics.`tflite_bytes`",
+            "metrics.`tflite_int8_bytes`",
+            "metrics.`val_top1_int8`",
+            "metrics.`latency_ms_fp32_1t`",
+            "metrics.`latency_ms_int8_1t`",
         ]
     )
     assert state["runsHiddenMode"] == "SHOW_ALL"

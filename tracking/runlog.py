@@ -18,6 +18,7 @@ from mlflow.entities import Metric, Param, RunTag
 
 from mnv1.sweep.run_key import VOLATILE_PREFIXES
 
+from .flatbuffers import log_flatbuffer
 from .store import client, resolve_uri
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,9 @@ class MLflowRunLog:
             )
         finally:
             mlflow.end_run(status="RUNNING")
+
+    def log_file(self, name: str, data: bytes) -> None:
+        log_flatbuffer(self._client, self.run_id, name, data)
 
     def logged_metric_steps(self, key: str) -> list[int]:
         return sorted({m.step for m in self._client.get_metric_history(self.run_id, key)})

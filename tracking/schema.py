@@ -71,3 +71,26 @@ METRIC_VAL_EXAMPLES = "val_examples"  # validation images the final top-1 was me
 METRIC_TRAIN_IPS = "train_images_per_sec"
 METRIC_EPOCH_SECONDS = "epoch_seconds"
 PER_EPOCH_METRICS = ("loss", "top1", "val_loss", "val_top1", "val_top5")
+
+# The deploy-side trade-off (mnv1.export.cell), logged when ``export.enabled``.
+METRIC_TFLITE_BYTES = "tflite_bytes"  # the float32 LiteRT flatbuffer
+METRIC_TFLITE_INT8_BYTES = "tflite_int8_bytes"  # the full-integer int8 flatbuffer
+METRIC_VAL_TOP1_INT8 = "val_top1_int8"  # the int8 flatbuffer on val_top1's images
+METRIC_INT8_TOP1_DROP = "int8_top1_drop"  # val_top1 - val_top1_int8
+METRIC_EXPORT_SECONDS = "export_seconds"  # conversion, int8 evaluation and timing together
+TAG_EXPORT_CPU = "mnv1.export.cpu"  # the CPU the latencies were measured on
+TAG_EXPORT_RUNTIME = "mnv1.export.runtime"  # the interpreter and its version
+TAG_EXPORT_THREADS = "mnv1.export.threads"  # the thread counts timed, "1,2"
+ARTIFACT_TFLITE_FP32 = "tflite/model_fp32.tflite"
+ARTIFACT_TFLITE_INT8 = "tflite/model_int8.tflite"
+LATENCY_KINDS = ("fp32", "int8")
+
+
+def latency_metric(kind: str, threads: int, p90: bool = False) -> str:
+    """``latency_ms_fp32_1t`` (median) or ``latency_ms_fp32_p90_1t``: batch-1 milliseconds."""
+    return f"latency_ms_{kind}{'_p90' if p90 else ''}_{threads}t"
+
+
+# The single-thread medians: comparable between machines of any core count.
+METRIC_LATENCY_FP32 = latency_metric("fp32", 1)
+METRIC_LATENCY_INT8 = latency_metric("int8", 1)

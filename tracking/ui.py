@@ -33,7 +33,8 @@ UI_PORT = 5000  # MLflow's own default
 TAG_SHARED_VIEW = "mlflow.sharedViewState."
 TAG_NOTE = "mlflow.note.content"  # a run's description in the UI, Markdown
 # The columns of the sweep view, in order: the grid's coordinates, the paper's cost columns, the
-# result, and the throughput.
+# result, and the throughput; then the deploy-side columns (sizes, int8 top-1, batch-1 latency
+# on one thread), empty for a sweep that did not export.
 VIEW_METRICS = (
     schema.METRIC_ALPHA,
     schema.METRIC_RESOLUTION,
@@ -42,6 +43,11 @@ VIEW_METRICS = (
     schema.METRIC_VAL_TOP1,
     schema.METRIC_VAL_TOP5,
     schema.METRIC_TRAIN_IPS,
+    schema.METRIC_TFLITE_BYTES,
+    schema.METRIC_TFLITE_INT8_BYTES,
+    schema.METRIC_VAL_TOP1_INT8,
+    schema.METRIC_LATENCY_FP32,
+    schema.METRIC_LATENCY_INT8,
 )
 
 

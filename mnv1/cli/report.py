@@ -49,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
         "distinguishable from noise; builds no report",
     )
     parser.add_argument(
+        "--metric",
+        default="val_top1",
+        help="the metric --compare compares: val_top1 (default), a batch-1 latency of an "
+        "exported sweep (latency_ms_fp32_1t, latency_ms_int8_1t, ..._p90_...) or tflite_bytes, "
+        "tflite_int8_bytes, val_top1_int8, int8_top1_drop",
+    )
+    parser.add_argument(
         "--slim-release",
         choices=sorted(SLIM_RELEASES),
         default="2017",
@@ -77,8 +84,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(sweep_status(args.experiment, args.sweep, args.tracking_uri), end="")
             return 0
         if args.compare:
+            from mnv1.report.compare import check_metric
+
+            check_metric(args.metric)  # before the store is opened
             a, b = args.compare
-            print(compare_cells(args.experiment, a, b, args.sweep, args.tracking_uri), end="")
+            text = compare_cells(
+                args.experiment, a, b, args.sweep, args.tracking_uri, metric=args.metric
+            )
+            print(text, end="")
             return 0
         if args.out is None:
             parser.error("--out is required unless --status is given")

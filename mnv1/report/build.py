@@ -14,7 +14,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from mnv1.report import figures, paper_tables
+from mnv1.report import deploy, figures, paper_tables
 from mnv1.report.budget import budget_text
 from mnv1.report.context import SYNTHETIC_DESIGN, sweep_context
 from mnv1.report.document import Block, FigureBlock, Heading, Paragraph, TableBlock, to_markdown
@@ -24,6 +24,7 @@ from mnv1.report.html import to_html
 from mnv1.report.paper_counts import Costs, CostsFn
 from mnv1.report.records import CellRecord, cell_records, status_counts
 from mnv1.report.tables import Table
+from mnv1.tracking import schema
 from mnv1.tracking.queries import SweepRuns, read_sweep
 
 MARKDOWN = "report.md"
@@ -94,6 +95,9 @@ def assemble(
         "figure5": figures.figure5(records, release, note),
     }
     pngs = {name: figures.png_bytes(fig) for name, fig in figs.items()}
+    deploy_blocks, deploy_tabs, deploy_figs = _deploy_section(sweep, records, subtitle)
+    figs.update(deploy_figs)
+    deploy_pngs = {f"{name}.png": figures.png_bytes(fig) for name, fig in deploy_figs.items()}
 
     counts = status_counts(records)
     parent = sweep.parent
@@ -138,6 +142,7 @@ def assemble(
             f"Figure 5: top-1 against parameters; circles ours, squares TF-slim {rel} "
             f"(ImageNet).{bars} {subtitle}",
         ),
+        *deploy_blocks,
         Heading("The α × ρ grid"),
         Paragraph(f"Noise: {fid.noise_text()}."),
         *(TableBlock(t) for t in grid_tabs),
@@ -145,7 +150,10 @@ def assemble(
         TableBlock(fid.checks_table()),
     ]
 
-    tables = {t.key: t for t in [fid.summary_table(), *paper_tabs, *grid_tabs, fid.checks_table()]}
+    tables = {
+        t.key: t
+        for t in [fid.summary_table(), *paper_tabs, *deploy_tabs, *grid_tabs, fid.checks_table()]
+    }
     written: list[Path] = []
 
     def write(name: str, data: str | bytes) -> None:
@@ -163,6 +171,8 @@ def assemble(
     for key, table in tables.items():
         write(f"{key}.csv", table.to_csv())
     write(FIDELITY_JSON, json.dumps(fid.to_dict(), indent=2) + "\n")
+    for name, data in deploy_pngs.items():
+        write(name, data)
     return ReportResult(
         out_dir=out,
         files=tuple(written),
@@ -174,6 +184,54 @@ def assemble(
         fidelity=fid,
         figures=figs,
     )
+
+
+def _deploy_section(
+    sweep: SweepRuns, records: Sequence[CellRecord], subtitle: str
+) -> tuple[list[Block], list[Table], dict[str, Figure]]:
+    """The deploy-side table and figures (``mnv1.report.deploy``) when the sweep exported."""
+    cpus = sorted(
+        {r.tags[schema.TAG_EXPORT_CPU] for r in sweep.runs if schema.TAG_EXPORT_CPU in r.tags}
+    )
+    runtimes = sorted(
+        {
+            r.tags[schema.TAG_EXPORT_RUNTIME]
+            for r in sweep.runs
+            if schema.TAG_EXPORT_RUNTIME in r.tags
+        }
+    )
+    hardware = f"{' / '.join(cpus) or 'an unrecorded CPU'} ({', '.join(runtimes) or '?'})"
+    table = deploy.deploy_table(records, hardware)
+    if table is None:
+        return [], [], {}
+    figs = {
+        "accuracy_vs_latency": deploy.accuracy_vs_latency(records, subtitle),
+        "latency_vs_mult_adds": deploy.latency_vs_mult_adds(records, subtitle),
+    }
+    pngs = {name: figures.png_bytes(fig) for name, fig in figs.items()}
+    blocks: list[Block] = [
+        Heading("Deploy-side trade-off"),
+        Paragraph(
+            "Each cell's model as LiteRT flatbuffers (float32; full-integer int8 calibrated on "
+            "its own training images), timed at batch 1 on this machine. Does mult-adds predict "
+            f"latency here (the paper's §3)? {deploy.shape(records).text()}"
+        ),
+        TableBlock(table),
+        FigureBlock(
+            deploy.ACCURACY_VS_LATENCY,
+            pngs["accuracy_vs_latency"],
+            "Accuracy vs latency: the paper's Figure 4 with measured batch-1 latency (1 thread) "
+            f"on the x-axis, one series per α along ρ; circles float32, triangles int8. {subtitle}",
+        ),
+        FigureBlock(
+            deploy.LATENCY_VS_MULT_ADDS,
+            pngs["latency_vs_mult_adds"],
+            "Latency vs mult-adds (log-log) with the power-law fits and their R²; grey: the "
+            f"published TensorFlow Lite latencies of the same variants on a Pixel 3 (right "
+            f"axis; {deploy.SOURCE}), a shape comparison. {subtitle}",
+        ),
+    ]
+    return blocks, [table], figs
 
 
 def build_report(
@@ -216,7 +274,12 @@ def sweep_status(experiment: str, sweep: str | None = None, uri: str | None = No
 
 
 def compare_cells(
-    experiment: str, a: str, b: str, sweep: str | None = None, uri: str | None = None
+    experiment: str,
+    a: str,
+    b: str,
+    sweep: str | None = None,
+    uri: str | None = None,
+    metric: str = "val_top1",
 ) -> str:
     """``mnv1-report --compare A B``: the difference of two cells or runs of one sweep (default:
     the latest) with its interval, as terminal text."""
@@ -225,4 +288,4 @@ def compare_cells(
     runs = read_sweep(experiment, sweep, uri)
     parent = runs.parent
     head = f"experiment {experiment}, sweep {parent.sweep_key or '?'} (parent run {parent.run_id})"
-    return head + "\n" + compare(cell_records(runs), a, b).text()
+    return head + "\n" + compare(cell_records(runs), a, b, metric).text()

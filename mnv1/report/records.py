@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from mnv1.config import run_name
 from mnv1.tracking import schema
@@ -71,6 +71,19 @@ class CellRecord:
     set only when the cell has one run."""
     tuned: bool = False
     """The run trained with its cell's tuned recipe (``mnv1-train tuned=...``)."""
+    final: dict[str, float] = field(default_factory=dict, compare=False)
+    """Every final metric of a finished run as logged (fractions, not percent; the deploy-side
+    ``tflite_bytes``, ``latency_ms_*``); on a combined record, the mean over finished seeds."""
+
+    def metric(self, key: str) -> float | None:
+        return self.final.get(key)
+
+    def metric_values(self, key: str) -> tuple[float, ...]:
+        """``key`` of each finished seed that logged it (``top1_values`` for any metric)."""
+        runs = self.runs or (self,)
+        return tuple(
+            v for r in runs if r.status == FINISHED and (v := r.final.get(key)) is not None
+        )
 
     @property
     def finished(self) -> bool:
@@ -128,6 +141,7 @@ def record_for(cell: GridCell, run: CellRun | None) -> CellRecord:
         epoch_seconds=run.metrics.get(schema.METRIC_EPOCH_SECONDS) if done else None,
         tuned=run.tags.get(schema.TAG_TUNED) == "true",
         seed=cell.seed if cell.seed is not None else run.seed,
+        final=dict(run.metrics) if done else {},
     )
 
 
@@ -168,6 +182,10 @@ def combine(runs: Sequence[CellRecord]) -> CellRecord:
         epoch_seconds=_mean(r.epoch_seconds for r in done),
         tuned=first.tuned,
         runs=tuple(runs),
+        final={
+            key: statistics.fmean(r.final[key] for r in done if key in r.final)
+            for key in {k for r in done for k in r.final}
+        },
     )
 
 

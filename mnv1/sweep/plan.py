@@ -98,6 +98,11 @@ class ProbePoint:
     eval_trace_s: float
     eval_batch_s: float
     checkpoint_s: float
+    export_convert_s: float = 0.0
+    """Both LiteRT conversions (float32, int8 with calibration); 0 when export is off."""
+    export_fp32_run_s: float = 0.0
+    """One single-image run of the float32 flatbuffer, 1 thread."""
+    export_int8_run_s: float = 0.0
 
     @property
     def work(self) -> float:
@@ -146,6 +151,9 @@ def _between(
         eval_trace_s=mix(lo.eval_trace_s, hi.eval_trace_s),
         eval_batch_s=mix(lo.eval_batch_s, hi.eval_batch_s),
         checkpoint_s=mix(lo.checkpoint_s, hi.checkpoint_s),
+        export_convert_s=mix(lo.export_convert_s, hi.export_convert_s),
+        export_fp32_run_s=mix(lo.export_fp32_run_s, hi.export_fp32_run_s),
+        export_int8_run_s=mix(lo.export_int8_run_s, hi.export_int8_run_s),
     )
 
 
@@ -163,6 +171,9 @@ def _scaled(p: ProbePoint, shape: str, mult_adds: int, batch: int) -> ProbePoint
         eval_trace_s=p.eval_trace_s,
         eval_batch_s=p.eval_batch_s * ratio,
         checkpoint_s=p.checkpoint_s,
+        export_convert_s=p.export_convert_s,
+        export_fp32_run_s=p.export_fp32_run_s * ratio,
+        export_int8_run_s=p.export_int8_run_s * ratio,
     )
 
 
@@ -184,6 +195,8 @@ class CellPlan:
     cell_key: str = ""
     """The run key with ``train.seed`` at 0: the same for every seed of one cell, which a
     wall-time target budgets once (empty: the run key)."""
+    export_s: float | None = None
+    """Of ``fixed_s``: the LiteRT export after training (``export.enabled``), else None."""
 
     @property
     def steps(self) -> int | None:
@@ -276,8 +289,31 @@ def _cell_plan(cfg: RunConfig, probe: Probe | None) -> CellPlan:
     p = probe.at(shape, t.batch_size)
     evaluation = p.eval_trace_s + t.epochs * (eval_batches or 0) * p.eval_batch_s
     fixed = p.startup_s + p.tracking_import_s + p.trace_s + evaluation + t.epochs * p.checkpoint_s
+    export = export_seconds(cfg, p, val_size)
     return CellPlan(
-        **{**base.__dict__, "fixed_s": fixed, "per_step_s": t.epochs * p.step_s},
+        **{
+            **base.__dict__,
+            "fixed_s": fixed + (export or 0.0),
+            "per_step_s": t.epochs * p.step_s,
+            "export_s": export,
+        },
+    )
+
+
+def export_seconds(cfg: RunConfig, p: ProbePoint, val_size: int | None) -> float | None:
+    """What ``mnv1.export.cell`` adds to a cell, from the probe's measured conversion and runs:
+    the conversions, the int8 model over the validation images (none counted when their number
+    is unknown here), and the timed runs of both flatbuffers at 1 thread and at
+    ``export.threads`` (counted at the 1-thread time: an upper bound). None when export is off."""
+    e = cfg.export
+    if not e.enabled:
+        return None
+    thread_counts = 1 if e.threads == 1 else 2
+    runs = thread_counts * (e.warmup + e.repeats)
+    return (
+        p.export_convert_s
+        + (val_size or 0) * p.export_int8_run_s
+        + runs * (p.export_fp32_run_s + p.export_int8_run_s)
     )
 
 
@@ -365,6 +401,13 @@ def format_plan(plan: Plan) -> str:
 
     out = [f"Plan: {len(plan.cells)} cell(s)", *("  " + line(r) for r in rows)]
     out.append(f"  total (cells, one after another): {duration(plan.total_s)}")
+    exports = [c.export_s for c in plan.cells if c.export_s is not None]
+    if exports:
+        out.append(
+            f"  of which LiteRT export (export.enabled): {duration(min(exports))} to "
+            f"{duration(max(exports))} per cell, {duration(sum(exports))} in all (measured in the "
+            "probe: conversion and single-image runs)"
+        )
     if plan.budget is not None:
         b = plan.budget
         first = plan.cells[0]

@@ -64,6 +64,8 @@ def _speed_identity(cfg: RunConfig) -> dict[str, Any]:
         "classes": num_classes(cfg),
         "train": {k: train[k] for k in ("batch_size", "precision", "jit_compile", "optimizer")},
         "distribute": d["distribute"],
+        # With export on, the probe also times the LiteRT conversion and interpreter runs.
+        "export": d["export"]["enabled"],
     }
 
 

@@ -125,6 +125,7 @@ def probe(request: dict[str, Any]) -> dict[str, Any]:
     import mnv1.tracking.runlog  # noqa: F401  (every cell's worker imports it: mlflow)
 
     tracking_import_s = time.perf_counter() - start
+    export = _probe_export(model, x, cfg.export) if cfg.export.enabled else {}
     return {
         "mult_adds": mult_adds,
         "point": {
@@ -138,7 +139,25 @@ def probe(request: dict[str, Any]) -> dict[str, Any]:
             "eval_trace_s": max(0.0, first_eval - eval_batch_s),
             "eval_batch_s": eval_batch_s,
             "checkpoint_s": checkpoint_s,
+            **export,
         },
+    }
+
+
+def _probe_export(model: Any, images: Any, cfg: Any) -> dict[str, float]:
+    """What ``mnv1.export.cell`` costs this shape: both conversions (calibrated on the probe's
+    batch, as many times as the cell's representative batches), and one single-image run of
+    each flatbuffer (median of a few, after one warm-up)."""
+    from mnv1.export.convert import to_flatbuffers
+    from mnv1.export.runtime import time_flatbuffer
+
+    start = time.perf_counter()
+    flat = to_flatbuffers(model, [images] * cfg.representative_batches)
+    convert_s = time.perf_counter() - start
+    return {
+        "export_convert_s": convert_s,
+        "export_fp32_run_s": time_flatbuffer(flat.fp32, 1, 1, 5).median_ms / 1000.0,
+        "export_int8_run_s": time_flatbuffer(flat.int8, 1, 1, 5).median_ms / 1000.0,
     }
 
 

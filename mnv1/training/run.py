@@ -16,6 +16,8 @@ What a run logs (names in ``tracking/schema.py``; the extra tags are defined bel
 * tags: variant, replicas, strategy, resumed-from epoch, versions, devices, the BatchNorm
   settings actually used, the learning-rate plan, and the dataset fingerprint;
 * texts: ``costs.txt`` (per-layer cost table) and ``model_summary.txt``; the model at the end.
+* with ``export.enabled``: both LiteRT flatbuffers, their sizes, int8 top-1 and batch-1 latency
+  (``mnv1.export.cell``).
 
 Evaluation counts every validation example exactly once: each validation batch is padded to the
 global batch with zero-weight rows (so every replica gets a full, equal share and BatchNorm never
@@ -40,6 +42,7 @@ from mnv1 import tables
 from mnv1.config import RunConfig, flatten, to_dict
 from mnv1.costs import ModelCosts, count_costs
 from mnv1.data.types import Datasets
+from mnv1.export.cell import check_export_config, export_cell
 from mnv1.model import build_mobilenet_v1
 from mnv1.sweep import run_key
 from mnv1.timing import BUILD, CHECKPOINT, DATA, EVALUATE, IMPORT, TRAIN, PhaseRecorder
@@ -127,6 +130,7 @@ def run_training(
     """
     phases = phases or PhaseRecorder()
     check_train_config(cfg.train)
+    check_export_config(cfg.export)
     run_log.log_params(flatten(to_dict(cfg)))
     with phases.measure(IMPORT):  # the strategy initialises TensorFlow's devices
         strategy = make_strategy(cfg.distribute)
@@ -284,6 +288,10 @@ def run_training(
     with phases.measure(EVALUATE):
         final = _final_metrics(model, val_data, datasets.val_examples, epoch_metrics, throughput)
     run_log.log_metrics(final)
+    if cfg.export.enabled:  # LiteRT flatbuffers, int8 top-1, batch-1 latency (mnv1.export)
+        export_cell(
+            model, datasets.train, datasets.val, cfg.export, run_log, final[schema.METRIC_VAL_TOP1]
+        )
 
     if cfg.tracking.log_model:
         example = next(iter(datasets.val))[0][:1]

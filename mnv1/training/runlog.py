@@ -31,6 +31,9 @@ class RunLog(Protocol):
     def log_model(self, model: Any, input_example: Any) -> None:
         """Attach the trained model. Trackers that cannot store models may ignore it."""
 
+    def log_file(self, name: str, data: bytes) -> None:
+        """Attach a binary file as artifact ``name`` (``tflite/model_int8.tflite``)."""
+
     def logged_metric_steps(self, key: str) -> list[int]:
         """Steps already recorded for ``key`` (how a resumed run avoids duplicating epochs)."""
 
@@ -44,6 +47,7 @@ class MemoryRunLog:
     tags: dict[str, str] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
     models: list[Any] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         self.params.update(params)
@@ -60,6 +64,9 @@ class MemoryRunLog:
 
     def log_model(self, model: Any, input_example: Any) -> None:
         self.models.append(model)
+
+    def log_file(self, name: str, data: bytes) -> None:
+        self.files[name] = data
 
     def logged_metric_steps(self, key: str) -> list[int]:
         return [step for step, _ in self.metrics.get(key, []) if step is not None]
@@ -107,6 +114,13 @@ class JsonlRunLog:
         target = self.path.with_name(f"{self.path.stem}.model.keras")
         model.save(str(target))
         self._append({"kind": "model", "name": getattr(model, "name", ""), "path": str(target)})
+
+    def log_file(self, name: str, data: bytes) -> None:
+        # Beside the file, as the model is: <stem>.files/<name>.
+        target = self.path.with_name(f"{self.path.stem}.files") / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        self._append({"kind": "file", "name": name, "path": str(target)})
 
     def records(self) -> list[dict[str, Any]]:
         """Every record written so far, in order (a half-written last line is ignored)."""

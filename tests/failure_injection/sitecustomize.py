@@ -7,9 +7,13 @@ and in the worker that trains that cell ``mnv1.training.run.run_training`` raise
 ``RuntimeError("injected failure in <cell>")`` instead of training. Every other process and cell
 is untouched: the patch is applied only when (and if) ``mnv1.training.run`` is imported.
 
-``MNV1_TEST_KILL_AFTER_EPOCH=N`` instead makes every worker SIGKILL itself right after its
-checkpoint of epoch N is complete (``latest.json`` included): a cell killed at a known point,
-without racing a test's timer against training.
+``MNV1_TEST_FAIL_EXPORT_CELL`` names a cell whose LiteRT conversion fails instead: in that cell's
+worker the int8 conversion (``mnv1.export.convert``) is asked for an input type the converter does
+not offer (uint16), so the real converter raises its own error after training has finished.
+
+``MNV1_TEST_KILL_AFTER_EPOCH=N`` makes every worker SIGKILL itself right after its checkpoint of
+epoch N is complete (``latest.json`` included): a cell killed at a known point, without racing a
+test's timer against training.
 """
 
 from __future__ import annotations
@@ -23,9 +27,13 @@ from types import ModuleType
 from typing import Any
 
 ENV_FAIL_CELL = "MNV1_TEST_FAIL_CELL"
+ENV_FAIL_EXPORT_CELL = "MNV1_TEST_FAIL_EXPORT_CELL"
 ENV_KILL_AFTER_EPOCH = "MNV1_TEST_KILL_AFTER_EPOCH"
 TARGET = "mnv1.training.run"
+EXPORT_TARGET = "mnv1.export.convert"
 CHECKPOINT_TARGET = "mnv1.training.checkpoint"
+# Set in the worker whose run_training trains the export-failing cell.
+_EXPORT_FAILS = {"now": False}
 
 
 def _patch(module: ModuleType, cell: str) -> None:
@@ -42,6 +50,37 @@ def _patch(module: ModuleType, cell: str) -> None:
     module.run_training = run_training
 
 
+def _mark_export_cell(module: ModuleType, cell: str) -> None:
+    from mnv1.config import run_name
+
+    original = module.run_training
+
+    def run_training(cfg: Any, *args: Any, **kwargs: Any) -> Any:
+        name = run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant)
+        _EXPORT_FAILS["now"] = name == cell
+        return original(cfg, *args, **kwargs)
+
+    module.run_training = run_training
+
+
+def _break_int8(module: ModuleType) -> None:
+    original = module._convert
+
+    def _convert(traced: Any, what: str, configure: Any = None) -> Any:
+        if not (_EXPORT_FAILS["now"] and what == "int8"):
+            return original(traced, what, configure)
+
+        def unsupported(converter: Any) -> None:
+            import tensorflow as tf
+
+            configure(converter)
+            converter.inference_input_type = tf.uint16
+
+        return original(traced, what, unsupported)
+
+    module._convert = _convert
+
+
 def _kill_after(module: ModuleType, epoch: int) -> None:
     store = module.CheckpointStore
     original = store.save
@@ -56,14 +95,14 @@ def _kill_after(module: ModuleType, epoch: int) -> None:
 
 
 class _PatchOnImport(importlib.abc.MetaPathFinder):
-    """Finds ``target`` through the other finders and applies ``patch`` once it is executed."""
+    """Finds each module named in ``patches`` through the other finders and patches it once it
+    is executed."""
 
-    def __init__(self, target: str, patch: Any) -> None:
-        self.target = target
-        self.patch = patch
+    def __init__(self, patches: dict[str, Any]) -> None:
+        self.patches = patches  # module name -> patch(module)
 
     def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
-        if name != self.target:
+        if name not in self.patches:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -75,7 +114,7 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
             return None
         loader = spec.loader
         execute = loader.exec_module
-        patch = self.patch
+        patch = self.patches[name]
 
         def exec_module(module: ModuleType) -> None:
             execute(module)
@@ -85,11 +124,14 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
         return spec
 
 
+_PATCHES: dict[str, Any] = {}
 if os.environ.get(ENV_FAIL_CELL):
-    _cell = os.environ[ENV_FAIL_CELL]
-    sys.meta_path.insert(0, _PatchOnImport(TARGET, lambda module: _patch(module, _cell)))
+    _PATCHES[TARGET] = lambda module: _patch(module, os.environ[ENV_FAIL_CELL])
+elif os.environ.get(ENV_FAIL_EXPORT_CELL):
+    _PATCHES[TARGET] = lambda module: _mark_export_cell(module, os.environ[ENV_FAIL_EXPORT_CELL])
+    _PATCHES[EXPORT_TARGET] = _break_int8
 if os.environ.get(ENV_KILL_AFTER_EPOCH):
     _epoch = int(os.environ[ENV_KILL_AFTER_EPOCH])
-    sys.meta_path.insert(
-        0, _PatchOnImport(CHECKPOINT_TARGET, lambda module: _kill_after(module, _epoch))
-    )
+    _PATCHES[CHECKPOINT_TARGET] = lambda module: _kill_after(module, _epoch)
+if _PATCHES:
+    sys.meta_path.insert(0, _PatchOnImport(_PATCHES))

@@ -1,0 +1,25 @@
+"""Attach a cell's exported files (LiteRT flatbuffers) to its run.
+
+One function, so where the files go is decided in one place: today the run's artifacts, under
+the folder named in ``name`` (``tflite/model_fp32.tflite``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import PurePosixPath
+from typing import Any
+
+
+def log_flatbuffer(client: Any, run_id: str, name: str, data: bytes) -> None:
+    """Store ``data`` as artifact ``name`` of run ``run_id`` through ``client`` (an
+    ``MlflowClient``, or the store's retrying one); a rerun replaces the file."""
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or not path.name:
+        raise ValueError(f"artifact name {name!r} must be a relative path without '..'")
+    with tempfile.TemporaryDirectory(prefix="mnv1-export-") as folder:
+        local = f"{folder}/{path.name}"
+        with open(local, "wb") as out:
+            out.write(data)
+        parent = str(path.parent)
+        client.log_artifact(run_id, local, artifact_path=None if parent == "." else parent)
