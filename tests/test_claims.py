@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mnv1.cli.bench import SUBCOMMANDS
 from mnv1.config import TuneConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,7 +32,8 @@ README = (REPO / "README.md").read_text()
 BENCHMARKS = (REPO / "BENCHMARKS.md").read_text()
 VENV = Path(sys.executable).parents[1]
 SCRIPTS = sorted(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"])
-BENCH_COMMANDS = ("model", "data", "train", "sweep")
+# The subcommands the script offers: the README must name each and no other.
+BENCH_COMMANDS = tuple(SUBCOMMANDS)
 # Their command lines go to Hydra (overrides), not to argparse.
 HYDRA_SCRIPTS = ("mnv1-train", "mnv1-tune")
 ACTIVATE = ". .venv/bin/activate"
