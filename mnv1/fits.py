@@ -53,15 +53,18 @@ def ranks(values: Sequence[float]) -> list[float]:
     return out
 
 
-def spearman(a: Sequence[float], b: Sequence[float]) -> float:
-    """Spearman's ρ: the Pearson correlation of the ranks (ties at mean rank)."""
-    if len(a) != len(b) or len(a) < 2:
-        raise ValueError(f"Spearman's rho needs two equal series of 2+ values ({len(a)}, {len(b)})")
+def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Spearman's ρ: the Pearson correlation of the ranks (ties at mean rank); None for fewer
+    than two pairs or a constant series, which have no rank order to agree with."""
+    if len(a) != len(b):
+        raise ValueError(f"spearman needs pairs, got {len(a)} x values and {len(b)} y values")
+    if len(a) < 2:
+        return None
     ra, rb = ranks(a), ranks(b)
     ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
     cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb, strict=True))
     va = math.sqrt(sum((x - ma) ** 2 for x in ra))
     vb = math.sqrt(sum((y - mb) ** 2 for y in rb))
     if va == 0 or vb == 0:
-        raise ValueError("Spearman's rho is undefined when one series is constant")
+        return None
     return cov / (va * vb)

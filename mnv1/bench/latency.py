@@ -99,7 +99,8 @@ def shape_summary(rows: list[dict[str, Any]]) -> dict[str, str]:
         known = [(ours, theirs) for ours, theirs in pairs if theirs is not None]
         if len(known) >= 2:
             rho = spearman([p[0] for p in known], [p[1] for p in known])
-            out[f"{kind} Spearman ρ vs published ({len(known)} cells)"] = f"{rho:.3f}"
+            shown = "undefined (a constant series)" if rho is None else f"{rho:.3f}"
+            out[f"{kind} Spearman ρ vs published ({len(known)} cells)"] = shown
             fit = loglog_fit(
                 [r["mult_adds"] for r in rows if published_ms(r["alpha"], r["resolution"], kind)],
                 [p[1] for p in known],

@@ -150,8 +150,9 @@ def shape(records: Sequence[CellRecord]) -> Shape:
             published_fits[kind] = loglog_fit([k[0] for k in known], [k[2] for k in known])
             ours = [k[1] for k in known]
             theirs = [k[2] for k in known]
-            if len(set(ours)) >= 2 and len(set(theirs)) >= 2:
-                rho[kind] = spearman(ours, theirs)
+            found = spearman(ours, theirs)
+            if found is not None:
+                rho[kind] = found
     return Shape(fits, published_fits, rho)
 
 

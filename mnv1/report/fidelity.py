@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from mnv1 import paper
+from mnv1.fits import spearman
 from mnv1.report import noise
 from mnv1.report.context import SweepContext
 from mnv1.report.records import CellRecord
@@ -124,41 +125,6 @@ def verdict_of(checks: Iterable[AnalyticCheck]) -> str:
     if FAIL in verdicts:
         return FAIL
     return ERRATUM if ERRATUM in verdicts else PASS
-
-
-def _ranks(values: Sequence[float]) -> list[float]:
-    """1-based ranks, ties sharing their average rank (as Spearman's ρ requires)."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
-
-
-def _pearson(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    n = len(xs)
-    mx, my = sum(xs) / n, sum(ys) / n
-    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
-    sxx = sum((x - mx) ** 2 for x in xs)
-    syy = sum((y - my) ** 2 for y in ys)
-    if sxx == 0 or syy == 0:
-        return None  # a constant series has no rank order to agree with
-    return sxy / math.sqrt(sxx * syy)
-
-
-def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    """Spearman's rank correlation, or None for fewer than 2 pairs or a constant series."""
-    if len(xs) != len(ys):
-        raise ValueError(f"spearman needs pairs, got {len(xs)} x values and {len(ys)} y values")
-    if len(xs) < 2:
-        return None
-    return _pearson(_ranks(xs), _ranks(ys))
 
 
 @dataclass(frozen=True)
