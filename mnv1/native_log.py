@@ -14,13 +14,14 @@ the driver-less ``cuInit`` one), Python warnings and tracebacks all still show.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import importlib.machinery
 import os
 import re
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -69,23 +70,60 @@ class _QuietLoader(importlib.abc.Loader):
         module.__loader__ = self._loader
         if module.__spec__ is not None:
             module.__spec__.loader = self._loader
-        sys.stderr.flush()
-        saved = os.dup(2)
-        with tempfile.TemporaryFile() as captured:
-            os.dup2(captured.fileno(), 2)
-            try:
-                self._loader.exec_module(module)
-                module.config.list_physical_devices()  # initialises the platforms: cuInit
-            finally:
-                sys.stderr.flush()
-                os.dup2(saved, 2)
-                os.close(saved)
-                captured.seek(0)
-                lines = captured.read().decode(errors="replace").splitlines(keepends=True)
-                noise = start_up_noise(lines)
-                shown = [line for line, drop in zip(lines, noise, strict=True) if not drop]
-                if shown:
-                    os.write(2, "".join(shown).encode())
+        with filtered_stderr(start_up_noise):
+            self._loader.exec_module(module)
+            module.config.list_physical_devices()  # initialises the platforms: cuInit
+
+
+@contextlib.contextmanager
+def filtered_stderr(noise: Callable[[Sequence[str]], list[bool]]) -> Iterator[None]:
+    """Capture file descriptor 2 (C++ writes there, past Python) for the span of the block, then
+    write back every line that ``noise`` does not mark."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode(errors="replace").splitlines(keepends=True)
+            shown = [line for line, drop in zip(lines, noise(lines), strict=True) if not drop]
+            if shown:
+                os.write(2, "".join(shown).encode())
+
+
+# What the LiteRT converter and interpreter say on every export (mnv1.export): the quantizer's
+# settings line, the XNNPACK delegate's INFO line, the converter's advice to pass trackable_obj
+# (mnv1.export.convert leaves it out on purpose), and absl INFO/WARNING records.
+_EXPORT_NOISE = (
+    "fully_quantize: ",
+    "INFO: Created TensorFlow Lite XNNPACK delegate",
+    "WARNING:absl:Please consider providing the trackable_obj argument",
+)
+
+
+def export_noise(lines: Sequence[str]) -> list[bool]:
+    """For each captured line of a LiteRT conversion or interpreter start, whether to drop it."""
+    return [
+        line.startswith(_EXPORT_NOISE)
+        or ((record := _RECORD.match(line)) is not None and record.group(1) in "IW")
+        for line in lines
+    ]
+
+
+@contextlib.contextmanager
+def quiet_export() -> Iterator[None]:
+    """Around a LiteRT conversion or interpreter start: its routine lines are dropped unless
+    TensorFlow's logging was asked for (``--verbose``); errors still show."""
+    if not quiet_requested():
+        yield
+        return
+    with filtered_stderr(export_noise):
+        yield
 
 
 class _QuietFinder(importlib.abc.MetaPathFinder):

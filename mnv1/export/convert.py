@@ -9,12 +9,15 @@ runs it; a few training batches calibrate the activation ranges.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from mnv1.native_log import quiet_export
 
 
 class ExportError(RuntimeError):
@@ -60,7 +63,11 @@ def _convert(
     if configure is not None:
         configure(converter)
     try:
-        return bytes(converter.convert())
+        with quiet_export(), warnings.catch_warnings():
+            # Said of every full-integer conversion: the input's quantization comes from the
+            # representative dataset instead, as intended.
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+            return bytes(converter.convert())
     except Exception as err:  # the converter raises ConverterError and others; keep its words
         raise ExportError(f"LiteRT conversion to {what} failed: {err}") from err
 

@@ -19,6 +19,8 @@ from importlib.metadata import version
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from mnv1.native_log import quiet_export
+
 
 def runtime_version() -> str:
     """``ai-edge-litert 2.3.0``: the interpreter that ran."""
@@ -52,8 +54,9 @@ class Model:
     and quantizes them itself when the model's input is int8."""
 
     def __init__(self, flatbuffer: bytes, threads: int = 1) -> None:
-        self.interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
-        self.interpreter.allocate_tensors()
+        with quiet_export():  # the delegate's INFO line on every start
+            self.interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
+            self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
 
