@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -18,6 +18,8 @@ from mlflow.entities import Metric, Param, RunTag
 
 from mnv1.sweep.run_key import VOLATILE_PREFIXES
 
+from . import datasets
+from .models import MODEL_NAME, TAG_MODEL_ID
 from .store import client, resolve_uri
 
 log = logging.getLogger(__name__)
@@ -96,9 +98,14 @@ class MLflowRunLog:
     def log_text(self, name: str, text: str) -> None:
         self._client.log_text(self.run_id, text, name)
 
+    def log_inputs(self, inputs: Sequence[Any]) -> None:
+        """Link the run to the datasets it read (``mnv1.data.inputs.DataInput``)."""
+        datasets.log_inputs(self.uri, self.run_id, inputs)
+
     def log_model(self, model: Any, input_example: Any) -> None:
-        """Log ``model`` as an MLflow Keras model named "model", with a signature inferred from
-        ``input_example`` and the model's output on it."""
+        """Log ``model`` as an MLflow Keras LoggedModel named "model", with ``input_example``
+        and a signature inferred from it and the model's output on it; the LoggedModel's id goes
+        on the run as tag ``mnv1.model_id`` (``mnv1.tracking.models.logged_model_id``)."""
         import mlflow
         import numpy as np
         from mlflow.models import infer_signature
@@ -114,11 +121,16 @@ class MLflowRunLog:
         mlflow.set_tracking_uri(self.uri)
         mlflow.start_run(run_id=self.run_id)
         try:
-            mlflow.keras.log_model(
-                model, name="model", signature=signature, pip_requirements=requirements
+            info = mlflow.keras.log_model(
+                model,
+                name=MODEL_NAME,
+                signature=signature,
+                input_example=example,
+                pip_requirements=requirements,
             )
         finally:
             mlflow.end_run(status="RUNNING")
+        self.set_tags({TAG_MODEL_ID: str(info.model_id)})
 
     def logged_metric_steps(self, key: str) -> list[int]:
         return sorted({m.step for m in self._client.get_metric_history(self.run_id, key)})

@@ -15,7 +15,9 @@ What a run logs (names in ``tracking/schema.py``; the extra tags are defined bel
   ``val_top1``, ``val_top5``, ``val_examples``, ``train_images_per_sec``, ``epoch_seconds``;
 * tags: variant, replicas, strategy, resumed-from epoch, versions, devices, the BatchNorm
   settings actually used, the learning-rate plan, and the dataset fingerprint;
-* texts: ``costs.txt`` (per-layer cost table) and ``model_summary.txt``; the model at the end.
+* texts: ``costs.txt`` (per-layer cost table) and ``model_summary.txt``; the model at the end
+  (with an input example, ``tracking.log_model``);
+* dataset inputs: the split it trained on and the one it was scored on (``mnv1.data.inputs``).
 
 Evaluation counts every validation example exactly once: each validation batch is padded to the
 global batch with zero-weight rows (so every replica gets a full, equal share and BatchNorm never
@@ -206,6 +208,7 @@ def run_training(
         tags[TAG_TARGET_MINUTES] = f"{cfg.train.target_minutes:g}"
     tags.update(datasets.fingerprint.as_tags())
     run_log.set_tags(tags)
+    run_log.log_inputs(datasets.inputs)  # the splits trained on and scored on, as datasets
     with phases.measure(BUILD):
         texts = {COSTS_TEXT: cost_table(costs), SUMMARY_TEXT: model_summary(model)}
     for text_name, text in texts.items():

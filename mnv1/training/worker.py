@@ -65,9 +65,13 @@ def make_run_log(spec: str, cfg: RunConfig) -> RunLog:
         return JsonlRunLog(Path(value))
     if kind == "mlflow":
         # Imported only here: mlflow lives behind tracking/, and a jsonl run never loads it.
+        from mnv1.tracking import system_metrics
         from mnv1.tracking.runlog import MLflowRunLog
 
-        run_log: RunLog = MLflowRunLog(run_id=value, uri=cfg.tracking.uri)
+        mlflow_log = MLflowRunLog(run_id=value, uri=cfg.tracking.uri)
+        # For the life of this process: the run's CPU, memory, disk, network and GPU samples.
+        system_metrics.start(mlflow_log.uri, value, cfg.tracking.system_metrics_interval_s)
+        run_log: RunLog = mlflow_log
         return run_log
     raise ValueError(f"--run-log kind must be jsonl or mlflow, got {kind!r} in {spec!r}")
 
