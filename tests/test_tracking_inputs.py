@@ -97,8 +97,9 @@ def test_inputs_are_logged_once_with_their_fields(data_dir: Path, tmp_path: Path
 
 
 def test_a_data_path_with_credentials_is_logged_without_them() -> None:
-    from mnv1.data.inputs import DataInput
     from mnv1.tracking.datasets import dataset_input
+
+    from mnv1.data.inputs import DataInput
 
     item = DataInput("training", "x", "1.0.0", "train", 4, "s3://user:secret@host/tfds/x", "d")
     source = json.loads(dataset_input(item).dataset.source)

@@ -125,8 +125,11 @@ def register(
         c.get_registered_model(name)
     except MlflowException as err:
         if err.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
-            raise
-        c.create_registered_model(name)
+            raise ValueError(f"registered model {name!r}: {err.message}") from err
+        try:
+            c.create_registered_model(name)
+        except MlflowException as bad:  # a name the registry refuses
+            raise ValueError(f"registered model {name!r}: {bad.message}") from bad
     model = c.get_logged_model(model_id)
     version = c.create_model_version(
         name,

@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, str] = {
     "data": "mnv1.bench.data",
     "train": "mnv1.bench.train",
     "sweep": "mnv1.bench.sweep",
+    "tracking": "mnv1.bench.tracking",
 }
 
 
