@@ -103,3 +103,29 @@ def test_log_model_with_signature_leaves_the_run_running(run_log: MLflowRunLog) 
     assert info.signature.outputs.to_dict()[0]["tensor-spec"]["shape"] == (-1, 4)
     loaded = mlflow.keras.load_model(f"models:/{logged.model_id}")
     np.testing.assert_allclose(loaded(example), model(example), rtol=1e-6)
+    # The input example is kept with the model, and the run names its LoggedModel.
+    assert info.saved_input_example_info is not None
+    assert run.data.tags["mnv1.model_id"] == logged.model_id
+
+
+def test_files_of_the_same_model_attach_to_its_logged_model(
+    run_log: MLflowRunLog, tmp_path: Path
+) -> None:
+    import keras
+    from mnv1.tracking import models
+
+    with pytest.raises(ValueError, match="has no logged model to attach 1 file"):
+        models.attach_files(run_log.uri, run_log.run_id, [tmp_path / "x.tflite"])
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(inputs))
+    run_log.log_model(model, np.zeros((1, 8, 8, 3), dtype="float32"))
+    exports = [tmp_path / "model_fp32.tflite", tmp_path / "model_int8.tflite"]
+    for i, path in enumerate(exports):
+        path.write_bytes(bytes([i]) * 16)
+    model_id = models.attach_files(run_log.uri, run_log.run_id, exports)
+    assert model_id == models.logged_model_id(run_log.uri, run_log.run_id)
+    found = models.read_logged_model(run_log.uri, model_id)
+    client = MlflowClient(run_log.uri)
+    listed = [a.path for a in client.list_logged_model_artifacts(model_id, "litert")]
+    assert sorted(listed) == ["litert/model_fp32.tflite", "litert/model_int8.tflite"]
+    assert "MLmodel" in found.artifacts and found.has_input_example

@@ -9,7 +9,9 @@ leaves the run RUNNING for its orchestrator to mark FAILED or KILLED.
 from __future__ import annotations
 
 import logging
+import os
 import time
+import types
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from typing import Any
@@ -27,6 +29,21 @@ log = logging.getLogger(__name__)
 _PARAM_LIMIT = 6000  # characters MLflow keeps of a param value
 _PARAM_BATCH = 100  # params per log_batch call (MLflow's limit)
 _METRIC_BATCH = 1000  # metrics per log_batch call (MLflow's limit)
+
+
+def _save_keras(path: str, **kwargs: Any) -> None:
+    # mlflow.keras.save_model writes the input example before it creates its target folder, so
+    # mlflow.keras.log_model with an input example fails (mlflow/mlflow#16183, open as of MLflow
+    # 3.17): create the folder first, then save exactly as mlflow.keras does.
+    import mlflow.keras
+
+    os.makedirs(path, exist_ok=True)
+    mlflow.keras.save_model(path=path, **kwargs)
+
+
+# What mlflow.keras.log_model hands to Model.log, with the folder created first (_save_keras);
+# the name is the flavor's, which MLflow records on the LoggedModel.
+_KERAS_FLAVOR = types.SimpleNamespace(__name__="mlflow.keras", save_model=_save_keras)
 
 
 class MLflowRunLog:
@@ -108,7 +125,7 @@ class MLflowRunLog:
         on the run as tag ``mnv1.model_id`` (``mnv1.tracking.models.logged_model_id``)."""
         import mlflow
         import numpy as np
-        from mlflow.models import infer_signature
+        from mlflow.models import Model, infer_signature
 
         example = np.asarray(input_example)
         signature = infer_signature(example, np.asarray(model(example, training=False)))
@@ -121,9 +138,11 @@ class MLflowRunLog:
         mlflow.set_tracking_uri(self.uri)
         mlflow.start_run(run_id=self.run_id)
         try:
-            info = mlflow.keras.log_model(
-                model,
+            info = Model.log(
+                artifact_path=None,
                 name=MODEL_NAME,
+                flavor=_KERAS_FLAVOR,
+                model=model,
                 signature=signature,
                 input_example=example,
                 pip_requirements=requirements,
