@@ -120,3 +120,30 @@ def test_bad_register_flags_exit_2_before_the_store_is_opened(
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_the_tracking_benchmark_times_each_variant_of_one_pinned_cell() -> None:
+    from mnv1.bench.tracking import VARIANTS, _overrides
+    from mnv1.cli.bench import build_parser
+
+    args = build_parser().parse_args(["tracking", "--cell", "0.25:32", "--steps", "2"])
+    assert list(VARIANTS) == ["base", "system metrics", "LoggedModel"]
+    common = ["model.alpha=0.25", "model.resolution=32", "tracking.report=false"]
+    assert _overrides(args, "base") == [
+        *common,
+        "tracking.log_model=false",
+        "tracking.system_metrics_interval_s=0",
+        "train.steps_per_epoch=2",
+    ]
+    assert _overrides(args, "system metrics") == [
+        *common,
+        "tracking.log_model=false",
+        "tracking.system_metrics_interval_s=10",
+        "train.steps_per_epoch=2",
+    ]
+    assert _overrides(args, "LoggedModel") == [
+        *common,
+        "tracking.log_model=true",
+        "tracking.system_metrics_interval_s=0",
+        "train.steps_per_epoch=2",
+    ]

@@ -31,6 +31,7 @@ from typing import Any
 from mnv1.bench import median, parse_cell, render
 from mnv1.bench.sweep import SweepFailed, run_sweep
 from mnv1.timing import METRIC_CELL
+from mnv1.training.repro import cpu_model
 
 HELP = "per-cell cost of dataset inputs, system metrics and the LoggedModel, against the cell"
 
@@ -102,6 +103,12 @@ def _inputs_seconds(root: Path, data_dir: Path, repeats: int) -> list[float]:
     return seconds
 
 
+def _memory_gb() -> float:
+    import psutil
+
+    return float(psutil.virtual_memory().total) / 2**30
+
+
 def measure(args: argparse.Namespace, root: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     data_dir = root / "tfds"
@@ -153,7 +160,7 @@ def measure(args: argparse.Namespace, root: Path) -> tuple[list[dict[str, Any]],
         "repeats": args.repeats,
         # A shared machine: the 1-minute load average says how busy it was.
         "load average before/after": f"{load_before:.2f} / {load_after:.2f}",
-        "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+        "hardware": f"{cpu_model()}, {os.cpu_count()} CPUs, {_memory_gb():.0f} GB",
         "python": platform.python_version(),
     }
     return rows, meta
