@@ -369,7 +369,7 @@ def test_register_picks_the_best_cell_under_the_budget_and_refuses_what_nothing_
     client = ws.client()
     version = client.get_model_version_by_alias("smoke-net", "champion")
     winner = children[best]
-    assert version.version == "1" and version.run_id == winner.info.run_id
+    assert str(version.version) == "1" and version.run_id == winner.info.run_id
     assert version.model_id == winner.data.tags["mnv1.model_id"]
     alpha, resolution = best.split("_a")[1].split("_r")
     assert version.tags == {
@@ -396,7 +396,7 @@ def test_register_picks_the_best_cell_under_the_budget_and_refuses_what_nothing_
     latency = _report(ws, "--register", "smoke-net", "--max-latency-ms", "5")
     assert latency.returncode == 2
     assert "no cell of sweep" in latency.stderr and "latency_ms_fp32_1t" in latency.stderr
-    assert [v.version for v in client.search_model_versions("name='smoke-net'")] == ["1"]
+    assert [str(v.version) for v in client.search_model_versions("name='smoke-net'")] == ["1"]
 
 
 def _default_sigint() -> None:
