@@ -56,7 +56,7 @@ def test_measure_closes_on_error_and_metrics_are_named_per_phase() -> None:
 
 def test_timed_tracker_passes_every_call_through_and_counts_it_as_tracking() -> None:
     inner = MemoryRunLog()
-    phases = recorder(*[float(t) for t in range(12)])
+    phases = recorder(*[float(t) for t in range(14)])
     run_log = TimedRunLog(inner, phases)
     run_log.log_params({"a": 1})
     run_log.log_metrics({"loss": 2.0}, step=1)
