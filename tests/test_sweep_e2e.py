@@ -370,7 +370,8 @@ def test_register_picks_the_best_cell_under_the_budget_and_refuses_what_nothing_
     version = client.get_model_version_by_alias("smoke-net", "champion")
     winner = children[best]
     assert str(version.version) == "1" and version.run_id == winner.info.run_id
-    assert version.model_id == winner.data.tags["mnv1.model_id"]
+    model_id = winner.data.tags["mnv1.model_id"]
+    assert version.source == client.get_logged_model(model_id).artifact_location
     alpha, resolution = best.split("_a")[1].split("_r")
     assert version.tags == {
         "alpha": alpha,
@@ -381,6 +382,7 @@ def test_register_picks_the_best_cell_under_the_budget_and_refuses_what_nothing_
         "sweep": smoke.again.parent.data.tags["mnv1.sweep"],
         "run_id": winner.info.run_id,
         "cell": best,
+        "model_id": model_id,
     }
 
     # Nothing fits: exit 2 naming the closest cell; nothing is registered.

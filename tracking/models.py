@@ -131,11 +131,13 @@ def register(
         except MlflowException as bad:  # a name the registry refuses
             raise ValueError(f"registered model {name!r}: {bad.message}") from bad
     model = c.get_logged_model(model_id)
+    # The SQL registry store keeps no model id on a version (its source is the LoggedModel's
+    # artifact location): the tag ``model_id`` says which LoggedModel it is.
     version = c.create_model_version(
         name,
         source=model.artifact_location,
         run_id=run_id,
-        tags=dict(tags),
+        tags={**tags, "model_id": model_id},
         model_id=model_id,
     )
     c.set_registered_model_alias(name, alias, version.version)
