@@ -172,6 +172,9 @@ class TrackingConfig:
     """Where a sweep writes its report when it ends; None: ``reports/<experiment>``."""
     report: bool = True
     """Build the paper report at the end of every sweep (also logged on the parent run)."""
+    system_metrics_interval_s: float = 10.0
+    """Seconds between samples of MLflow's system metrics (CPU, memory, disk, network, GPU) on
+    each cell's run; 0 turns them off."""
 
 
 @dataclass
@@ -540,6 +543,14 @@ RULES: tuple[Rule, ...] = (
     _int("export.threads", 1, optional=True, doc="null: every core"),
     _int("export.warmup", 0, doc="untimed runs before timing"),
     _int("export.repeats", 1, doc="timed runs for the median and p90"),
+    # MLflow's monitor samples in a thread of the training process (mnv1.tracking.system_metrics).
+    _num(
+        "tracking.system_metrics_interval_s",
+        0,
+        3600,
+        "[]",
+        doc="seconds between system-metric samples; 0: off",
+    ),
     _text_rule("study", doc="a study under experiments/"),
     _int("seeds", 1, doc="runs per cell, train.seed = 0 … seeds−1"),
     _text_rule("tuned", optional=True, doc="the path of a file mnv1-tune wrote"),

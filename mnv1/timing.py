@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,6 +144,10 @@ class TimedRunLog:
     def log_text(self, name: str, text: str) -> None:
         with self.phases.measure(TRACKING):
             self.inner.log_text(name, text)
+
+    def log_inputs(self, inputs: Sequence[Any]) -> None:
+        with self.phases.measure(TRACKING):
+            self.inner.log_inputs(inputs)
 
     def log_model(self, model: Any, input_example: Any) -> None:
         with self.phases.measure(TRACKING):

@@ -151,6 +151,11 @@ def _run_time_errors(cfg: RunConfig, key: str) -> list[str]:
         from mnv1.export.cell import check_export_config
 
         return [_raised(check_export_config, cfg.export)]
+    if key == "tracking.system_metrics_interval_s":
+        # Read by the cell's worker when it starts MLflow's system-metrics monitor.
+        from mnv1.tracking import system_metrics
+
+        return [_raised(system_metrics.check_interval, _get(cfg, key))]
     assert key.startswith(UP_FRONT_ONLY), key
     return []
 

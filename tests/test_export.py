@@ -331,6 +331,10 @@ def test_a_smoke_sweep_exports_every_cell_and_a_conversion_failure_fails_that_ce
         # The artifact is the flatbuffer that was measured (same size to the byte).
         local = client.download_artifacts(run_id, schema.ARTIFACT_TFLITE_INT8, str(ws.root))
         assert Path(local).stat().st_size == metrics[schema.METRIC_TFLITE_INT8_BYTES]
+        # The smoke study logs its models: both flatbuffers also sit on the cell's LoggedModel.
+        model_id = run.data.tags["mnv1.model_id"]
+        on_model = {a.path for a in client.list_logged_model_artifacts(model_id, "tflite")}
+        assert on_model == set(files), name
 
     # The report has the deploy-side section, with the three exported cells.
     report = (ws.root / "reports" / "smoke" / "report.md").read_text(encoding="utf-8")

@@ -292,6 +292,127 @@ def test_relaunching_a_finished_sweep_adds_no_run(smoke: SmokeSweep) -> None:
     assert ends(smoke.again.children) == ends(smoke.fixed.children)
 
 
+# The smoke study's data (experiments/smoke.yaml): the embedded synthetic set as TFDS names it.
+SMOKE_DATA = "mnv1_synthetic/s0_tr64_va32_c10_px64"
+
+
+@pytest.mark.slow
+def test_each_cell_logs_its_datasets_system_metrics_and_model(smoke: SmokeSweep) -> None:
+    from mnv1.tracking.datasets import run_inputs
+    from mnv1.tracking.models import logged_model_id, read_logged_model
+
+    ws = smoke.ws
+    for name, run in ws.children().items():
+        run_id = run.info.run_id
+        found = run_inputs(ws.uri, run_id)
+        assert sorted(found) == ["training", "validation"], name
+        location = str(ws.data_dir / SMOKE_DATA / "1.0.0")
+        for context, split, examples in (
+            ("training", "train", 64),
+            ("validation", "validation", 32),
+        ):
+            item = found[context]
+            assert item["name"] == f"{SMOKE_DATA} 1.0.0 {split}"
+            assert item["source_type"] == "tfds"
+            assert item["source"] == {
+                "tfds_name": SMOKE_DATA,
+                "version": "1.0.0",
+                "split": split,
+                "data_path": location,
+            }
+            assert item["profile"] == {"num_examples": examples, "split": split, "version": "1.0.0"}
+            assert len(item["digest"]) == 16
+        # Every cell read the same prepared data: one digest per split across the sweep.
+        assert found["training"]["digest"] != found["validation"]["digest"]
+
+        system = {k for k in run.data.metrics if k.startswith("system/")}
+        assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= (
+            system
+        ), (name, sorted(run.data.metrics))
+
+        model_id = logged_model_id(ws.uri, run_id)
+        assert model_id is not None and run.data.tags["mnv1.model_id"] == model_id
+        model = read_logged_model(ws.uri, model_id)
+        assert model.source_run_id == run_id and model.name == "model"
+        assert model.has_input_example
+        resolution = int(name.split("_r")[1])
+        assert model.signature is not None
+        [inputs] = json.loads(model.signature["inputs"])
+        [outputs] = json.loads(model.signature["outputs"])
+        assert inputs["tensor-spec"] == {
+            "dtype": "float32",
+            "shape": [-1, resolution, resolution, 3],
+        }
+        assert outputs["tensor-spec"] == {"dtype": "float32", "shape": [-1, 10]}
+    digests = {
+        run_inputs(ws.uri, r.info.run_id)["training"]["digest"] for r in ws.children().values()
+    }
+    assert len(digests) == 1
+
+
+def _report(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
+    from sweep_support import SCRIPT
+
+    command = [str(SCRIPT.with_name("mnv1-report")), "--experiment", "smoke", *args]
+    return subprocess.run(
+        command, cwd=ws.root, env=ws.env(), capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.slow
+def test_register_picks_the_best_cell_under_the_budget_and_refuses_what_nothing_fits(
+    smoke: SmokeSweep,
+) -> None:
+    ws = smoke.ws
+    children = ws.children()
+    budget = 3_100_000  # a0.25_r32, a0.25_r48 and a0.5_r32 fit (SMOKE_COSTS); a0.5_r48 does not
+    fitting = [n for n in SMOKE_CELLS if SMOKE_COSTS[n][0] <= budget]
+    assert fitting == ["mnv1_a0.25_r32", "mnv1_a0.25_r48", "mnv1_a0.5_r32"]
+    best = sorted(
+        fitting, key=lambda n: (-children[n].data.metrics["val_top1"], SMOKE_COSTS[n][0])
+    )[0]
+
+    done = _report(ws, "--register", "smoke-net", "--max-mult-adds", str(budget))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"registered {best} as version 1 of 'smoke-net'" in done.stdout
+    assert "within --max-mult-adds 3,100,000" in done.stdout
+    assert "of the 3 of 4 finished cells" in done.stdout
+
+    client = ws.client()
+    version = client.get_model_version_by_alias("smoke-net", "champion")
+    winner = children[best]
+    assert str(version.version) == "1" and version.run_id == winner.info.run_id
+    model_id = winner.data.tags["mnv1.model_id"]
+    assert version.source == client.get_logged_model(model_id).artifact_location
+    alpha, resolution = best.split("_a")[1].split("_r")
+    assert version.tags == {
+        "alpha": alpha,
+        "resolution": resolution,
+        "mult_adds": str(SMOKE_COSTS[best][0]),
+        "val_top1": f"{winner.data.metrics['val_top1']:.6g}",
+        "budget": "--max-mult-adds 3,100,000",
+        "sweep": smoke.again.parent.data.tags["mnv1.sweep"],
+        "run_id": winner.info.run_id,
+        "cell": best,
+        "model_id": model_id,
+    }
+
+    # Nothing fits: exit 2 naming the closest cell; nothing is registered.
+    tight = _report(ws, "--register", "smoke-net", "--max-mult-adds", "800000")
+    assert tight.returncode == 2, tight.stdout + tight.stderr
+    assert (
+        "no cell of sweep " in tight.stderr
+        and "fits --max-mult-adds 800,000: the closest is mnv1_a0.25_r32 (α 0.25, ρ 32, "
+        "834,688 mult-adds), 4.3% over"
+        in tight.stderr
+    ), tight.stderr
+    # No run has a measured latency (no LiteRT export in the smoke study).
+    latency = _report(ws, "--register", "smoke-net", "--max-latency-ms", "5")
+    assert latency.returncode == 2
+    assert "no cell of sweep" in latency.stderr and "latency_ms_fp32_1t" in latency.stderr
+    assert [str(v.version) for v in client.search_model_versions("name='smoke-net'")] == ["1"]
+
+
 def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 

@@ -56,19 +56,21 @@ def test_measure_closes_on_error_and_metrics_are_named_per_phase() -> None:
 
 def test_timed_tracker_passes_every_call_through_and_counts_it_as_tracking() -> None:
     inner = MemoryRunLog()
-    phases = recorder(*[float(t) for t in range(12)])
+    phases = recorder(*[float(t) for t in range(14)])
     run_log = TimedRunLog(inner, phases)
     run_log.log_params({"a": 1})
     run_log.log_metrics({"loss": 2.0}, step=1)
     run_log.set_tags({"t": "v"})
     run_log.log_text("x.txt", "text")
     run_log.log_model("model", None)
+    run_log.log_inputs(["train", "validation"])
     assert run_log.logged_metric_steps("loss") == [1]
     assert (
         inner.params == {"a": 1} and inner.tags == {"t": "v"} and inner.texts == {"x.txt": "text"}
     )
     assert inner.metrics == {"loss": [(1, 2.0)]} and inner.models == ["model"]
-    assert phases.totals == {"tracking": 6.0}  # six calls of one tick each
+    assert inner.inputs == ["train", "validation"]
+    assert phases.totals == {"tracking": 7.0}  # seven calls of one tick each
 
 
 def test_spawn_seconds_reads_the_orchestrators_timestamp() -> None:

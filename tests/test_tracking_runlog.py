@@ -103,3 +103,35 @@ def test_log_model_with_signature_leaves_the_run_running(run_log: MLflowRunLog) 
     assert info.signature.outputs.to_dict()[0]["tensor-spec"]["shape"] == (-1, 4)
     loaded = mlflow.keras.load_model(f"models:/{logged.model_id}")
     np.testing.assert_allclose(loaded(example), model(example), rtol=1e-6)
+    # The input example is kept with the model, and the run names its LoggedModel.
+    assert info.saved_input_example_info is not None
+    assert run.data.tags["mnv1.model_id"] == logged.model_id
+
+
+def test_files_of_the_same_model_attach_to_its_logged_model(run_log: MLflowRunLog) -> None:
+    import keras
+    from mnv1.tracking import models
+
+    client = MlflowClient(run_log.uri)
+    # Before the model is logged, an export is a run artifact only.
+    run_log.log_file("tflite/early.tflite", b"0" * 16)
+    assert [a.path for a in client.list_artifacts(run_log.run_id, "tflite")] == [
+        "tflite/early.tflite"
+    ]
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(inputs))
+    run_log.log_model(model, np.zeros((1, 8, 8, 3), dtype="float32"))
+    for i, name in enumerate(("model_fp32.tflite", "model_int8.tflite")):
+        run_log.log_file(f"tflite/{name}", bytes([i]) * 16)
+    model_id = models.logged_model_id(run_log.uri, run_log.run_id)
+    assert model_id is not None
+    found = models.read_logged_model(run_log.uri, model_id)
+    listed = [a.path for a in client.list_logged_model_artifacts(model_id, "tflite")]
+    assert sorted(listed) == ["tflite/model_fp32.tflite", "tflite/model_int8.tflite"]
+    on_run = [a.path for a in client.list_artifacts(run_log.run_id, "tflite")]
+    assert sorted(on_run) == [
+        "tflite/early.tflite",
+        "tflite/model_fp32.tflite",
+        "tflite/model_int8.tflite",
+    ]
+    assert "MLmodel" in found.artifacts and found.has_input_example

@@ -2,8 +2,9 @@
 
 A real smoke sweep, then ``mnv1-ui`` (``mlflow server`` on the sweep's SQLite store) on a free
 loopback port, then Debian's Chromium, headless, on the URL the sweep printed: the rendered page
-must list the sweep's parent run and every cell run with its ``val_top1``, and the compare page
-linked from the parent's description must list the cells. A screenshot of the runs table is saved
+must list the sweep's parent run and every cell run with its ``val_top1``, the compare page
+linked from the parent's description must list the cells, and a cell's run page must show its
+Datasets section and its Logged models entry. A screenshot of the runs table is saved
 under the test's temp dir. Everything started (the server, its workers, Chromium and its helpers)
 runs in its own session and is stopped with it.
 """
@@ -141,6 +142,15 @@ def test_the_printed_url_opens_the_sweep_in_a_real_browser(tmp_path: Path) -> No
         assert "Comparing 4 Runs" in compare, compare[:3000]
         for name in SMOKE_CELLS:
             assert name in compare
+
+        # A cell's run page: its Datasets section lists what it trained and was scored on, and
+        # its Logged models entry the LoggedModel it logged.
+        cell = children[SMOKE_CELLS[0]]
+        page = f"http://127.0.0.1:{port}/#/experiments/{exp.experiment_id}/runs/{cell.info.run_id}"
+        dataset = "mnv1_synthetic/s0_tr64_va32_c10_px64 1.0.0 train"
+        run_page = render(page, tmp_path, ["Datasets", dataset, "Logged models"])
+        assert re.search(rf"Datasets .*{re.escape(dataset)}", run_page), run_page[:3000]
+        assert re.search(r"Logged models .*\bmodel\b", run_page), run_page[:3000]
     finally:
         stop_session(server)
     assert "Uvicorn running on http://127.0.0.1:" in log.read_text()

@@ -9,8 +9,10 @@ leaves the run RUNNING for its orchestrator to mark FAILED or KILLED.
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Mapping
+import types
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -18,7 +20,9 @@ from mlflow.entities import Metric, Param, RunTag
 
 from mnv1.sweep.run_key import VOLATILE_PREFIXES
 
+from . import datasets
 from .flatbuffers import log_flatbuffer
+from .models import MODEL_NAME, TAG_MODEL_ID
 from .store import client, resolve_uri
 
 log = logging.getLogger(__name__)
@@ -28,6 +32,21 @@ _PARAM_BATCH = 100  # params per log_batch call (MLflow's limit)
 _METRIC_BATCH = 1000  # metrics per log_batch call (MLflow's limit)
 
 
+def _save_keras(path: str, **kwargs: Any) -> None:
+    # mlflow.keras.save_model writes the input example before it creates its target folder, so
+    # mlflow.keras.log_model with an input example fails (mlflow/mlflow#16183, open as of MLflow
+    # 3.17): create the folder first, then save exactly as mlflow.keras does.
+    import mlflow.keras
+
+    os.makedirs(path, exist_ok=True)
+    mlflow.keras.save_model(path=path, **kwargs)
+
+
+# What mlflow.keras.log_model hands to Model.log, with the folder created first (_save_keras);
+# the name is the flavor's, which MLflow records on the LoggedModel.
+_KERAS_FLAVOR = types.SimpleNamespace(__name__="mlflow.keras", save_model=_save_keras)
+
+
 class MLflowRunLog:
     """Writes params, metrics, tags, text artifacts and the model into run ``run_id``."""
 
@@ -35,6 +54,7 @@ class MLflowRunLog:
         self.run_id = run_id
         self.uri = resolve_uri(uri)
         self._client = client(self.uri)
+        self._model_id: str | None = None  # the LoggedModel log_model created, once it has
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log params; a resumed run re-logs the same values, which is a no-op.
@@ -97,12 +117,17 @@ class MLflowRunLog:
     def log_text(self, name: str, text: str) -> None:
         self._client.log_text(self.run_id, text, name)
 
+    def log_inputs(self, inputs: Sequence[Any]) -> None:
+        """Link the run to the datasets it read (``mnv1.data.inputs.DataInput``)."""
+        datasets.log_inputs(self.uri, self.run_id, inputs)
+
     def log_model(self, model: Any, input_example: Any) -> None:
-        """Log ``model`` as an MLflow Keras model named "model", with a signature inferred from
-        ``input_example`` and the model's output on it."""
+        """Log ``model`` as an MLflow Keras LoggedModel named "model", with ``input_example``
+        and a signature inferred from it and the model's output on it; the LoggedModel's id goes
+        on the run as tag ``mnv1.model_id`` (``mnv1.tracking.models.logged_model_id``)."""
         import mlflow
         import numpy as np
-        from mlflow.models import infer_signature
+        from mlflow.models import Model, infer_signature
 
         example = np.asarray(input_example)
         signature = infer_signature(example, np.asarray(model(example, training=False)))
@@ -115,14 +140,24 @@ class MLflowRunLog:
         mlflow.set_tracking_uri(self.uri)
         mlflow.start_run(run_id=self.run_id)
         try:
-            mlflow.keras.log_model(
-                model, name="model", signature=signature, pip_requirements=requirements
+            info = Model.log(
+                artifact_path=None,
+                name=MODEL_NAME,
+                flavor=_KERAS_FLAVOR,
+                model=model,
+                signature=signature,
+                input_example=example,
+                pip_requirements=requirements,
             )
         finally:
             mlflow.end_run(status="RUNNING")
+        self._model_id = str(info.model_id)
+        self.set_tags({TAG_MODEL_ID: self._model_id})
 
     def log_file(self, name: str, data: bytes) -> None:
-        log_flatbuffer(self._client, self.run_id, name, data)
+        # Exports of the logged model (its LiteRT flatbuffers) go on its LoggedModel too, so one
+        # model's files live together; the run keeps them as artifacts either way.
+        log_flatbuffer(self._client, self.run_id, name, data, self._model_id)
 
     def logged_metric_steps(self, key: str) -> list[int]:
         return sorted({m.step for m in self._client.get_metric_history(self.run_id, key)})

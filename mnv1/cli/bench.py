@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, str] = {
     "train": "mnv1.bench.train",
     "sweep": "mnv1.bench.sweep",
     "latency": "mnv1.bench.latency",
+    "tracking": "mnv1.bench.tracking",
 }
 
 

@@ -4,6 +4,7 @@ mnv1-report --experiment demo --out reports/demo
 mnv1-report --experiment tradeoff16 --sweep <sweep key or parent run id> --out reports/t16
 mnv1-report --experiment demo --status
 mnv1-report --experiment demo --compare mnv1_a0.5_r160 mnv1_a0.5_r192
+mnv1-report --experiment demo --register mnv1-demo --max-mult-adds 150e6
 """
 
 from __future__ import annotations
@@ -66,8 +67,88 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write the files only; do not log them on the sweep's parent run",
     )
+    _register_arguments(parser)
     parser.add_argument(VERBOSE_FLAG, action="store_true", help=VERBOSE_HELP)
     return parser
+
+
+def _register_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--register",
+        metavar="NAME",
+        default=None,
+        help="register the sweep's best finished cell within the budget as a new version of "
+        "registered model NAME, with alias champion; builds no report",
+    )
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--max-latency-ms",
+        type=float,
+        default=None,
+        metavar="X",
+        help="with --register: only cells measured at most X ms (latency_ms_fp32_1t)",
+    )
+    budget.add_argument(
+        "--max-mult-adds",
+        type=float,
+        default=None,
+        metavar="M",
+        help="with --register: only cells of at most M mult-adds (150e6 is accepted)",
+    )
+    parser.add_argument(
+        "--metric",
+        choices=("val_top1", "val_top5"),
+        default=None,
+        help="with --register: the metric the best cell has the highest of (default val_top1)",
+    )
+
+
+def _register_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the --register flags as given, or None."""
+    extras = [
+        flag
+        for flag, value in (
+            ("--max-latency-ms", args.max_latency_ms),
+            ("--max-mult-adds", args.max_mult_adds),
+            ("--metric", args.metric),
+        )
+        if value is not None
+    ]
+    if args.register is None:
+        return f"{extras[0]} needs --register NAME" if extras else None
+    if not args.register.strip():
+        return "--register needs a non-empty registered model name"
+    others = [f for f, v in (("--status", args.status), ("--compare", args.compare)) if v]
+    others += ["--out"] if args.out is not None else []
+    if others:
+        return f"--register builds no report: it does not go with {', '.join(others)}"
+    for flag, value in (
+        ("--max-latency-ms", args.max_latency_ms),
+        ("--max-mult-adds", args.max_mult_adds),
+    ):
+        if value is not None and not (value > 0 and value < float("inf")):
+            return f"{flag} {value:g}: must be a positive number"
+    return None
+
+
+def _register(args: argparse.Namespace) -> int:
+    from mnv1.report.pick import Budget
+    from mnv1.report.register import register_best
+
+    budget = Budget(max_latency_ms=args.max_latency_ms, max_mult_adds=args.max_mult_adds)
+    done = register_best(
+        args.experiment,
+        args.register,
+        budget,
+        args.metric or "val_top1",
+        sweep=args.sweep,
+        uri=args.tracking_uri,
+    )
+    v = done.version
+    print(f"registered {done.choice.winner.run_name} as version {v.version} of {v.name!r}")
+    print(f"  alias: champion -> version {v.version} (model {v.model_id}, run {v.run_id})")
+    print(f"  why: {done.choice.reason}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,7 +160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Imported after parsing, so --help answers without loading MLflow.
     from mnv1.report.build import build_report, compare_cells, sweep_status
 
+    problem = _register_problem(args)
+    if problem is not None:
+        parser.error(problem)
     try:
+        if args.register is not None:
+            return _register(args)
         if args.status:
             print(sweep_status(args.experiment, args.sweep, args.tracking_uri), end="")
             return 0

@@ -30,6 +30,7 @@ import tensorflow_datasets as tfds
 from mnv1.config import DataConfig
 from mnv1.data import builders, preprocess
 from mnv1.data.errors import DataError
+from mnv1.data.inputs import data_inputs
 from mnv1.data.preflight import checked_builder
 from mnv1.data.types import Datasets
 
@@ -219,4 +220,5 @@ def load_datasets(
         train_examples=splits.train_examples,
         val_examples=val_examples,
         fingerprint=fingerprint,
+        inputs=data_inputs(builder, splits, val_examples, cfg.holdout_percent is not None),
     )

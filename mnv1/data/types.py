@@ -49,3 +49,5 @@ class Datasets:
     train_examples: int
     val_examples: int
     fingerprint: Fingerprint
+    inputs: tuple[Any, ...] = ()
+    """The splits read, as ``mnv1.data.inputs.DataInput`` (training first, then scored-on)."""

@@ -15,7 +15,9 @@ What a run logs (names in ``tracking/schema.py``; the extra tags are defined bel
   ``val_top1``, ``val_top5``, ``val_examples``, ``train_images_per_sec``, ``epoch_seconds``;
 * tags: variant, replicas, strategy, resumed-from epoch, versions, devices, the BatchNorm
   settings actually used, the learning-rate plan, and the dataset fingerprint;
-* texts: ``costs.txt`` (per-layer cost table) and ``model_summary.txt``; the model at the end.
+* texts: ``costs.txt`` (per-layer cost table) and ``model_summary.txt``; the model at the end
+  (with an input example, ``tracking.log_model``);
+* dataset inputs: the split it trained on and the one it was scored on (``mnv1.data.inputs``);
 * with ``export.enabled``: both LiteRT flatbuffers, their sizes, int8 top-1 and batch-1 latency
   (``mnv1.export.cell``).
 
@@ -211,6 +213,7 @@ def run_training(
         tags[TAG_TARGET_MINUTES] = f"{cfg.train.target_minutes:g}"
     tags.update(datasets.fingerprint.as_tags())
     run_log.set_tags(tags)
+    run_log.log_inputs(datasets.inputs)  # the splits trained on and scored on, as datasets
     with phases.measure(BUILD):
         texts = {COSTS_TEXT: cost_table(costs), SUMMARY_TEXT: model_summary(model)}
     for text_name, text in texts.items():
@@ -288,14 +291,14 @@ def run_training(
     with phases.measure(EVALUATE):
         final = _final_metrics(model, val_data, datasets.val_examples, epoch_metrics, throughput)
     run_log.log_metrics(final)
+    if cfg.tracking.log_model:
+        example = next(iter(datasets.val))[0][:1]
+        run_log.log_model(model, example.numpy())
+    # After the model is logged, so its LiteRT exports join it on its LoggedModel.
     if cfg.export.enabled:  # LiteRT flatbuffers, int8 top-1, batch-1 latency (mnv1.export)
         export_cell(
             model, datasets.train, datasets.val, cfg.export, run_log, final[schema.METRIC_VAL_TOP1]
         )
-
-    if cfg.tracking.log_model:
-        example = next(iter(datasets.val))[0][:1]
-        run_log.log_model(model, example.numpy())
 
     return RunResult(
         val_top1=final[schema.METRIC_VAL_TOP1],

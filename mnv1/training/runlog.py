@@ -9,7 +9,7 @@ benchmarks can run a real training without any store.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +27,10 @@ class RunLog(Protocol):
 
     def log_text(self, name: str, text: str) -> None:
         """Attach a text artifact (a cost table, a model summary, a traceback)."""
+
+    def log_inputs(self, inputs: Sequence[Any]) -> None:
+        """Record the datasets the run read (``mnv1.data.inputs.DataInput``: what it trained
+        on, what it was scored on)."""
 
     def log_model(self, model: Any, input_example: Any) -> None:
         """Attach the trained model. Trackers that cannot store models may ignore it."""
@@ -48,6 +52,7 @@ class MemoryRunLog:
     texts: dict[str, str] = field(default_factory=dict)
     models: list[Any] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
+    inputs: list[Any] = field(default_factory=list)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         self.params.update(params)
@@ -61,6 +66,9 @@ class MemoryRunLog:
 
     def log_text(self, name: str, text: str) -> None:
         self.texts[name] = text
+
+    def log_inputs(self, inputs: Sequence[Any]) -> None:
+        self.inputs.extend(inputs)
 
     def log_model(self, model: Any, input_example: Any) -> None:
         self.models.append(model)
@@ -109,6 +117,9 @@ class JsonlRunLog:
 
     def log_text(self, name: str, text: str) -> None:
         self._append({"kind": "text", "name": name, "text": text})
+
+    def log_inputs(self, inputs: Sequence[Any]) -> None:
+        self._append({"kind": "inputs", "inputs": [vars(i) for i in inputs]})
 
     def log_model(self, model: Any, input_example: Any) -> None:
         target = self.path.with_name(f"{self.path.stem}.model.keras")

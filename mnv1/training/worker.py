@@ -56,6 +56,11 @@ from mnv1.training.runlog import JsonlRunLog, RunLog
 TRACEBACK_TEXT = schema.TRACEBACK_ARTIFACT
 
 
+# What must run before ``exit_now`` ends the process (it skips ``atexit``): stopping the
+# system-metrics monitor, which flushes its last samples.
+BEFORE_EXIT: list[Callable[[], None]] = []
+
+
 def make_run_log(spec: str, cfg: RunConfig) -> RunLog:
     """Build the run log named by ``spec`` (``jsonl:PATH`` or ``mlflow:RUN_ID``)."""
     kind, sep, value = spec.partition(":")
@@ -65,9 +70,17 @@ def make_run_log(spec: str, cfg: RunConfig) -> RunLog:
         return JsonlRunLog(Path(value))
     if kind == "mlflow":
         # Imported only here: mlflow lives behind tracking/, and a jsonl run never loads it.
+        from mnv1.tracking import system_metrics
         from mnv1.tracking.runlog import MLflowRunLog
 
-        run_log: RunLog = MLflowRunLog(run_id=value, uri=cfg.tracking.uri)
+        mlflow_log = MLflowRunLog(run_id=value, uri=cfg.tracking.uri)
+        # For the life of this process: the run's CPU, memory, disk, network and GPU samples.
+        monitor = system_metrics.start(
+            mlflow_log.uri, value, cfg.tracking.system_metrics_interval_s
+        )
+        if monitor is not None:
+            BEFORE_EXIT.append(monitor.finish)  # exit_now skips atexit: stop and flush it there
+        run_log: RunLog = mlflow_log
         return run_log
     raise ValueError(f"--run-log kind must be jsonl or mlflow, got {kind!r} in {spec!r}")
 
@@ -213,8 +226,14 @@ def exit_now(code: int) -> NoReturn:
     garbage collection over TensorFlow's and Keras's objects, tf.data threads, native
     destructors): 2 to 7 s per cell measured on a busy 2-core CPU, against 0.05 s this way
     (``mnv1-bench sweep``, part ``process_exit``). So flush what Python buffers (stdio, logging
-    handlers) and leave with ``os._exit``; nothing registered with ``atexit`` is needed here.
+    handlers), run ``BEFORE_EXIT``, and leave with ``os._exit``; nothing registered with
+    ``atexit`` runs.
     """
+    for stop in BEFORE_EXIT:
+        try:
+            stop()
+        except Exception as err:  # the run is recorded; only its last samples are lost
+            print(f"mnv1.training.worker: at exit: {err}", file=sys.stderr)
     for stream in (sys.stdout, sys.stderr):
         # A closed or broken pipe: nothing left to save.
         with contextlib.suppress(OSError, ValueError):
