@@ -122,7 +122,12 @@ class SweepRuns:
 def _client(uri: str | None) -> MlflowClient:
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=resolve_uri(uri))
+    from .store import check_store
+    from .uri import connect_uri
+
+    resolved = resolve_uri(uri)
+    check_store(resolved)
+    return MlflowClient(tracking_uri=connect_uri(resolved))
 
 
 def _experiment_id(client: MlflowClient, experiment: str, uri: str) -> str:

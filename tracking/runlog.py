@@ -19,6 +19,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mnv1.sweep.run_key import VOLATILE_PREFIXES
 
 from .store import client, resolve_uri
+from .uri import connect_uri
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class MLflowRunLog:
         # mlflow.keras.log_model writes into the active run: activate ours (the worker is its own
         # process, so the global URI and run stack are ours alone), then leave it RUNNING; the
         # orchestrator sets the final status when this process has exited.
-        mlflow.set_tracking_uri(self.uri)
+        mlflow.set_tracking_uri(connect_uri(self.uri))
         mlflow.start_run(run_id=self.run_id)
         try:
             mlflow.keras.log_model(
