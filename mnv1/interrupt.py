@@ -24,11 +24,15 @@ test can send its signal while the script is in that phase.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
-from collections.abc import Iterator
-from typing import NoReturn
+from collections.abc import Callable, Iterator
+from typing import NoReturn, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 ENV_MARKERS = "MNV1_PHASE_MARKERS"
@@ -141,3 +145,25 @@ def stop(script: str, what: str, resume: str, signum: int) -> NoReturn:
         line += f" {resume}"
     print(line, file=sys.stderr, flush=True)
     sys.exit(exit_code(signum))
+
+
+def guarded(script: str, what: str, resume: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate a console script's ``main`` that needs nothing closed on an interrupt beyond what
+    its own ``with`` and ``finally`` blocks close: ``install`` first, and a ``KeyboardInterrupt``
+    out of it ends as ``stop(script, what, resume, ...)``."""
+
+    def wrap(main: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(main)
+        def guarded_main(*args: P.args, **kwargs: P.kwargs) -> R:
+            install()
+            try:
+                result = main(*args, **kwargs)
+                check()
+                return result
+            except KeyboardInterrupt as exc:
+                ignore()
+                stop(script, what, resume, signum_of(exc))
+
+        return guarded_main
+
+    return wrap

@@ -122,10 +122,14 @@ class SweepRuns:
 def _client(uri: str | None) -> MlflowClient:
     from mlflow import MlflowClient
 
-    from .store import check_store
+    from .store import check_store, sqlite_path
     from .uri import connect_uri
 
     resolved = resolve_uri(uri)
+    db = sqlite_path(resolved)
+    if db is not None and not db.exists():
+        # MLflow would create it, in place: a reader never creates a store.
+        raise ValueError(f"there is no tracking store at {db} yet; a sweep creates it")
     check_store(resolved)
     return MlflowClient(tracking_uri=connect_uri(resolved))
 

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from mnv1 import paper, tables
+from mnv1 import interrupt, paper, tables
 from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP
 from mnv1.config import MIN_RESOLUTION
 from mnv1.costs import ModelCosts, costs_for, table3_costs
@@ -359,6 +359,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@interrupt.guarded("mnv1-costs", "nothing was written", "Run the same command again")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
