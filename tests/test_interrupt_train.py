@@ -80,8 +80,13 @@ def test_an_interrupt_in_each_phase_of_a_first_sweep_then_a_relaunch_finishes_it
     absent = f"mnv1-report: error: there is no tracking store at {db} yet; a sweep creates it\n"
     assert _status(ws).stderr == absent
 
-    # The probe's own line: its child process is running now.
-    stopped = _stop(ws, "probe: timing the costliest", signal.SIGTERM)
+    # The probe's own line: its child process is running now. mnv1-plan runs the same probe.
+    plan = [str(Path(sys.executable).with_name("mnv1-plan")), "experiment=smoke"]
+    stopped = interrupt_at(
+        plan, cwd=ws.root, env=ws.env(), line="probe: timing the costliest", signum=signal.SIGINT
+    )
+    assert_stopped_cleanly(stopped, "mnv1-plan", ws.root / "tmp")
+    _stop(ws, "probe: timing the costliest", signal.SIGTERM)
     assert not db.exists()
 
     # The store is being created (MLflow's migrations take seconds): no store, or a whole one.

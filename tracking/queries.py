@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import schema
-from .uri import resolve_uri
+from .uri import connect_uri, resolve_uri
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -123,7 +123,6 @@ def _client(uri: str | None) -> MlflowClient:
     from mlflow import MlflowClient
 
     from .store import check_store, sqlite_path
-    from .uri import connect_uri
 
     resolved = resolve_uri(uri)
     db = sqlite_path(resolved)
@@ -202,7 +201,7 @@ def _read_grid(client: MlflowClient, uri: str, run_id: str) -> tuple[GridCell, .
             run_id=run_id,
             artifact_path=GRID_ARTIFACT,
             dst_path=tmp,
-            tracking_uri=uri,
+            tracking_uri=connect_uri(uri),
         )
         return _parse_grid(Path(local).read_text(), run_id)
 
