@@ -67,7 +67,7 @@ def _status_works(ws: Workspace) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(2400)
+@pytest.mark.timeout(1800)
 def test_an_interrupt_in_each_phase_of_a_first_sweep_then_a_relaunch_finishes_it(
     tmp_path: Path,
 ) -> None:
