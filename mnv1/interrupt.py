@@ -10,10 +10,9 @@ and drops it instead (a Ctrl-C during dataset preparation was once lost in SQLAl
 ``check()`` at its safe points (between phases, before each cell, before exit 0), which raises
 again for a signal that was recorded but lost.
 
-``held()`` defers the signal across a span that must not be cut (creating a tracking store):
-the handler only records, and the span's end raises. A script ends an interrupt with
-``stop(...)``: one line on stderr saying what was stopped and how to resume, and exit
-128 + the signal (130 for SIGINT, 143 for SIGTERM), as a shell reports a command a signal ended.
+A script ends an interrupt with ``stop(...)``: one line on stderr saying what was stopped and how
+to resume, and exit 128 + the signal (130 for SIGINT, 143 for SIGTERM), as a shell reports a
+command a signal ended. ``guarded`` wraps a script's ``main`` that needs nothing more.
 
 ``phase(name)`` marks where a script enters one of its phases (validation, the probe, the
 tracking store, the dataset, a cell, the report, a trial). It is a safe point (``check()``), and
@@ -23,12 +22,11 @@ test can send its signal while the script is in that phase.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import NoReturn, ParamSpec, TypeVar
 
 P = ParamSpec("P")
@@ -47,15 +45,12 @@ class Interrupted(KeyboardInterrupt):
 
 
 _pending: int | None = None
-_holding = 0
 
 
 def _handler(signum: int, frame: object) -> None:
     global _pending
     if _pending is None:
         _pending = signum
-    if _holding:
-        return  # held(): raised where the span ends
     raise Interrupted(signum)
 
 
@@ -108,27 +103,6 @@ def signum_of(exc: BaseException) -> int:
 
 def exit_code(signum: int) -> int:
     return 128 + signum
-
-
-@contextlib.contextmanager
-def held() -> Iterator[None]:
-    """Defer SIGINT/SIGTERM for the span of the block; raise ``Interrupted`` at its end if one
-    came. Where ``install`` was not called, the block still runs whole: Python's default SIGINT
-    handler is swapped for the recording one for that span."""
-    global _holding
-    previous = {s: signal.getsignal(s) for s in SIGNALS}
-    for s in SIGNALS:
-        if previous[s] not in (signal.SIG_IGN, _handler):
-            signal.signal(s, _handler)
-    _holding += 1
-    try:
-        yield
-    finally:
-        _holding -= 1
-        for s in SIGNALS:
-            if previous[s] not in (signal.SIG_IGN, _handler) and previous[s] is not None:
-                signal.signal(s, previous[s])
-    check()
 
 
 def ignore() -> None:

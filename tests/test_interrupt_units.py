@@ -1,6 +1,6 @@
 """``mnv1.interrupt``: a signal is recorded before it is raised, so one that Python drops (raised
 inside a garbage-collector callback, as once inside SQLAlchemy's ``_collection_gced`` during
-dataset preparation) still stops the command at its next safe point; ``held`` defers it."""
+dataset preparation) still stops the command at its next safe point."""
 
 from __future__ import annotations
 
@@ -57,16 +57,6 @@ def test_an_interrupt_raised_inside_a_gc_callback_is_not_lost(
         interrupt.check()  # the next safe point raises it again
     assert caught.value.signum == signal.SIGTERM
     assert interrupt.exit_code(interrupt.signum_of(caught.value)) == 143
-
-
-def test_held_defers_the_signal_to_the_end_of_the_block(installed: None) -> None:
-    done = []
-    with pytest.raises(interrupt.Interrupted) as caught, interrupt.held():
-        os.kill(os.getpid(), signal.SIGINT)
-        done.append("the block ran to its end")
-    assert done == ["the block ran to its end"]
-    assert caught.value.signum == signal.SIGINT
-    assert interrupt.exit_code(interrupt.signum_of(caught.value)) == 130
 
 
 def test_a_phase_is_a_safe_point_and_prints_its_marker_when_asked(
