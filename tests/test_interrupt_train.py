@@ -90,13 +90,15 @@ def test_an_interrupt_in_each_phase_of_a_first_sweep_then_a_relaunch_finishes_it
     assert not db.exists()
 
     # The store is being created (MLflow's migrations take seconds): no store, or a whole one.
-    _stop(ws, marker("store"), signal.SIGINT)
-    sqlite_store.check(db)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        _stop(ws, marker("store"), signum)
+        sqlite_store.check(db)
     _status_works(ws)
 
     # Dataset preparation: a Ctrl-C there was once raised inside a GC callback and lost, and
     # the sweep ran on to exit 0.
-    _stop(ws, marker("data"), signal.SIGINT)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        _stop(ws, marker("data"), signum)
     sqlite_store.check(db)
 
     # A cell whose worker is starting: the worker is stopped and the run stands KILLED; then

@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         resume = shlex.join(["mnv1-tune", *arguments])
         interrupt.stop(
             "mnv1-tune",
-            "a running trial and its search stand KILLED",
+            "nothing is left RUNNING (a search or trial that had started stands KILLED)",
             f"Resume with: {resume}",
             interrupt.signum_of(exc),
         )
