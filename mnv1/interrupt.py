@@ -12,7 +12,8 @@ again for a signal that was recorded but lost.
 
 A script ends an interrupt with ``stop(...)``: one line on stderr saying what was stopped and how
 to resume, and exit 128 + the signal (130 for SIGINT, 143 for SIGTERM), as a shell reports a
-command a signal ended. ``guarded`` wraps a script's ``main`` that needs nothing more.
+command a signal ended. ``guarded`` wraps a script's ``main`` that needs nothing more. ``held()``
+makes one short step (a call to the tracking store) whole: the interrupt waits for its end.
 
 ``phase(name)`` marks where a script enters one of its phases (validation, the probe, the
 tracking store, the dataset, a cell, the report, a trial). It is a safe point (``check()``), and
@@ -22,11 +23,12 @@ test can send its signal while the script is in that phase.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import NoReturn, ParamSpec, TypeVar
 
 P = ParamSpec("P")
@@ -45,12 +47,16 @@ class Interrupted(KeyboardInterrupt):
 
 
 _pending: int | None = None
+_holding = 0
+_closing = False  # after ignore(): the script is closing what it opened; nothing raises now
 
 
 def _handler(signum: int, frame: object) -> None:
     global _pending
     if _pending is None:
         _pending = signum
+    if _holding:
+        return  # inside held(): raised where the held span ends
     raise Interrupted(signum)
 
 
@@ -89,7 +95,7 @@ def pending() -> int | None:
 def check() -> None:
     """A safe point: raise ``Interrupted`` if a signal arrived, even one whose exception was
     lost on the way (see the module docstring)."""
-    if _pending is not None:
+    if _pending is not None and not _closing:
         raise Interrupted(_pending)
 
 
@@ -105,9 +111,30 @@ def exit_code(signum: int) -> int:
     return 128 + signum
 
 
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """Defer the interrupt to the end of the block (one call to the tracking store): an
+    exception raised in the middle of SQLAlchemy's fetch makes it log its own cleanup error with
+    a traceback, and could cut a write in two. Only where ``install`` took the signals over; a
+    process with Python's or the default handlers (a cell's worker) is untouched."""
+    global _holding
+    before = _pending
+    _holding += 1
+    try:
+        yield
+    finally:
+        _holding -= 1
+    # Only a signal that arrived during the block raises here: one already pending is being
+    # handled (this may be a store call that closes a run on the way out).
+    if not _holding and before is None and _pending is not None and not _closing:
+        raise Interrupted(_pending)
+
+
 def ignore() -> None:
     """Ignore further signals while the script closes what it opened (runs, files): a second
     Ctrl-C there would leave them half-closed."""
+    global _closing
+    _closing = True
     for s in SIGNALS:
         signal.signal(s, signal.SIG_IGN)
 

@@ -109,7 +109,7 @@ def test_an_interrupt_in_each_phase_of_a_first_sweep_then_a_relaunch_finishes_it
         (f"{first}: resuming run ", signal.SIGTERM),
     ):
         stopped = _stop(ws, line, signum)
-        assert f"marked KILLED: {first}." in stopped.output
+        assert f"marked KILLED: {first}." in stopped.output, stopped.output
     assert ws.children()[first].info.status == "KILLED"
     _status_works(ws)
     assert all(p.info.status == "KILLED" for p in ws.parents())

@@ -80,3 +80,13 @@ def test_stop_prints_one_line_and_exits_128_plus_the_signal(
         interrupt.stop("mnv1-x", "nothing was written", "Run it again", signal.SIGTERM)
     assert caught.value.code == 143
     assert capsys.readouterr().err == "\nmnv1-x: interrupted; nothing was written. Run it again\n"
+
+
+def test_held_defers_the_signal_to_the_end_of_the_block(installed: None) -> None:
+    done = []
+    with pytest.raises(interrupt.Interrupted) as caught, interrupt.held():
+        os.kill(os.getpid(), signal.SIGINT)
+        done.append("the block ran to its end")
+    assert done == ["the block ran to its end"]
+    assert caught.value.signum == signal.SIGINT
+    assert interrupt.exit_code(interrupt.signum_of(caught.value)) == 130

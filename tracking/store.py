@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from mnv1 import interrupt
+
 from . import sqlite_store
 from .uri import connect_uri, is_http, redact, resolve_uri
 
@@ -62,7 +64,9 @@ def retry_locked(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     delay = 0.05
     while True:
         try:
-            return fn(*args, **kwargs)
+            # One call to the store is whole: an interrupt waits for its end (mnv1.interrupt).
+            with interrupt.held():
+                return fn(*args, **kwargs)
         except Exception as exc:
             if not is_locked_error(exc) or time.monotonic() + delay > deadline:
                 raise
