@@ -160,9 +160,10 @@ def _as_postgres(*cmd: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def postgres_cluster(database: str = "mlflow") -> Iterator[str]:
+def postgres_cluster(database: str = "mlflow", password: str | None = None) -> Iterator[str]:
     """A throwaway PostgreSQL cluster on a free loopback port with database ``database``; yields
-    its SQLAlchemy URI, then stops the cluster and deletes its files.
+    its SQLAlchemy URI, then stops the cluster and deletes its files. With ``password`` the
+    cluster checks it (scram-sha-256 for every connection) and the URI carries it.
 
     The cluster lives in a fresh directory under the system temp dir rather than under pytest's
     (which is private to the user running the tests), since the ``postgres`` user must own it.
@@ -175,16 +176,26 @@ def postgres_cluster(database: str = "mlflow") -> Iterator[str]:
         shutil.chown(root, "postgres")
         shutil.chown(sockets, "postgres")
     port = free_port()
+    env = dict(os.environ)
+    auth = ["-A", "trust"]
+    if password is not None:
+        pwfile = root / "pwfile"
+        pwfile.write_text(password + "\n")
+        if os.geteuid() == 0:
+            shutil.chown(pwfile, "postgres")
+        auth = ["-A", "scram-sha-256", f"--pwfile={pwfile}"]
+        env["PGPASSWORD"] = password
     run = lambda *cmd: subprocess.run(  # noqa: E731
-        _as_postgres(*cmd), check=True, capture_output=True, text=True, timeout=120
+        _as_postgres(*cmd), check=True, capture_output=True, text=True, timeout=120, env=env
     )
-    run(str(pg_bin / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync")
+    run(str(pg_bin / "initdb"), "-D", str(data), "-U", "postgres", *auth, "--no-sync")
     options = f"-h {LOOPBACK} -p {port} -k {sockets} -c fsync=off"
     run(str(pg_bin / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "pg.log"), "-w",
         "start")  # fmt: skip
     try:
         run(str(pg_bin / "createdb"), "-h", LOOPBACK, "-p", str(port), "-U", "postgres", database)
-        yield f"postgresql://postgres@{LOOPBACK}:{port}/{database}"
+        user = "postgres" if password is None else f"postgres:{password}"
+        yield f"postgresql://{user}@{LOOPBACK}:{port}/{database}"
     finally:
         subprocess.run(
             _as_postgres(str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"),

@@ -17,7 +17,13 @@ from mnv1.tracking.store import (
     check_reachable,
     ensure_experiment,
 )
-from mnv1.tracking.uri import adopt_credentials, redact, resolve_uri, split_credentials
+from mnv1.tracking.uri import (
+    adopt_credentials,
+    connect_uri,
+    redact,
+    resolve_uri,
+    split_credentials,
+)
 from sweep_support import Workspace
 
 from mnv1.cli.train import _without_credentials
@@ -47,11 +53,13 @@ def test_split_and_redact() -> None:
     )
     assert split_credentials("https://alice@host") == ("https://host", "alice", None)
     assert split_credentials("http://host:5000") == ("http://host:5000", None, None)
-    # A database URI keeps its credentials: its driver reads them there.
+    # A database URI is not split here (adopt_credentials sets its password aside).
     db = "postgresql://u:pw@db/mlflow"
     assert split_credentials(db) == (db, None, None)
-    assert redact(db) == "postgresql://***@db/mlflow"
-    assert redact("http://alice:pw@host:5000/x?y=1") == "http://***@host:5000/x?y=1"
+    assert redact(db) == "postgresql://u:***@db/mlflow"
+    assert redact("http://alice:pw@host:5000/x?y=1") == "http://alice:***@host:5000/x?y=1"
+    # A user part alone may be a token: hidden whole.
+    assert redact("https://ghp_token@host") == "https://***@host"
     assert redact("sqlite:////tmp/mlflow.db") == "sqlite:////tmp/mlflow.db"
 
 
@@ -65,6 +73,26 @@ def test_credentials_move_into_mlflows_variables(clean_env: pytest.MonkeyPatch) 
         "carol",
         "pw2",
     )
+
+
+@pytest.mark.parametrize(
+    "scheme", ["postgresql", "postgresql+psycopg2", "mysql+pymysql", "mssql+pyodbc", "oracle"]
+)
+def test_a_database_password_is_set_aside_and_put_back_only_to_connect(scheme: str) -> None:
+    env: dict[str, str] = {}
+    uri = f"{scheme}://mnv1:s3cr%40t:x@db.example:5432/mlflow?sslmode=require"
+    clean = adopt_credentials(uri, env)
+    assert clean == f"{scheme}://mnv1:***@db.example:5432/mlflow?sslmode=require"
+    assert env == {"MNV1_TRACKING_DB_PASSWORD": "s3cr@t:x"}
+    assert adopt_credentials(clean, env) == clean  # already redacted: left alone
+    assert (
+        connect_uri(clean, env)
+        == f"{scheme}://mnv1:s3cr%40t%3Ax@db.example:5432/mlflow?sslmode=require"
+    )
+    assert connect_uri(clean, {}) == clean  # no password set aside: nothing to put back
+    assert redact(clean) == clean
+    # Without a password (PGPASSWORD, a .pgpass file, a socket) nothing moves.
+    assert adopt_credentials("postgresql://mnv1@db/mlflow", env) == "postgresql://mnv1@db/mlflow"
 
 
 def test_the_command_line_loses_the_password_before_hydra_sees_it(

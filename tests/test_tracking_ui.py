@@ -18,7 +18,7 @@ def test_runs_url_of_a_local_store_and_of_a_server() -> None:
         "http://127.0.0.1:5000/#/experiments/3/runs?viewStateShareKey=mnv1-sweep-0123456789abcdef"
     )
     served = ui.runs_url("http://user:pw@10.1.2.3:8080/", "3", "0123456789abcdef")
-    assert served.startswith("http://***@10.1.2.3:8080/#/experiments/3/runs?")
+    assert served.startswith("http://user:***@10.1.2.3:8080/#/experiments/3/runs?")
     assert "pw" not in served
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from .uri import resolve_uri
+from .uri import connect_uri, resolve_uri
 
 REPORT_ARTIFACT_DIR = "report"
 
@@ -28,7 +28,7 @@ def log_report(
     for path in paths:
         if not path.is_file():
             raise ValueError(f"report file {str(path)!r} does not exist; nothing was logged")
-    client = MlflowClient(tracking_uri=resolve_uri(uri))
+    client = MlflowClient(tracking_uri=connect_uri(resolve_uri(uri)))
     for path in paths:
         client.log_artifact(run_id, str(path), artifact_path=artifact_path)
     return sorted(f.path for f in client.list_artifacts(run_id, artifact_path) if not f.is_dir)

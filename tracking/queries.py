@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import schema
-from .uri import resolve_uri
+from .uri import connect_uri, resolve_uri
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -122,7 +122,15 @@ class SweepRuns:
 def _client(uri: str | None) -> MlflowClient:
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=resolve_uri(uri))
+    from .store import check_store, sqlite_path
+
+    resolved = resolve_uri(uri)
+    db = sqlite_path(resolved)
+    if db is not None and not db.exists():
+        # MLflow would create it, in place: a reader never creates a store.
+        raise ValueError(f"there is no tracking store at {db} yet; a sweep creates it")
+    check_store(resolved)
+    return MlflowClient(tracking_uri=connect_uri(resolved))
 
 
 def _experiment_id(client: MlflowClient, experiment: str, uri: str) -> str:
@@ -193,7 +201,7 @@ def _read_grid(client: MlflowClient, uri: str, run_id: str) -> tuple[GridCell, .
             run_id=run_id,
             artifact_path=GRID_ARTIFACT,
             dst_path=tmp,
-            tracking_uri=uri,
+            tracking_uri=connect_uri(uri),
         )
         return _parse_grid(Path(local).read_text(), run_id)
 

@@ -24,6 +24,7 @@ from . import datasets
 from .flatbuffers import log_flatbuffer
 from .models import MODEL_NAME, TAG_MODEL_ID
 from .store import client, resolve_uri
+from .uri import connect_uri
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ class MLflowRunLog:
         # mlflow.keras.log_model writes into the active run: activate ours (the worker is its own
         # process, so the global URI and run stack are ours alone), then leave it RUNNING; the
         # orchestrator sets the final status when this process has exited.
-        mlflow.set_tracking_uri(self.uri)
+        mlflow.set_tracking_uri(connect_uri(self.uri))
         mlflow.start_run(run_id=self.run_id)
         try:
             info = Model.log(

@@ -24,7 +24,10 @@ from typing import Any, TypeVar
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from .uri import is_http, redact, resolve_uri
+from mnv1 import interrupt
+
+from . import sqlite_store
+from .uri import connect_uri, is_http, redact, resolve_uri
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,9 @@ def retry_locked(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     delay = 0.05
     while True:
         try:
-            return fn(*args, **kwargs)
+            # One call to the store is whole: an interrupt waits for its end (mnv1.interrupt).
+            with interrupt.held():
+                return fn(*args, **kwargs)
         except Exception as exc:
             if not is_locked_error(exc) or time.monotonic() + delay > deadline:
                 raise
@@ -76,7 +81,8 @@ class RetryingClient:
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
-        self._client = MlflowClient(tracking_uri=uri)
+        check_store(uri)
+        self._client = MlflowClient(tracking_uri=connect_uri(uri))
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._client, name)
@@ -94,6 +100,14 @@ class RetryingClient:
 def client(uri: str | None = None) -> RetryingClient:
     """One client per resolved URI and process."""
     return RetryingClient(resolve_uri(uri))
+
+
+def check_store(uri: str) -> None:
+    """Raise ``BrokenStoreError`` for a SQLite store that is not whole (see
+    ``mnv1.tracking.sqlite_store``), before MLflow fails on it with a SQL error."""
+    db = sqlite_path(uri)
+    if db is not None:
+        sqlite_store.check(db)
 
 
 def _artifact_location(uri: str, experiment: str) -> str | None:
@@ -136,6 +150,10 @@ def check_reachable(uri: str | None = None) -> None:
     """
     resolved = resolve_uri(uri)
     if not is_http(resolved):
+        try:
+            check_store(resolved)
+        except sqlite_store.BrokenStoreError as exc:
+            raise TrackingUnreachableError(str(exc)) from None
         return
     from mlflow.utils.credentials import get_default_host_creds
     from mlflow.utils.rest_utils import http_request
@@ -182,13 +200,15 @@ EXPERIMENT_KIND_TRAINING = "custom_model_development"
 def ensure_experiment(uri: str | None, name: str) -> str:
     """The id of experiment ``name``, creating it (and a fresh SQLite database) if needed.
 
-    Call this once before cells fan out: the first write to a new SQLite file creates the schema,
-    and several processes doing that at once race on it.
+    Call this once before cells fan out. A new SQLite store is created complete beside its
+    place and then linked there (``mnv1.tracking.sqlite_store``), so neither an interrupt nor a
+    second launch doing the same can leave it half-migrated.
     """
     resolved = resolve_uri(uri)
     db = sqlite_path(resolved)
     if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
+        sqlite_store.check(db)
+        sqlite_store.create(db)  # whole or not at all, whatever interrupts it
     c = client(resolved)
     found = c.get_experiment_by_name(name)
     if found is None:

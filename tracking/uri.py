@@ -6,8 +6,12 @@ can use the same rule and still be imported for its types without loading MLflow
 Credentials never travel inside a URI past this module. ``http://user:pass@host:5000`` is split:
 the user and password go into ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD`` (which
 MLflow's REST client sends as HTTP basic auth, and which every worker process inherits), and only
-``http://host:5000`` is kept. A URI is logged as a param, written into config artifacts and
-printed in log lines; a password inside it would end up in all of those.
+``http://host:5000`` is kept. A database URI (``postgresql://mnv1:pw@host/db``, mysql, mssql, any
+scheme) keeps its user and loses its password the same way: the password goes into
+``MNV1_TRACKING_DB_PASSWORD`` and the URI becomes ``postgresql://mnv1:***@host/db``, the form
+every param, artifact, Hydra file and log line then carries; only ``connect_uri``, at the moment
+a database connection is opened, puts the password back. A URI is logged as a param, written into
+config artifacts and printed in log lines; a password inside it would end up in all of those.
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ from __future__ import annotations
 import os
 from collections.abc import MutableMapping
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 ENV_URI = "MLFLOW_TRACKING_URI"
 ENV_USERNAME = "MLFLOW_TRACKING_USERNAME"
 ENV_PASSWORD = "MLFLOW_TRACKING_PASSWORD"
+ENV_DB_PASSWORD = "MNV1_TRACKING_DB_PASSWORD"
+# What stands in a recorded database URI where its password was.
+PLACEHOLDER = "***"
 _HTTP_SCHEMES = ("http", "https")
 
 
@@ -46,13 +53,22 @@ def split_credentials(uri: str) -> tuple[str, str | None, str | None]:
     return clean, unquote(user) or None, unquote(password) if has_password else None
 
 
+def _with_userinfo(uri: str, userinfo: str) -> str:
+    parts = urlsplit(uri)
+    hostport = parts.netloc.rpartition("@")[2]
+    netloc = f"{userinfo}@{hostport}" if userinfo else hostport
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
 def redact(uri: str) -> str:
-    """``uri`` fit to print: the user info of any URI (server or database) replaced by ``***``."""
+    """``uri`` fit to print: a password becomes ``***`` (``postgresql://mnv1:***@host/db``); a
+    user part alone becomes ``***`` too, since a token is often passed there
+    (``https://TOKEN@host``)."""
     parts = urlsplit(uri)
     if "@" not in parts.netloc:
         return uri
-    hostport = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, "***@" + hostport, parts.path, parts.query, parts.fragment))
+    user, has_password, _ = parts.netloc.rpartition("@")[0].partition(":")
+    return _with_userinfo(uri, f"{user}:{PLACEHOLDER}" if has_password else PLACEHOLDER)
 
 
 def adopt_credentials(uri: str, environ: MutableMapping[str, str] | None = None) -> str:
@@ -62,12 +78,40 @@ def adopt_credentials(uri: str, environ: MutableMapping[str, str] | None = None)
     the more specific of the two, written for this launch.
     """
     env = os.environ if environ is None else environ
+    if not is_http(uri):
+        return _adopt_database_password(uri, env)
     clean, user, password = split_credentials(uri)
     if user is not None:
         env[ENV_USERNAME] = user
     if password is not None:
         env[ENV_PASSWORD] = password
     return clean
+
+
+def _adopt_database_password(uri: str, env: MutableMapping[str, str]) -> str:
+    """``scheme://user:pw@host/db`` -> ``scheme://user:***@host/db``, the password into
+    ``MNV1_TRACKING_DB_PASSWORD`` (a URI already redacted is left as it is)."""
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    user, has_password, password = parts.netloc.rpartition("@")[0].partition(":")
+    if not has_password or password == PLACEHOLDER:
+        return uri
+    env[ENV_DB_PASSWORD] = unquote(password)
+    return _with_userinfo(uri, f"{user}:{PLACEHOLDER}")
+
+
+def connect_uri(uri: str, environ: MutableMapping[str, str] | None = None) -> str:
+    """The URI to open a connection with: a database URI's ``***`` replaced by the password
+    ``adopt_credentials`` set aside. Never record or print what this returns."""
+    env = os.environ if environ is None else environ
+    parts = urlsplit(uri)
+    if is_http(uri) or "@" not in parts.netloc or ENV_DB_PASSWORD not in env:
+        return uri
+    user, has_password, password = parts.netloc.rpartition("@")[0].partition(":")
+    if not has_password or password != PLACEHOLDER:
+        return uri
+    return _with_userinfo(uri, f"{user}:{quote(env[ENV_DB_PASSWORD], safe='')}")
 
 
 def resolve_uri(uri: str | None = None) -> str:

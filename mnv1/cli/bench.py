@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from mnv1 import interrupt
 from mnv1.bench import FORMATS, render
 from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP
 
@@ -109,6 +110,7 @@ def _run_and_log(args: argparse.Namespace) -> int:
     return 0
 
 
+@interrupt.guarded("mnv1-bench", "the benchmark was stopped", "Run the same command again")
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.log_to and not args.logs_itself:

@@ -32,7 +32,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from mnv1 import tables
+from mnv1 import interrupt, tables
 from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP
 from mnv1.config import MIN_RESOLUTION
 from mnv1.report.fidelity import FAIL
@@ -242,6 +242,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@interrupt.guarded("mnv1-costs", "nothing was written", "Run the same command again")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)

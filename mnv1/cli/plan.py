@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mnv1 import interrupt
 from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP
 from mnv1.cli.hydra_grid import Expansion, check_command
 
@@ -130,6 +131,7 @@ def _planned(
     return Planned(plan, final, extra)
 
 
+@interrupt.guarded("mnv1-plan", "nothing was written", "Run the same command again")
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="mnv1-plan",

@@ -14,8 +14,10 @@ import os
 import sys
 from collections.abc import Sequence
 
+from mnv1 import interrupt
 from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP
 from mnv1.report.fidelity import SLIM_RELEASES
+from mnv1.tracking.uri import adopt_credentials
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -152,13 +154,32 @@ def _register(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    interrupt.install()
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.tracking_uri is not None:
+        # A password in the URI goes into the environment: the report prints and records the
+        # URI (its "tracking store" line), never with the password.
+        args.tracking_uri = adopt_credentials(args.tracking_uri)
+    try:
+        return _report(parser, args)
+    except KeyboardInterrupt as exc:
+        interrupt.ignore()
+        interrupt.stop(
+            "mnv1-report",
+            "the report was not finished (the runs are untouched)",
+            "Run the same command again",
+            interrupt.signum_of(exc),
+        )
+
+
+def _report(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     # MLflow draws a progress bar for every artifact it downloads (here: one small grid.json);
     # on a terminal report that is noise.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # Imported after parsing, so --help answers without loading MLflow.
     from mnv1.report.build import build_report, compare_cells, sweep_status
+    from mnv1.tracking.sqlite_store import BrokenStoreError
 
     problem = _register_problem(args)
     if problem is not None:
@@ -192,6 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         print(f"mnv1-report: error: {err}", file=sys.stderr)
         return 2
+    except BrokenStoreError as err:
+        print(f"mnv1-report: error: {err}", file=sys.stderr)
+        return 3
     sweep = result.sweep_key or result.parent_run_id
     print(f"report of sweep {sweep} written to {result.out_dir}:")
     for path in result.files:

@@ -17,9 +17,10 @@ each job orchestrates one cell (``mnv1.sweep.orchestrate.run_cell``), which trai
 process. Hydra returns normally from a multirun whatever its jobs did, so ``main`` exits 1
 afterwards if any cell did not finish.
 
-Ctrl-C (SIGINT) or SIGTERM stops the running cell's worker; its run and the sweep's parent end
-KILLED, one line names the cells marked KILLED and the command that resumes them, and ``main``
-exits 130 (SIGTERM: 143) without a traceback.
+Ctrl-C (SIGINT) or SIGTERM at any moment (``mnv1.interrupt``: validation, the probe, the
+tracking store, the dataset, a cell, the report) stops what runs (the probe's or the cell's
+worker); a cell's run and the sweep's parent end KILLED, one line names the cells marked KILLED
+and the command that resumes them, and ``main`` exits 130 (SIGTERM: 143) without a traceback.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,10 +38,12 @@ from hydra._internal.utils import get_args_parser
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from mnv1 import interrupt
 from mnv1.cli import (
     hydra_store,  # noqa: F401  (registers the schema and the studies)
     without_verbose,
 )
+from mnv1.cli.credentials import without_credentials as _without_credentials
 from mnv1.cli.hydra_callbacks import STATE
 from mnv1.cli.hydra_grid import (
     CONFIG_MODULE,
@@ -56,7 +58,6 @@ from mnv1.config import RunConfig
 EXIT_INVALID = 2
 EXIT_FAILED = 1
 EXIT_UNREACHABLE = 3
-URI_KEY = "tracking.uri"
 
 
 def _task(cfg: DictConfig) -> str:
@@ -67,6 +68,7 @@ def _task(cfg: DictConfig) -> str:
     """
     from mnv1.sweep.orchestrate import SweepRef, run_cell
 
+    interrupt.phase("cell")
     outcome = run_cell(
         to_run_config(cfg), SweepRef.from_env(), Path(HydraConfig.get().runtime.output_dir)
     )
@@ -96,32 +98,6 @@ def _exit_code() -> int:
     if any(c.status != "FINISHED" for c in STATE.cells):
         return EXIT_FAILED
     return 0
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _without_credentials(arguments: Sequence[str]) -> list[str]:
-    """The command line with the user:password of a tracking-server URI moved into MLflow's
-    credential variables (``MLFLOW_TRACKING_USERNAME``/``PASSWORD``), which the cell workers
-    inherit.
-
-    Done before Hydra sees the overrides: Hydra prints them, stores them in each job's
-    ``.hydra/overrides.yaml``, and the sweep logs its config, so a password left in the URI would
-    be copied into all of those. ``$MLFLOW_TRACKING_URI`` gets the same treatment.
-    """
-    from mnv1.tracking.uri import ENV_URI, adopt_credentials
-
-    if os.environ.get(ENV_URI):
-        os.environ[ENV_URI] = adopt_credentials(os.environ[ENV_URI])
-    out = []
-    for argument in arguments:
-        key, sep, value = argument.partition("=")
-        if sep and key.lstrip("+~") == URI_KEY and value:
-            argument = f"{key}={adopt_credentials(value)}"
-        out.append(argument)
-    return out
 
 
 def _check_tracking(uri: str | None) -> None:
@@ -158,19 +134,17 @@ def _check_host(expansion: Expansion) -> None:
         sys.exit(EXIT_INVALID)
 
 
-def _interrupted(arguments: Sequence[str], cells: Sequence[RunConfig], code: int) -> NoReturn:
+def _interrupted(arguments: Sequence[str], cells: Sequence[RunConfig], signum: int) -> NoReturn:
     """Ctrl-C (or SIGTERM): end the sweep KILLED, say in one short message which cells stand
-    KILLED and how to resume them, and exit ``code`` without a traceback."""
+    KILLED and how to resume them, and exit 128 + ``signum`` without a traceback."""
     # A second Ctrl-C while the runs are being closed would leave them RUNNING: finish first.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    interrupt.ignore()
     _end_unfinished_sweep("KILLED")
     killed = _killed_cells(STATE.grid or cells)
     what = f"marked KILLED: {', '.join(killed)}" if killed else "no cell had started"
     # The same command resumes (tracking.rerun=true would start the runs afresh instead).
     resume = shlex.join(["mnv1-train", *(a for a in arguments if "tracking.rerun=" not in a)])
-    print(f"\nmnv1-train: interrupted; {what}. Resume with: {resume}", file=sys.stderr, flush=True)
-    sys.exit(code)
+    interrupt.stop("mnv1-train", what, f"Resume with: {resume}", signum)
 
 
 def _killed_cells(cells: Sequence[RunConfig]) -> list[str]:
@@ -195,6 +169,9 @@ def _killed_cells(cells: Sequence[RunConfig]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    # First: a signal at any later moment (validation, the probe, the store, the data, a cell,
+    # the report) ends the launch through the one path below (mnv1.interrupt).
+    interrupt.install()
     # --verbose (TensorFlow's own log lines, see mnv1.cli) is not an override: Hydra never sees it.
     arguments = _without_credentials(without_verbose(sys.argv[1:] if argv is None else argv))
     args = get_args_parser().parse_args(arguments)
@@ -203,51 +180,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     # silenced by mnv1.cli on import, for every console script).
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     cells: list[RunConfig] = []
-    if not _informational(args):
-        try:
-            expansion = check_command(
-                args.overrides,
-                multirun=bool(args.multirun),
-                config_name=args.config_name,
-                config_path=args.config_path,
-                config_dir=args.config_dir,
-            )
-        except KeyboardInterrupt:
-            _interrupted(arguments, [], 128 + signal.SIGINT)
-        if expansion.errors:
-            print_problems("mnv1-train", expansion.errors)
-            sys.exit(EXIT_INVALID)
-        if expansion.multirun:
-            from mnv1.cli.cluster_check import cluster_problem
-
-            problem = cluster_problem(expansion.launcher, expansion.ray_address)
-            if problem is not None:
-                print(f"mnv1-train: {problem}; nothing was started", file=sys.stderr)
-                sys.exit(EXIT_INVALID)
-        _check_host(expansion)
-        _check_tracking(expansion.cells[0].config.tracking.uri)
-        cells = [cell.config for cell in expansion.cells]
-        kind = "grid" if expansion.multirun else "run"
-        print(
-            f"mnv1-train: {len(expansion.cells)} cell(s) validated; starting the {kind}", flush=True
-        )
-        if expansion.added:
-            # The study's `seeds: N`: Hydra's sweeper must run the grid validated above.
-            print(f"mnv1-train: the study's seeds add {' '.join(expansion.added)}", flush=True)
-            arguments += expansion.added
-        arguments += _plan(args, expansion)
-
-    sys.argv = [sys.argv[0], *arguments]
-    # A scheduler stops a job with SIGTERM (SLURM preemption, `kill`): treat it like Ctrl-C, so
-    # the running cell's worker is stopped and its run and the sweep's parent end KILLED rather
-    # than being left RUNNING until the next launch reconciles them.
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
+        if not _informational(args):
+            cells, arguments = _prepare_launch(args, arguments)
+        sys.argv = [sys.argv[0], *arguments]
         _app()
+        # A signal whose KeyboardInterrupt Python dropped (raised inside a GC callback) still
+        # ends the launch as an interrupt, never as a success.
+        interrupt.check()
     except KeyboardInterrupt as exc:
-        # 128 + the signal, as a shell reports a command stopped by it (130 for Ctrl-C).
-        signum = signal.SIGTERM if str(exc) == f"signal {signal.SIGTERM}" else signal.SIGINT
-        _interrupted(arguments, cells, 128 + signum)
+        _interrupted(arguments, cells, interrupt.signum_of(exc))
     except BaseException:
         _end_unfinished_sweep("FAILED")
         raise
@@ -255,6 +197,43 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EXIT_FAILED)
     if not _informational(args):
         sys.exit(_exit_code())
+
+
+def _prepare_launch(
+    args: argparse.Namespace, arguments: list[str]
+) -> tuple[list[RunConfig], list[str]]:
+    """Validate the grid, check the tracking store, print the plan; the cells and the
+    arguments to hand to Hydra (plus what the study's seeds and the plan add)."""
+    interrupt.phase("validation")
+    expansion = check_command(
+        args.overrides,
+        multirun=bool(args.multirun),
+        config_name=args.config_name,
+        config_path=args.config_path,
+        config_dir=args.config_dir,
+    )
+    if expansion.errors:
+        print_problems("mnv1-train", expansion.errors)
+        sys.exit(EXIT_INVALID)
+    if expansion.multirun:
+        from mnv1.cli.cluster_check import cluster_problem
+
+        problem = cluster_problem(expansion.launcher, expansion.ray_address)
+        if problem is not None:
+            print(f"mnv1-train: {problem}; nothing was started", file=sys.stderr)
+            sys.exit(EXIT_INVALID)
+    _check_host(expansion)
+    _check_tracking(expansion.cells[0].config.tracking.uri)
+    cells = [cell.config for cell in expansion.cells]
+    kind = "grid" if expansion.multirun else "run"
+    print(f"mnv1-train: {len(expansion.cells)} cell(s) validated; starting the {kind}", flush=True)
+    if expansion.added:
+        # The study's `seeds: N`: Hydra's sweeper must run the grid validated above.
+        print(f"mnv1-train: the study's seeds add {' '.join(expansion.added)}", flush=True)
+        arguments = arguments + expansion.added
+    interrupt.phase("probe")
+    arguments = arguments + _plan(args, expansion)
+    return cells, arguments
 
 
 def _plan(args: argparse.Namespace, expansion: Expansion) -> list[str]:

@@ -24,15 +24,16 @@ this machine (the same cached probe, ``mnv1.cli.plan.planned``), and every trial
 processes, as it does for ``mnv1-train``.
 
 Exit status: 0 every cell's search ended with a best trial; 1 a search stopped on consecutive
-failures or found no completed trial, or the budget could not be chosen; 2 invalid
-configuration; 3 a trial was killed (relaunch the same command to resume it from its checkpoint,
-in its own MLflow run).
+failures or found no completed trial, the budget could not be chosen, or the same search is
+already running; 2 invalid configuration; 3 a trial was killed (relaunch the same command to
+resume it from its checkpoint, in its own MLflow run); 130 / 143 Ctrl-C / SIGTERM (one line, no
+traceback; the same command resumes).
 """
 
 from __future__ import annotations
 
 import os
-import signal
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -40,7 +41,9 @@ from typing import TYPE_CHECKING
 
 from hydra.core.config_store import ConfigStore
 
+from mnv1 import interrupt
 from mnv1.cli import hydra_store, wants_verbose, without_verbose
+from mnv1.cli.credentials import without_credentials
 from mnv1.cli.hydra_grid import Cell, Expansion, check_command
 from mnv1.config import RunConfig, TuneConfig, TuneRunConfig, run_name
 from mnv1.sweep.validate import tune_problems
@@ -189,40 +192,50 @@ def _print_outcomes(outcomes: Sequence[SearchOutcome]) -> None:
         print(f"  {o.cell}: {done}/{len(o.rows)} trials completed, {text}{stop}")
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    given = list(sys.argv[1:] if argv is None else argv)
+    # First: a signal at any later moment (validation, the store, the data, a trial) ends the
+    # command through the one path below (mnv1.interrupt).
+    interrupt.install()
+    given = without_credentials(sys.argv[1:] if argv is None else argv)
     # --verbose means what it means for mnv1-train: TensorFlow's own log lines are shown (here and
     # in the trial processes); it is not an override, so Hydra never sees it.
     verbose, arguments = wants_verbose(given), without_verbose(given)
     if any(a in ("-h", "--help") for a in arguments):
         print(__doc__)
         return
-    found = plan(arguments)
-    if isinstance(found, list):
-        print(
-            f"mnv1-tune: the configuration has {len(found)} problem(s); nothing was started:",
-            file=sys.stderr,
+    try:
+        interrupt.phase("validation")
+        found = plan(arguments)
+        if isinstance(found, list):
+            print(
+                f"mnv1-tune: the configuration has {len(found)} problem(s); nothing was started:",
+                file=sys.stderr,
+            )
+            for line in found:
+                print(f"  - {line}", file=sys.stderr)
+            sys.exit(EXIT_INVALID)
+        budgeted = with_sweep_budget(found, arguments)
+        if isinstance(budgeted, str):
+            print(f"mnv1-tune: {budgeted}", file=sys.stderr)
+            sys.exit(EXIT_FAILED)
+        found, pinned = budgeted
+        arguments += pinned
+        if not verbose:
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        code = run(found, arguments)
+        interrupt.check()  # a signal whose exception Python dropped still stops here
+    except KeyboardInterrupt as exc:
+        # A scheduler's SIGTERM as Ctrl-C: the running trial's process was stopped and its run
+        # and the search's parent end KILLED (mnv1.tune.search.run_local); a relaunch resumes.
+        interrupt.ignore()
+        resume = shlex.join(["mnv1-tune", *arguments])
+        interrupt.stop(
+            "mnv1-tune",
+            "nothing is left RUNNING (a search or trial that had started stands KILLED)",
+            f"Resume with: {resume}",
+            interrupt.signum_of(exc),
         )
-        for line in found:
-            print(f"  - {line}", file=sys.stderr)
-        sys.exit(EXIT_INVALID)
-    budgeted = with_sweep_budget(found, arguments)
-    if isinstance(budgeted, str):
-        print(f"mnv1-tune: {budgeted}", file=sys.stderr)
-        sys.exit(EXIT_FAILED)
-    found, pinned = budgeted
-    arguments += pinned
-    if not verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    # A scheduler or the launcher stops a process with SIGTERM: like Ctrl-C, so a running trial
-    # ends KILLED (and resumes on relaunch) instead of being left RUNNING.
-    signal.signal(signal.SIGTERM, _interrupt)
-    code = run(found, arguments)
     if os.environ.get(ENV_TUNER_ID):
         # A chief or worker has written everything (oracle.json, its runs); the interpreter's
         # teardown after TensorFlow took seconds more, which the launcher and the other
@@ -252,6 +265,7 @@ def run(p: Plan, arguments: Sequence[str], launch: Launch | None = None) -> int:
     elif p.tune.trial_module == WORKER_MODULE:
         from mnv1.sweep.lifecycle import prepare_data
 
+        interrupt.phase("data")
         prepare_data(p.cells)  # once, before any trial process reads it
     print(
         f"mnv1-tune: {len(p.cells)} cell(s), {p.tune.max_trials} trial(s) each, space "

@@ -4,7 +4,9 @@
     mnv1-ui --tracking-uri sqlite:///runs/mlflow.db --port 5001
 
 It runs ``mlflow server`` bound to 127.0.0.1 (never to every interface: the UI has no login and
-can delete runs), with MLflow's GenAI job runner off (see ``mnv1.tracking.ui.server_env``). Every
+can delete runs), with MLflow's GenAI job runner off (see ``mnv1.tracking.ui.server_env``), as a
+child in its own process group: Ctrl-C or SIGTERM stops that whole group (the server, its
+workers, any ``huey`` consumer) and ends with exit 130 / 143 and one line. Every
 sweep ends by printing the URL of its runs on this UI. A tracking server (``http://...``) serves
 its own UI, so for one this command only says where it is.
 """
@@ -12,13 +14,21 @@ its own UI, so for one this command only says where it is.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from mnv1 import interrupt
 from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP
+
+# How long the server's group gets to exit after SIGTERM before it is killed.
+STOP_GRACE_SECONDS = 10.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,10 +45,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_group(pgid: int) -> None:
+    """SIGTERM to the server's process group, SIGKILL to whatever is left after the grace, and
+    wait until the group is empty (a re-parented ``huey`` consumer counts too)."""
+    for sig, grace in ((signal.SIGTERM, STOP_GRACE_SECONDS), (signal.SIGKILL, STOP_GRACE_SECONDS)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pgid, os.WNOHANG)  # reap the server itself (our child)
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    interrupt.install()
     args = _parser().parse_args(argv)
     from mnv1.tracking import ui
-    from mnv1.tracking.store import sqlite_path
+    from mnv1.tracking.sqlite_store import BrokenStoreError
+    from mnv1.tracking.store import check_store, sqlite_path
     from mnv1.tracking.uri import is_http, redact, resolve_uri
 
     uri = resolve_uri(args.tracking_uri)
@@ -57,13 +88,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        check_store(uri)
+    except BrokenStoreError as exc:
+        print(f"mnv1-ui: {exc}", file=sys.stderr)
+        return 3
     # The mlflow script installed beside this interpreter (the project's virtualenv), else PATH.
     local = Path(sys.executable).with_name("mlflow")
     command = ui.server_command(uri, port=port)
     command[0] = str(local) if local.exists() else (shutil.which("mlflow") or "mlflow")
     print(f"mnv1-ui: MLflow UI on {redact(uri)} at {ui.ui_base(uri, port)} (Ctrl-C stops it)")
     sys.stdout.flush()
-    os.execve(command[0], command, ui.server_env(dict(os.environ)))
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        # Its own process group: this process stops the server and all it started, in order,
+        # whichever signal reached whom.
+        server = subprocess.Popen(command, env=ui.server_env(dict(os.environ)), process_group=0)
+        code = server.wait()
+        interrupt.check()
+        return code
+    except KeyboardInterrupt as exc:
+        interrupt.ignore()
+        if server is not None:
+            _stop_group(server.pid)
+        interrupt.stop(
+            "mnv1-ui",
+            "the MLflow UI server was stopped",
+            "Start it again with the same command",
+            interrupt.signum_of(exc),
+        )
 
 
 if __name__ == "__main__":

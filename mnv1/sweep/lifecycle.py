@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mnv1 import tables
+from mnv1 import interrupt, tables
 from mnv1.config import RunConfig, cell_name, to_dict
 from mnv1.sweep.orchestrate import SweepRef
 from mnv1.sweep.run_key import KEY_LENGTH, run_key
@@ -113,6 +113,7 @@ def start_sweep(cells: Sequence[RunConfig], sweep_config_text: str, launcher: st
     started = time.perf_counter()
     first = cells[0]
     uri = resolve_uri(first.tracking.uri)
+    interrupt.phase("store")
     experiment_id = ensure_experiment(uri, first.tracking.experiment)
 
     for run in runs.reconcile_stale(uri, experiment_id):
@@ -120,8 +121,11 @@ def start_sweep(cells: Sequence[RunConfig], sweep_config_text: str, launcher: st
             "run %s (%s) was left RUNNING by a dead process: marked KILLED", run.run_id, run.name
         )
 
+    interrupt.phase("data")
     preparing = time.perf_counter()
     data_tags = prepare_data(cells)
+    # A Ctrl-C during preparation can be raised inside a GC callback and dropped: stop here.
+    interrupt.check()
     prepare_seconds = time.perf_counter() - preparing
     key = sweep_key(cells)
     rerun = any(c.tracking.rerun for c in cells)
@@ -246,6 +250,7 @@ def finish_sweep(sweep: SweepRef, cells: Sequence[RunConfig]) -> SweepOutcome:
     report_seconds = 0.0
     report = "Report: not built (tracking.report=false)"
     if cells[0].tracking.report:
+        interrupt.phase("report")
         reporting = time.perf_counter()
         report = write_report(sweep, cells[0])
         report_seconds = time.perf_counter() - reporting

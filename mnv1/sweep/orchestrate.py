@@ -349,12 +349,18 @@ def run_cell(cfg: RunConfig, sweep: SweepRef | None, workdir: Path) -> CellOutco
     name = child_run_name(cfg, sweep is not None and sweep.seeded)
 
     decision = _open_run(cfg, key, name, uri, experiment_id, sweep)
-    _say(decision.message)
     run_id, action = decision.run_id, decision.action
     if run_id is None:
+        _say(decision.message)
         return CellOutcome(name, key, None, decision.status, action, decision.message)
-
-    attempt = run_attempt(cfg, uri, run_id, workdir, started=started)
+    try:
+        _say(decision.message)
+        attempt = run_attempt(cfg, uri, run_id, workdir, started=started)
+    except KeyboardInterrupt:
+        # An interrupt before run_attempt took the open run over would leave it RUNNING.
+        if runs.get(uri, run_id).status == runs.RUNNING:
+            runs.finish(uri, run_id, runs.KILLED)
+        raise
     if attempt.orchestration_error is not None:
         return CellOutcome(
             name,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import filelock
 
+from mnv1 import interrupt
 from mnv1.config import RunConfig, TuneConfig
 from mnv1.sweep.orchestrate import Launch
 from mnv1.sweep.run_key import run_key
@@ -161,6 +162,7 @@ def run_local(
     lock = hold_search(project)
     try:
         uri = resolve_uri(cell.tracking.uri)
+        interrupt.phase("store")
         experiment_id = ensure_experiment(uri, project.experiment)
         runner = TrialRunner(cell, tune, project, uri, experiment_id, launch=launch)
         tuner = CellTuner(make_oracle(tune, space), project, runner)

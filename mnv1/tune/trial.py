@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from mnv1 import interrupt
 from mnv1.config import RunConfig, TuneConfig
 from mnv1.sweep.orchestrate import (
     STDERR_TAIL_ARTIFACT,
@@ -84,6 +85,7 @@ class TrialRunner:
         rejected = problems(cfg)
         if rejected:
             raise TrialFailed(f"trial {trial_id}: values rejected: {'; '.join(rejected)}")
+        interrupt.phase("trial")
         run_id = self._open(cfg, trial_id, values)
         if run_id is None:
             existing = tracking.find_trial(self.uri, self.experiment_id, self.project.key, trial_id)
