@@ -98,7 +98,7 @@ def test_the_version_tags_say_what_it_is_and_where_it_came_from() -> None:
     ("argv", "message"),
     [
         (["--max-mult-adds", "5e6"], "--max-mult-adds needs --register NAME"),
-        (["--metric", "val_top5"], "--metric needs --register NAME"),
+        (["--metric", "val_top5"], "--metric goes with --compare A B or --register NAME"),
         (
             ["--register", "m", "--max-mult-adds", "5e6", "--max-latency-ms", "3"],
             "not allowed with argument",
@@ -107,7 +107,10 @@ def test_the_version_tags_say_what_it_is_and_where_it_came_from() -> None:
         (["--register", "m", "--out", "r"], "it does not go with --out"),
         (["--register", "m", "--max-mult-adds", "-1"], "--max-mult-adds -1: must be a positive"),
         (["--register", "m", "--max-latency-ms", "0"], "--max-latency-ms 0: must be a positive"),
-        (["--register", "m", "--metric", "loss"], "invalid choice: 'loss'"),
+        (
+            ["--register", "m", "--metric", "loss"],
+            "--metric loss: with --register it must be one of val_top1, val_top5",
+        ),
         (["--register", " "], "--register needs a non-empty registered model name"),
     ],
 )

@@ -42,6 +42,9 @@ def start(uri: str, run_id: str, seconds: Any) -> Any | None:
         return None
     from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
+    # The monitor logs "Started/Stopping/Successfully terminated ..." at INFO for every cell,
+    # between the cell's own lines; its warnings and errors still show.
+    logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
     monitor = SystemMetricsMonitor(
         run_id,
         sampling_interval=interval,

@@ -51,12 +51,14 @@ def _parser() -> argparse.ArgumentParser:
         "mnv1_a0.5_r160, or run ids) with its 95%% interval, and whether it is "
         "distinguishable from noise; builds no report",
     )
+    # One --metric for both uses: what --compare compares, what --register maximises.
     parser.add_argument(
         "--metric",
-        default="val_top1",
-        help="the metric --compare compares: val_top1 (default), a batch-1 latency of an "
+        default=None,
+        help="with --compare: the metric compared, val_top1 (default), a batch-1 latency of an "
         "exported sweep (latency_ms_fp32_1t, latency_ms_int8_1t, ..._p90_...) or tflite_bytes, "
-        "tflite_int8_bytes, val_top1_int8, int8_top1_drop",
+        "tflite_int8_bytes, val_top1_int8, int8_top1_drop; with --register: the metric the "
+        "best cell has the highest of, val_top1 (default) or val_top5",
     )
     parser.add_argument(
         "--slim-release",
@@ -97,12 +99,10 @@ def _register_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="M",
         help="with --register: only cells of at most M mult-adds (150e6 is accepted)",
     )
-    parser.add_argument(
-        "--metric",
-        choices=("val_top1", "val_top5"),
-        default=None,
-        help="with --register: the metric the best cell has the highest of (default val_top1)",
-    )
+
+
+# What --register may maximise: the accuracies every finished cell logs.
+REGISTER_METRICS = ("val_top1", "val_top5")
 
 
 def _register_problem(args: argparse.Namespace) -> str | None:
@@ -112,12 +112,20 @@ def _register_problem(args: argparse.Namespace) -> str | None:
         for flag, value in (
             ("--max-latency-ms", args.max_latency_ms),
             ("--max-mult-adds", args.max_mult_adds),
-            ("--metric", args.metric),
         )
         if value is not None
     ]
     if args.register is None:
-        return f"{extras[0]} needs --register NAME" if extras else None
+        if extras:
+            return f"{extras[0]} needs --register NAME"
+        if args.metric is not None and not args.compare:
+            return "--metric goes with --compare A B or --register NAME"
+        return None
+    if args.metric not in (None, *REGISTER_METRICS):
+        return (
+            f"--metric {args.metric}: with --register it must be one of "
+            f"{', '.join(REGISTER_METRICS)} (the cell with the highest is registered)"
+        )
     if not args.register.strip():
         return "--register needs a non-empty registered model name"
     others = [f for f, v in (("--status", args.status), ("--compare", args.compare)) if v]
@@ -193,10 +201,11 @@ def _report(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if args.compare:
             from mnv1.report.compare import check_metric
 
-            check_metric(args.metric)  # before the store is opened
+            metric = args.metric or "val_top1"
+            check_metric(metric)  # before the store is opened
             a, b = args.compare
             text = compare_cells(
-                args.experiment, a, b, args.sweep, args.tracking_uri, metric=args.metric
+                args.experiment, a, b, args.sweep, args.tracking_uri, metric=metric
             )
             print(text, end="")
             return 0
