@@ -19,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from mnv1.fits import PowerFit, loglog_fit, spearman
+from mnv1.report.figures import series_colours, set_title
 from mnv1.report.records import CellRecord
 from mnv1.report.tables import Column, Table
 from mnv1.tflite_published import SOURCE, published_ms
@@ -29,7 +30,6 @@ LATENCY_VS_MULT_ADDS = "latency_vs_mult_adds.png"
 OURS_GID = "ours"
 PUBLISHED_GID = "published"
 FIT_GID = "fit-ours"
-_ALPHA_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 KINDS = {"fp32": schema.METRIC_LATENCY_FP32, "int8": schema.METRIC_LATENCY_INT8}
 
 
@@ -156,11 +156,6 @@ def shape(records: Sequence[CellRecord]) -> Shape:
     return Shape(fits, published_fits, rho)
 
 
-def _colours(alphas: Sequence[float]) -> dict[float, str]:
-    ordered = sorted(set(alphas), reverse=True)
-    return {a: _ALPHA_COLOURS[i % len(_ALPHA_COLOURS)] for i, a in enumerate(ordered)}
-
-
 def _log_axis(axis: object) -> None:
     axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # type: ignore[attr-defined]
     axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))  # type: ignore[attr-defined]
@@ -171,7 +166,7 @@ def accuracy_vs_latency(records: Sequence[CellRecord], subtitle: str = "") -> Fi
     """Figure 4 with measured latency on the x-axis: one series per α (points along ρ), float32
     filled circles, int8 (its own top-1) open triangles."""
     cells = [r for r in exported(records) if r.top1 is not None]
-    colours = _colours([r.alpha for r in cells])
+    colours = series_colours([r.alpha for r in cells])
     fig = Figure(figsize=(7.5, 5.0), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -200,7 +195,7 @@ def accuracy_vs_latency(records: Sequence[CellRecord], subtitle: str = "") -> Fi
     ax.set_xlabel("Batch-1 latency, 1 thread (ms, log scale)")
     ax.set_ylabel("Top-1 accuracy (%)")
     title = "Accuracy vs latency (Figure 4 with measured latency)"
-    ax.set_title(f"{title}\n{subtitle}" if subtitle else title, fontsize=10)
+    set_title(ax, title, subtitle)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
@@ -261,7 +256,7 @@ def latency_vs_mult_adds(records: Sequence[CellRecord], subtitle: str = "") -> F
     ax.set_ylabel("Our batch-1 latency, 1 thread (ms)")
     right.set_ylabel("Published TFLite latency, Pixel 3, 4 threads (ms)")
     title = "Latency vs mult-adds"
-    ax.set_title(f"{title}\n{subtitle}" if subtitle else title, fontsize=10)
+    set_title(ax, title, subtitle)
     ax.grid(True, which="both", alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
     more, more_labels = right.get_legend_handles_labels()

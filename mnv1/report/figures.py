@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from matplotlib import ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -33,9 +35,17 @@ REFERENCE_FIT_GID = "fit-reference"
 _PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 
 
-def _colours(resolutions: Sequence[int]) -> dict[int, str]:
-    ordered = sorted(set(resolutions), reverse=True)
-    return {res: _PALETTE[i % len(_PALETTE)] for i, res in enumerate(ordered)}
+def series_colours(values: Sequence[float]) -> dict[float, str]:
+    """One colour per value, largest first (ρ in Figures 4–5, α in the deploy figures)."""
+    ordered = sorted(set(values), reverse=True)
+    return {v: _PALETTE[i % len(_PALETTE)] for i, v in enumerate(ordered)}
+
+
+def set_title(ax: Any, title: str, subtitle: str = "") -> None:
+    """The figure's title with its dataset-and-budget line wrapped to the axes' width, so a
+    long subtitle is not cut off at the figure's edges."""
+    lines = [title, *textwrap.wrap(subtitle, 95)]
+    ax.set_title("\n".join(lines), fontsize=10)
 
 
 def _fit_line(ax: object, fit: LogLinearFit, xs: Sequence[float], **style: object) -> None:
@@ -70,7 +80,7 @@ def _trade_off(
         and (x := x_ours(r) or 0.0) > 0
     ]
     slim = paper.SLIM_CHECKPOINTS
-    colours = _colours([res for res, _, _ in ours] + [s.resolution for s in slim])
+    colours = series_colours([res for res, _, _ in ours] + [s.resolution for s in slim])
     fig = Figure(figsize=(7.5, 5.0), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -147,7 +157,7 @@ def _trade_off(
     ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Top-1 accuracy (%)")
-    ax.set_title(f"{title}\n{subtitle}" if subtitle else title, fontsize=10)
+    set_title(ax, title, subtitle)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
