@@ -48,7 +48,9 @@ def test_an_interrupt_in_each_phase_of_a_search_then_a_relaunch_finishes_it(
 
     for line, signum in (
         (marker("validation"), signal.SIGTERM),
+        (marker("validation"), signal.SIGINT),
         (marker("store"), signal.SIGINT),
+        (marker("store"), signal.SIGTERM),
         (marker("trial"), signal.SIGTERM),
         (marker("trial"), signal.SIGINT),
     ):
@@ -83,8 +85,8 @@ def test_an_interrupt_in_each_phase_of_a_search_then_a_relaunch_finishes_it(
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_mnv1_ui_interrupted_leaves_no_server_process(tmp_path: Path) -> None:
-    signum = signal.SIGINT  # SIGTERM takes the same path (mnv1.interrupt)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_mnv1_ui_interrupted_leaves_no_server_process(tmp_path: Path, signum: int) -> None:
     ts = TuneSpace(tmp_path)
     db = tmp_path / "mlflow.db"
     sqlite_store.create(db)
