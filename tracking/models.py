@@ -19,6 +19,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
 from .store import client
+from .uri import connect_uri
 
 TAG_MODEL_ID = "mnv1.model_id"  # on a cell run: the LoggedModel its log_model created
 MODEL_NAME = "model"  # the LoggedModel's name (and the Keras model's folder in it)
@@ -66,7 +67,9 @@ def read_logged_model(uri: str, model_id: str) -> LoggedModelInfo:
         from mlflow.artifacts import download_artifacts
 
         local = download_artifacts(
-            artifact_uri=f"{model.artifact_location}/MLmodel", dst_path=tmp, tracking_uri=uri
+            artifact_uri=f"{model.artifact_location}/MLmodel",
+            dst_path=tmp,
+            tracking_uri=connect_uri(uri),
         )
         mlmodel = yaml.safe_load(Path(local).read_text())
     return LoggedModelInfo(

@@ -18,6 +18,8 @@ from typing import Any
 
 from mnv1.config import ConfigError, rule
 
+from .uri import connect_uri
+
 KEY = "tracking.system_metrics_interval_s"
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ def start(uri: str, run_id: str, seconds: Any) -> Any | None:
         sampling_interval=interval,
         samples_before_logging=1,
         resume_logging=True,
-        tracking_uri=uri,
+        tracking_uri=connect_uri(uri),  # a database password is put back only to connect
     )
     monitor.start()
     atexit.register(monitor.finish)
