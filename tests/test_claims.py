@@ -236,14 +236,22 @@ def test_every_make_target_the_readme_names_exists() -> None:
     assert {"demo", "test", "ui", "test-fast"} <= set(make_targets())
     for target in make_targets():
         done = subprocess.run(
-            ["make", "-n", target], cwd=REPO, capture_output=True, text=True, check=False
+            ["make", "--no-print-directory", "-n", target],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert done.returncode == 0, (target, done.stderr)
 
 
 def test_make_test_brings_up_the_system_packages_before_pytest() -> None:
     done = subprocess.run(
-        ["make", "-n", "test"], cwd=REPO, capture_output=True, text=True, check=True
+        ["make", "--no-print-directory", "-n", "test"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     lines = done.stdout.splitlines()
     deps = lines.index(".ci/system-deps")
@@ -260,8 +268,14 @@ def test_make_test_brings_up_the_system_packages_before_pytest() -> None:
 
 def test_the_venv_install_ends_by_printing_the_activation_line_the_readme_gives() -> None:
     assert ACTIVATE in README
+    # --no-print-directory: under `make test` this make is a sub-make, which prints "make[1]:
+    # Entering/Leaving directory" around its commands by default.
     done = subprocess.run(
-        ["make", "-n", "-B", "venv"], cwd=REPO, capture_output=True, text=True, check=True
+        ["make", "--no-print-directory", "-n", "-B", "venv"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     last = done.stdout.strip().splitlines()[-1]
     assert last.startswith("echo ") and last.endswith(f'{ACTIVATE}"'), done.stdout
