@@ -57,13 +57,14 @@ def _convert(
     what: str,
     configure: Callable[[tf.lite.TFLiteConverter], None] | None = None,
 ) -> bytes:
-    # Without ``trackable_obj``: that path keeps the variables as resources (READ_VARIABLE ops,
-    # which int8 calibration then fails on); this one freezes them into constants.
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([traced.function])
-    if configure is not None:
-        configure(converter)
     try:
         with quiet_export(), warnings.catch_warnings():
+            # Without ``trackable_obj``: that path keeps the variables as resources
+            # (READ_VARIABLE ops, which int8 calibration then fails on); this one freezes them
+            # into constants (the converter's advice to pass it is dropped as noise).
+            converter = tf.lite.TFLiteConverter.from_concrete_functions([traced.function])
+            if configure is not None:
+                configure(converter)
             # Said of every full-integer conversion: the input's quantization comes from the
             # representative dataset instead, as intended.
             warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
