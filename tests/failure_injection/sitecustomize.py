@@ -14,6 +14,13 @@ not offer (uint16), so the real converter raises its own error after training ha
 ``MNV1_TEST_KILL_AFTER_EPOCH=N`` makes every worker SIGKILL itself right after its checkpoint of
 epoch N is complete (``latest.json`` included): a cell killed at a known point, without racing a
 test's timer against training.
+
+``MNV1_TEST_HOLD_AFTER_EPOCH=N`` with ``MNV1_TEST_HOLD_MARKER=<file>`` holds ONE worker right after
+its checkpoint of epoch N: the first worker to create the marker file (exclusively) writes its
+checkpoint folder's name (the run key) into it and then sleeps until it is signalled, so a test can
+kill it, or its parent, at a known epoch while every other worker trains on. Polling for the first
+checkpoint instead raced training: a small cell could finish every epoch between the poll and the
+kill.
 """
 
 from __future__ import annotations
@@ -23,12 +30,15 @@ import importlib.machinery
 import os
 import signal
 import sys
+import time
 from types import ModuleType
 from typing import Any
 
 ENV_FAIL_CELL = "MNV1_TEST_FAIL_CELL"
 ENV_FAIL_EXPORT_CELL = "MNV1_TEST_FAIL_EXPORT_CELL"
 ENV_KILL_AFTER_EPOCH = "MNV1_TEST_KILL_AFTER_EPOCH"
+ENV_HOLD_AFTER_EPOCH = "MNV1_TEST_HOLD_AFTER_EPOCH"
+ENV_HOLD_MARKER = "MNV1_TEST_HOLD_MARKER"
 TARGET = "mnv1.training.run"
 EXPORT_TARGET = "mnv1.export.convert"
 CHECKPOINT_TARGET = "mnv1.training.checkpoint"
@@ -94,6 +104,27 @@ def _kill_after(module: ModuleType, epoch: int) -> None:
     store.save = save
 
 
+def _hold_after(module: ModuleType, epoch: int, marker: str) -> None:
+    store = module.CheckpointStore
+    original = store.save
+
+    def save(self: Any, model: Any, state: Any) -> Any:
+        written = original(self, model, state)
+        if state.epochs_done == epoch and state.step_in_epoch == 0:
+            try:
+                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:  # another worker is the one held
+                return written
+            # One short write: the test reads the key once the file is non-empty.
+            os.write(fd, self.directory.name.encode())
+            os.close(fd)
+            while True:
+                time.sleep(3600)
+        return written
+
+    store.save = save
+
+
 class _PatchOnImport(importlib.abc.MetaPathFinder):
     """Finds each module named in ``patches`` through the other finders and patches it once it
     is executed."""
@@ -133,5 +164,9 @@ elif os.environ.get(ENV_FAIL_EXPORT_CELL):
 if os.environ.get(ENV_KILL_AFTER_EPOCH):
     _epoch = int(os.environ[ENV_KILL_AFTER_EPOCH])
     _PATCHES[CHECKPOINT_TARGET] = lambda module: _kill_after(module, _epoch)
+if os.environ.get(ENV_HOLD_AFTER_EPOCH) and os.environ.get(ENV_HOLD_MARKER):
+    _held = int(os.environ[ENV_HOLD_AFTER_EPOCH])
+    _marker = os.environ[ENV_HOLD_MARKER]
+    _PATCHES[CHECKPOINT_TARGET] = lambda module: _hold_after(module, _held, _marker)
 if _PATCHES:
     sys.meta_path.insert(0, _PatchOnImport(_PATCHES))
