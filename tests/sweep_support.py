@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,16 @@ class Workspace:
         path = os.pathsep.join([str(FAILURE_INJECTION), self.env()["PYTHONPATH"]])
         return {"PYTHONPATH": path, "MNV1_TEST_FAIL_EXPORT_CELL": cell}
 
+    def holding_env(self, marker: Path, epoch: int = 1) -> dict[str, str]:
+        """Environment entries under which the first worker to finish ``epoch`` is held after its
+        checkpoint (tests/failure_injection), its run key written into ``marker``."""
+        path = os.pathsep.join([str(FAILURE_INJECTION), self.env()["PYTHONPATH"]])
+        return {
+            "PYTHONPATH": path,
+            "MNV1_TEST_HOLD_AFTER_EPOCH": str(epoch),
+            "MNV1_TEST_HOLD_MARKER": str(marker),
+        }
+
     def train(
         self, *args: str, timeout: float = 900, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
@@ -116,3 +127,15 @@ class Workspace:
     def text(self, run: Run, name: str) -> str:
         local = self.client().download_artifacts(run.info.run_id, name, str(self.root))
         return Path(local).read_text()
+
+
+def wait_until_held(
+    marker: Path, proc: subprocess.Popen[Any], log: Path, timeout: float = 400
+) -> str:
+    """The run key of the cell held by :meth:`Workspace.holding_env`, once one is."""
+    deadline = time.monotonic() + timeout
+    while not (marker.exists() and (key := marker.read_text())):
+        assert proc.poll() is None, "the sweep ended before any cell was held:\n" + log.read_text()
+        assert time.monotonic() < deadline, f"no cell was held within {timeout:.0f} s"
+        time.sleep(0.1)
+    return key

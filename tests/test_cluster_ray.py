@@ -10,13 +10,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
-from sweep_support import FAILURE_INJECTION, REPO, Workspace, train_command
+from sweep_support import FAILURE_INJECTION, REPO, Workspace, train_command, wait_until_held
 
 sys.path.insert(0, str(REPO / "tests" / "clusters"))
 from ray_local import RayCluster, local_ray
@@ -68,15 +67,8 @@ def test_smoke_sweep_on_ray_killed_worker_then_resume(
     ws.root.mkdir()
     args = ("-m", "experiment=smoke", *LONGER, *RAY_ARGS)
     proc, log = launch(ws, *args)
-    held = tmp_path / "held"
-    deadline = time.monotonic() + 400
     try:
-        while not (held.exists() and (key := held.read_text())):
-            assert proc.poll() is None, (
-                "the sweep ended before any cell was held:\n" + log.read_text()
-            )
-            assert time.monotonic() < deadline, "no cell finished epoch 1 within 400 s"
-            time.sleep(0.1)
+        key = wait_until_held(tmp_path / "held", proc, log)
         [victim] = [r for r in ws.children().values() if r.data.tags["mnv1.run_key"] == key]
         # The run's owner is the Ray worker process that runs the cell's task.
         worker = psutil.Process(int(victim.data.tags["mnv1.pid"]))

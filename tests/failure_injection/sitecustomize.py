@@ -110,7 +110,9 @@ def _hold_after(module: ModuleType, epoch: int, marker: str) -> None:
 
     def save(self: Any, model: Any, state: Any) -> Any:
         written = original(self, model, state)
-        if state.epochs_done == epoch and state.step_in_epoch == 0:
+        # Only a sweep cell's store (``.mnv1/checkpoints/<run key>``), not the probe's.
+        in_sweep = self.directory.parent.name == "checkpoints"
+        if in_sweep and state.epochs_done == epoch and state.step_in_epoch == 0:
             try:
                 fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:  # another worker is the one held
