@@ -1,14 +1,15 @@
 """The plan's probe process: ``python -m mnv1.training.probe --in REQUEST.json --out RESULT.json``.
 
-Started like a cell's worker (a fresh interpreter, ``bootstrap`` first, the same strategy, model,
-optimizer and compile as ``run_training``), it times what a cell pays besides its training
-budget, and a few training steps, on a tiny in-memory batch of random images: no dataset is
-opened, no run is logged, nothing is written outside a temporary directory.
+Started like a cell's worker (a fresh interpreter, ``bootstrap`` first, then the same steps as
+``run_training``: ``start_strategy``, ``plan_run`` and ``build_model``), it times what a cell
+pays besides its training budget, and a few training steps, on a tiny in-memory batch of random
+images: no dataset is opened, no run is logged, nothing is written outside a temporary directory.
 
-The request names the configs of the grid's shapes (``mnv1.sweep.plan.shape_of``); the probe
-counts the mult-adds of ``count`` of them and times one: ``time`` is a shape, or ``"max"`` for the
-one with the most work per step (mult-adds × batch), found from those counts. The parent side,
-with its cache, is ``mnv1.sweep.probe``.
+The request (``ProbeRequest``, as JSON) names the configs of the grid's shapes
+(``mnv1.sweep.plan.shape_of``); the probe counts the mult-adds of ``count`` of them and times
+one: ``time`` is a shape, or ``"max"`` for the one with the most work per step (mult-adds ×
+batch), found from those counts. The answer is a ``ProbeResult``. The parent side, with its
+cache, is ``mnv1.sweep.probe``.
 """
 
 from __future__ import annotations
