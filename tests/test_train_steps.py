@@ -16,7 +16,7 @@ from mnv1.costs import count_costs
 from mnv1.model import build_mobilenet_v1
 from mnv1.timing import PhaseRecorder
 from mnv1.training.checkpoint import CheckpointState, CheckpointStore
-from mnv1.training.plan import Platform, RunPlan, plan_run, planned_train_images
+from mnv1.training.plan import Platform, plan_run, planned_train_images
 from mnv1.training.probe import (
     TIMED_STEPS,
     ProbeRequest,
@@ -24,6 +24,7 @@ from mnv1.training.probe import (
     ProbeTimings,
     probe_config,
 )
+from mnv1.training.recipe import make_optimizer
 from mnv1.training.run import (
     StartPoint,
     build_model,
@@ -192,12 +193,15 @@ def test_the_probe_request_and_result_cross_a_process_as_json(tmp_path):
 
 
 def test_the_probe_plans_its_shape_as_a_short_run_of_that_cell(tmp_path):
-    cfg = smoke_config(tmp_path, train={"steps_per_epoch": 500})
+    # A warm-up of one epoch must still fit the probe's schedule, as it fits the cell's.
+    cfg = smoke_config(tmp_path, train={"steps_per_epoch": 500, "warmup_epochs": 1.0})
     probed = probe_config(cfg)
-    assert (probed.train.epochs, probed.train.steps_per_epoch) == (1, TIMED_STEPS + 1)
+    assert (probed.train.epochs, probed.train.steps_per_epoch) == (2, TIMED_STEPS + 1)
+    assert dataclasses.replace(probed.train, steps_per_epoch=500) == cfg.train
     assert probed.model == cfg.model and probed.distribute == cfg.distribute
     plan = plan_run(probed, CPU, train_examples=0, num_classes=4)
-    assert isinstance(plan, RunPlan) and plan.total_steps == TIMED_STEPS + 1
+    assert (plan.steps_per_epoch, plan.tags["mnv1.warmup_steps"]) == (4, "4")
+    make_optimizer(probed.train, plan.steps_per_epoch)  # the schedule accepts it
 
 
 @pytest.mark.slow

@@ -105,9 +105,10 @@ def _since_spawn() -> float:
 
 
 def probe_config(cfg: RunConfig) -> RunConfig:
-    """The timed shape's config as the probe trains it: one epoch of the timed steps (and one
-    for tracing), so the plan and the optimizer's schedule are a cell's, on a budget."""
-    train = dataclasses.replace(cfg.train, epochs=1, steps_per_epoch=TIMED_STEPS + 1)
+    """The timed shape's config as the probe plans it: epochs of the timed steps (and one for
+    tracing), the cell's epoch count kept so its warm-up fits the schedule as it does the cell's;
+    the probe trains the first of them."""
+    train = dataclasses.replace(cfg.train, steps_per_epoch=TIMED_STEPS + 1)
     return dataclasses.replace(cfg, train=train)
 
 
