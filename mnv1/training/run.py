@@ -176,6 +176,13 @@ def run_training(
     with phases.measure(EVALUATE):
         final = evaluate_run(built.model, streams.val, datasets.val_examples, fitted)
     log_end(plan, built.model, datasets, final, run_log)
+    return run_result(plan, costs, start, fitted, final)
+
+
+def run_result(
+    plan: RunPlan, costs: ModelCosts, start: StartPoint, fitted: Fitted, final: dict[str, float]
+) -> RunResult:
+    """What ``run_training`` returns: the final numbers, the costs and where this process began."""
     return RunResult(
         val_top1=final[schema.METRIC_VAL_TOP1],
         val_top5=final[schema.METRIC_VAL_TOP5],
@@ -184,7 +191,7 @@ def run_training(
         keras_params=costs.keras_params,
         train_images_per_sec=fitted.throughput.images_per_sec,
         epoch_seconds=fitted.throughput.epoch_seconds,
-        epochs_done=cfg.train.epochs,
+        epochs_done=plan.cfg.train.epochs,
         resumed_from_epoch=start.epoch,
         replicas=plan.replicas,
         val_examples=round(final[METRIC_VAL_EXAMPLES]),
