@@ -7,7 +7,7 @@ TensorFlow's devices; ``mnv1.training.bootstrap.bootstrap`` must run first when 
 logical CPU
 devices, thread pools or GPU settings.
 
-What a run logs (names in ``tracking/schema.py``; the extra tags are defined below):
+What a run logs (names in ``tracking/schema.py``; the extra tags in ``mnv1.training.plan``):
 
 * params: the flattened config (``model.alpha`` …);
 * metrics: ``alpha``, ``resolution``, ``mult_adds``, ``params``, ``keras_params`` once; ``loss``,
