@@ -25,10 +25,13 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mnv1.config import RunConfig, from_dict
 from mnv1.timing import ENV_SPAWN_TIME
+
+if TYPE_CHECKING:
+    from mnv1.training.plan import RunPlan
 
 TIMED_STEPS = 3
 EVAL_BATCHES = 4
@@ -151,7 +154,6 @@ def _time_shape(
 ) -> ProbeTimings:
     """Build the shape's model the way its cell does (the same plan and build steps), then time
     its first and steady training steps, evaluation, a checkpoint and the tracking import."""
-    import keras
     import numpy as np
     import tensorflow as tf
 
@@ -179,21 +181,7 @@ def _time_shape(
     y = rng.integers(0, num_classes, (batch,)).astype(np.int32)
     batch_ds = tf.data.Dataset.from_tensors((x, y))
 
-    ends: list[float] = []
-
-    class StepClock(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-            ends.append(time.perf_counter())
-
-    began = time.perf_counter()
-    model.fit(
-        training_data(batch_ds, num_classes),
-        epochs=1,
-        steps_per_epoch=plan.steps_per_epoch,
-        callbacks=[StepClock()],
-        verbose=0,
-        shuffle=False,
-    )
+    trace_s, step_s = _time_steps(model, training_data(batch_ds, num_classes), plan)
 
     def evaluate(batches: int) -> float:
         val = validation_data(batch_ds.repeat(batches), batches * batch, batch, num_classes)
@@ -212,13 +200,35 @@ def _time_shape(
         batch=batch,
         startup_s=startup_s,
         tracking_import_s=tracking_import_s,
-        trace_s=ends[0] - began,
-        step_s=statistics.median(b - a for a, b in itertools.pairwise(ends)),
+        trace_s=trace_s,
+        step_s=step_s,
         eval_trace_s=max(0.0, first_eval - eval_batch_s),
         eval_batch_s=eval_batch_s,
         checkpoint_s=checkpoint_s,
         **export,
     )
+
+
+def _time_steps(model: Any, train_data: Any, plan: RunPlan) -> tuple[float, float]:
+    """The first training step (tracing included) and the median of the steady ones after it."""
+    import keras
+
+    ends: list[float] = []
+
+    class StepClock(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            ends.append(time.perf_counter())
+
+    began = time.perf_counter()
+    model.fit(
+        train_data,
+        epochs=1,
+        steps_per_epoch=plan.steps_per_epoch,
+        callbacks=[StepClock()],
+        verbose=0,
+        shuffle=False,
+    )
+    return ends[0] - began, statistics.median(b - a for a, b in itertools.pairwise(ends))
 
 
 def _time_checkpoint(model: Any) -> float:
