@@ -116,6 +116,8 @@ def probe_config(cfg: RunConfig) -> RunConfig:
 
 
 def probe(request: ProbeRequest) -> ProbeResult:
+    """Answer one request in this fresh process: bootstrap as a cell's worker does (before
+    TensorFlow is imported), count the mult-adds, then time the chosen shape."""
     first = next(iter(request.configs.values()))
 
     from mnv1.training.bootstrap import bootstrap
