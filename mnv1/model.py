@@ -24,6 +24,7 @@ Padding is SAME everywhere, so each stride-2 layer gives ``ceil(size / 2)``: 224
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -106,47 +107,69 @@ def build_mobilenet_v1(
     # values keep the model name and the layer configs clean.
     alpha, resolution, num_classes = float(alpha), int(resolution), int(num_classes)
 
-    def norm_act(x: keras.KerasTensor, prefix: str) -> keras.KerasTensor:
-        x = layers.BatchNormalization(
-            momentum=bn_momentum, epsilon=bn_epsilon, synchronized=sync_bn, name=f"{prefix}_bn"
-        )(x)
-        if activation == "relu6":
-            return layers.ReLU(max_value=6.0, name=f"{prefix}_relu")(x)
-        return layers.ReLU(name=f"{prefix}_relu")(x)
-
-    def conv(x: keras.KerasTensor, filters: int, kernel: int, stride: int, prefix: str):
-        # No bias: the BatchNorm that follows has its own shift (β).
-        x = layers.Conv2D(
-            filters, kernel, strides=stride, padding="same", use_bias=False, name=prefix
-        )(x)
-        return norm_act(x, prefix)
-
-    def separable(x: keras.KerasTensor, filters: int, stride: int, prefix: str):
-        x = layers.DepthwiseConv2D(
-            3, strides=stride, padding="same", use_bias=False, name=f"{prefix}_dw"
-        )(x)
-        x = norm_act(x, f"{prefix}_dw")
-        return conv(x, filters, 1, 1, f"{prefix}_pw")
-
+    blocks = _Blocks(activation, bn_momentum, bn_epsilon, sync_bn)
     inputs = keras.Input(shape=(resolution, resolution, 3), name="image")
-    x = inputs
-    for block_id, (kind, stride, channels) in enumerate(BLOCKS):
-        filters = width(channels, alpha)
-        if kind == "conv":
-            x = conv(x, filters, 3, stride, f"conv{block_id}")
-        elif variant == "shallow" and block_id in SHALLOW_REMOVED:
-            continue
-        elif variant == "full_conv":
-            x = conv(x, filters, 3, stride, f"block{block_id}_conv")
-        else:
-            x = separable(x, filters, stride, f"block{block_id}")
-
+    x = blocks.body(inputs, alpha, variant)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     x = layers.Dense(num_classes, name="fc")(x)
     # float32 softmax keeps the probabilities exact under mixed precision.
     outputs = layers.Activation("softmax", dtype="float32", name="predictions")(x)
     return keras.Model(inputs, outputs, name=name or model_name(alpha, resolution, variant))
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """The layers of the convolutional body, under the names the layer tables and costs pin:
+    ``conv0``, ``block<i>_dw``, ``block<i>_pw``, ``block<i>_conv``, each with ``_bn``, ``_relu``."""
+
+    activation: str
+    bn_momentum: float
+    bn_epsilon: float
+    sync_bn: bool
+
+    def body(self, x: keras.KerasTensor, alpha: float, variant: Variant | str) -> keras.KerasTensor:
+        """The 14 blocks of Table 1 (the variant's version of each) on ``x``."""
+        for block_id, (kind, stride, channels) in enumerate(BLOCKS):
+            filters = width(channels, alpha)
+            if kind == "conv":
+                x = self.conv(x, filters, 3, stride, f"conv{block_id}")
+            elif variant == "shallow" and block_id in SHALLOW_REMOVED:
+                continue
+            elif variant == "full_conv":
+                x = self.conv(x, filters, 3, stride, f"block{block_id}_conv")
+            else:
+                x = self.separable(x, filters, stride, f"block{block_id}")
+        return x
+
+    def norm_act(self, x: keras.KerasTensor, prefix: str) -> keras.KerasTensor:
+        x = layers.BatchNormalization(
+            momentum=self.bn_momentum,
+            epsilon=self.bn_epsilon,
+            synchronized=self.sync_bn,
+            name=f"{prefix}_bn",
+        )(x)
+        if self.activation == "relu6":
+            return layers.ReLU(max_value=6.0, name=f"{prefix}_relu")(x)
+        return layers.ReLU(name=f"{prefix}_relu")(x)
+
+    def conv(
+        self, x: keras.KerasTensor, filters: int, kernel: int, stride: int, prefix: str
+    ) -> keras.KerasTensor:
+        # No bias: the BatchNorm that follows has its own shift (β).
+        x = layers.Conv2D(
+            filters, kernel, strides=stride, padding="same", use_bias=False, name=prefix
+        )(x)
+        return self.norm_act(x, prefix)
+
+    def separable(
+        self, x: keras.KerasTensor, filters: int, stride: int, prefix: str
+    ) -> keras.KerasTensor:
+        x = layers.DepthwiseConv2D(
+            3, strides=stride, padding="same", use_bias=False, name=f"{prefix}_dw"
+        )(x)
+        x = self.norm_act(x, f"{prefix}_dw")
+        return self.conv(x, filters, 1, 1, f"{prefix}_pw")
 
 
 def _check_arguments(**model_arguments: Any) -> None:

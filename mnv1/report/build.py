@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from mnv1.report import deploy, figures, paper_tables
 from mnv1.report.budget import budget_text
-from mnv1.report.context import SYNTHETIC_DESIGN, sweep_context
+from mnv1.report.context import SYNTHETIC_DESIGN, SweepContext, sweep_context
 from mnv1.report.document import Block, FigureBlock, Heading, Paragraph, TableBlock, to_markdown
 from mnv1.report.fidelity import SLIM_RELEASES, AnalyticCheck, Fidelity, check_release, fidelity
 from mnv1.report.grid import grid_table, runs_table, status_matrix, top1_matrix
@@ -76,16 +76,7 @@ def assemble(
     records = cell_records(sweep)
     context = sweep_context(sweep.parent.tags, sweep.runs, records)
 
-    checks: list[AnalyticCheck] = []
-    paper_tabs: list[Table] = []
-    for build in (lambda: paper_tables.table2(costs), lambda: paper_tables.table3(rows3)):
-        table, found = build()
-        paper_tabs.append(table)
-        checks += found
-    for key in paper_tables.tables_to_show(records):
-        table, found = paper_tables.comparison_table(key, records, costs, release)
-        paper_tabs.append(table)
-        checks += found
+    paper_tabs, checks = _paper_tables(records, costs, rows3, release)
     fid = fidelity(records, checks, release, context)
     grid_tabs = [top1_matrix(records), grid_table(records), runs_table(records)]
     subtitle = context.caption()
@@ -97,14 +88,68 @@ def assemble(
     pngs = {name: figures.png_bytes(fig) for name, fig in figs.items()}
     deploy_blocks, deploy_tabs, deploy_figs = _deploy_section(sweep, records, subtitle)
     figs.update(deploy_figs)
-    deploy_pngs = {f"{name}.png": figures.png_bytes(fig) for name, fig in deploy_figs.items()}
+    pngs.update({f"{name}.png": figures.png_bytes(fig) for name, fig in deploy_figs.items()})
 
-    counts = status_counts(records)
     parent = sweep.parent
-    budget = budget_text(r for r in sweep.runs if r.parent_run_id == parent.run_id)
     title = f"mnv1 report: {sweep.experiment}, sweep {parent.sweep_key or parent.run_id}"
+    blocks = _intro_blocks(title, sweep, records, context, release)
+    blocks += _body_blocks(fid, paper_tabs, pngs, deploy_blocks, grid_tabs, release, subtitle)
+    tables = {
+        t.key: t
+        for t in [fid.summary_table(), *paper_tabs, *deploy_tabs, *grid_tabs, fid.checks_table()]
+    }
+    files: dict[str, str | bytes] = {
+        MARKDOWN: to_markdown(blocks),
+        HTML: to_html(title, blocks),
+        FIGURE4: pngs.pop("figure4"),
+        FIGURE5: pngs.pop("figure5"),
+        **{f"{key}.csv": table.to_csv() for key, table in tables.items()},
+        FIDELITY_JSON: json.dumps(fid.to_dict(), indent=2) + "\n",
+        **pngs,  # the deployment figures
+    }
+    return ReportResult(
+        out_dir=out,
+        files=tuple(_write(out, files)),
+        experiment=sweep.experiment,
+        parent_run_id=parent.run_id,
+        sweep_key=parent.sweep_key,
+        records=tuple(records),
+        tables=tables,
+        fidelity=fid,
+        figures=figs,
+    )
+
+
+def _paper_tables(
+    records: list[CellRecord], costs: CostsFn, rows3: Sequence[tuple[str, Costs]], release: str
+) -> tuple[list[Table], list[AnalyticCheck]]:
+    """Tables 2 and 3, then each paper table the sweep's cells can be compared with, and the
+    analytic checks each one found."""
+    checks: list[AnalyticCheck] = []
+    paper_tabs: list[Table] = []
+    for build in (lambda: paper_tables.table2(costs), lambda: paper_tables.table3(rows3)):
+        table, found = build()
+        paper_tabs.append(table)
+        checks += found
+    for key in paper_tables.tables_to_show(records):
+        table, found = paper_tables.comparison_table(key, records, costs, release)
+        paper_tabs.append(table)
+        checks += found
+    return paper_tabs, checks
+
+
+def _intro_blocks(
+    title: str,
+    sweep: SweepRuns,
+    records: list[CellRecord],
+    context: SweepContext,
+    release: str,
+) -> list[Block]:
+    """The title and the paragraphs that say what was trained, on what, and where it is stored."""
+    parent = sweep.parent
+    counts = status_counts(records)
+    budget = budget_text(r for r in sweep.runs if r.parent_run_id == parent.run_id)
     rel = SLIM_RELEASES[release]
-    bars = " Error bars: ± one standard deviation over seeds." if fid.noise.several_seeds else ""
     blocks: list[Block] = [
         Heading(title, 1),
         Paragraph(
@@ -123,7 +168,22 @@ def assemble(
     ]
     if context.synthetic:
         blocks.append(Paragraph(SYNTHETIC_DESIGN))
-    blocks += [
+    return blocks
+
+
+def _body_blocks(
+    fid: Fidelity,
+    paper_tabs: list[Table],
+    pngs: dict[str, bytes],
+    deploy_blocks: list[Block],
+    grid_tabs: list[Table],
+    release: str,
+    subtitle: str,
+) -> list[Block]:
+    """Fidelity summary, the paper's tables, the figures, the grid and the analytic checks."""
+    rel = SLIM_RELEASES[release]
+    bars = " Error bars: ± one standard deviation over seeds." if fid.noise.several_seeds else ""
+    return [
         Heading("Fidelity summary"),
         TableBlock(fid.summary_table()),
         Heading("The paper's tables"),
@@ -150,40 +210,18 @@ def assemble(
         TableBlock(fid.checks_table()),
     ]
 
-    tables = {
-        t.key: t
-        for t in [fid.summary_table(), *paper_tabs, *deploy_tabs, *grid_tabs, fid.checks_table()]
-    }
-    written: list[Path] = []
 
-    def write(name: str, data: str | bytes) -> None:
+def _write(out: Path, files: dict[str, str | bytes]) -> list[Path]:
+    """Write each file into ``out`` in order (text as UTF-8); their paths, in that order."""
+    written: list[Path] = []
+    for name, data in files.items():
         path = out / name
         if isinstance(data, bytes):
             path.write_bytes(data)
         else:
             path.write_text(data, encoding="utf-8")
         written.append(path)
-
-    write(MARKDOWN, to_markdown(blocks))
-    write(HTML, to_html(title, blocks))
-    write(FIGURE4, pngs["figure4"])
-    write(FIGURE5, pngs["figure5"])
-    for key, table in tables.items():
-        write(f"{key}.csv", table.to_csv())
-    write(FIDELITY_JSON, json.dumps(fid.to_dict(), indent=2) + "\n")
-    for name, data in deploy_pngs.items():
-        write(name, data)
-    return ReportResult(
-        out_dir=out,
-        files=tuple(written),
-        experiment=sweep.experiment,
-        parent_run_id=parent.run_id,
-        sweep_key=parent.sweep_key,
-        records=tuple(records),
-        tables=tables,
-        fidelity=fid,
-        figures=figs,
-    )
+    return written
 
 
 def _deploy_section(

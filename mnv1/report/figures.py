@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from matplotlib import ticker
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -84,6 +85,40 @@ def _trade_off(
     fig = Figure(figsize=(7.5, 5.0), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
+    _plot_ours(ax, ours, spread, colours)
+    rel = SLIM_RELEASES[release]
+    ref_x = [x_slim(s) for s in slim]
+    ref_y = [slim_top1(s, release) for s in slim]
+    ax.scatter(
+        ref_x,
+        ref_y,
+        facecolors="none",
+        edgecolors=[colours[s.resolution] for s in slim],
+        marker="s",
+        s=42,
+        zorder=2,
+        label=f"TF-slim {rel} (ImageNet)",
+        gid=REFERENCE_GID,
+    )
+    if fit:
+        _plot_fits(ax, [x for _, x, _ in ours], [y for _, _, y in ours], ref_x, ref_y)
+    _log_x_axis(ax)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Top-1 accuracy (%)")
+    set_title(ax, title, subtitle)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def _plot_ours(
+    ax: Axes,
+    ours: list[tuple[int, float, float]],
+    spread: list[tuple[int, float, float, float]],
+    colours: dict[float, str],
+) -> None:
+    """Our cells, one series per ρ (largest first), each with its seed-to-seed error bars."""
     for res in sorted({res for res, _, _ in ours}, reverse=True):
         ax.scatter(
             [x for r, x, _ in ours if r == res],
@@ -110,58 +145,44 @@ def _trade_off(
             )
             for collection in container.lines[2]:
                 collection.set_gid(ERRORBAR_GID)
-    rel = SLIM_RELEASES[release]
-    ref_x = [x_slim(s) for s in slim]
-    ref_y = [slim_top1(s, release) for s in slim]
-    ax.scatter(
-        ref_x,
-        ref_y,
-        facecolors="none",
-        edgecolors=[colours[s.resolution] for s in slim],
-        marker="s",
-        s=42,
-        zorder=2,
-        label=f"TF-slim {rel} (ImageNet)",
-        gid=REFERENCE_GID,
-    )
-    if fit:
-        xs = [x for _, x, _ in ours]
-        ours_fit = loglinear_fit(xs, [y for _, _, y in ours])
-        if ours_fit is not None:
-            _fit_line(
-                ax,
-                ours_fit,
-                xs,
-                color="black",
-                linewidth=1.2,
-                label=f"ours, log-linear fit ({ours_fit.slope:+.1f} pp/decade)",
-                gid=FIT_GID,
-            )
-        ref_fit = loglinear_fit(ref_x, ref_y)
-        if ref_fit is not None:
-            _fit_line(
-                ax,
-                ref_fit,
-                ref_x,
-                color="grey",
-                linestyle="--",
-                linewidth=1.0,
-                label=f"TF-slim, log-linear fit ({ref_fit.slope:+.1f} pp/decade)",
-                gid=REFERENCE_FIT_GID,
-            )
+
+
+def _plot_fits(
+    ax: Axes, xs: list[float], ys: list[float], ref_x: list[float], ref_y: list[float]
+) -> None:
+    """The log-linear fits of our cells and of the TF-slim checkpoints (when each has one)."""
+    ours_fit = loglinear_fit(xs, ys)
+    if ours_fit is not None:
+        _fit_line(
+            ax,
+            ours_fit,
+            xs,
+            color="black",
+            linewidth=1.2,
+            label=f"ours, log-linear fit ({ours_fit.slope:+.1f} pp/decade)",
+            gid=FIT_GID,
+        )
+    ref_fit = loglinear_fit(ref_x, ref_y)
+    if ref_fit is not None:
+        _fit_line(
+            ax,
+            ref_fit,
+            ref_x,
+            color="grey",
+            linestyle="--",
+            linewidth=1.0,
+            label=f"TF-slim, log-linear fit ({ref_fit.slope:+.1f} pp/decade)",
+            gid=REFERENCE_FIT_GID,
+        )
+
+
+def _log_x_axis(ax: Axes) -> None:
     ax.set_xscale("log")
     # Plain numbers (20, 50, 100 …) read better than 2×10¹, and matplotlib's minor labels on
     # a short log axis overlap the major ones.
     ax.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(ticker.NullFormatter())
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("Top-1 accuracy (%)")
-    set_title(ax, title, subtitle)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    return fig
 
 
 def figure4(records: Sequence[CellRecord], release: str = "2017", subtitle: str = "") -> Figure:

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -34,6 +35,7 @@ from typing import Any
 from mnv1.config import RunConfig, to_dict
 from mnv1.sweep.plan import Probe, ProbePoint, num_classes, shape_of
 from mnv1.timing import ENV_SPAWN_TIME
+from mnv1.training.probe import ProbeRequest, ProbeResult
 
 ENV_PROBE_DIR = "MNV1_PROBE_DIR"
 PROBE_TIMEOUT_S = 900.0
@@ -91,10 +93,10 @@ def probe_key(cells: Sequence[RunConfig]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _run_probe(request: dict[str, Any]) -> dict[str, Any]:
+def _run_probe(request: ProbeRequest) -> ProbeResult:
     with tempfile.TemporaryDirectory(prefix="mnv1-probe-") as tmp:
         folder = Path(tmp)
-        (folder / "request.json").write_text(json.dumps(request))
+        (folder / "request.json").write_text(json.dumps(request.to_dict()))
         env = dict(os.environ)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         env[ENV_SPAWN_TIME] = f"{time.time():.6f}"
@@ -124,34 +126,29 @@ def _run_probe(request: dict[str, Any]) -> dict[str, Any]:
         if done.returncode != 0 or not result_file.exists():
             tail = (done.stderr or "")[-STDERR_TAIL_CHARS:]
             raise ProbeError(f"the probe process exited {done.returncode}:\n{tail}")
-        result: dict[str, Any] = json.loads(result_file.read_text())
-        return result
+        return ProbeResult.from_dict(json.loads(result_file.read_text()))
 
 
 def measure(cells: Sequence[RunConfig], say: Callable[[str], None] = print) -> Probe:
     """Time the costliest and the cheapest shape of the grid, each in a fresh process."""
     shapes = shapes_of(cells)
-    configs = {s: to_dict(c) for s, c in shapes.items()}
     classes = {s: num_classes(c) for s, c in shapes.items()}
     say(f"probe: timing the costliest of {len(shapes)} shape(s) in a fresh process")
-    first = _run_probe(
-        {"configs": configs, "classes": classes, "count": list(shapes), "time": "max"}
-    )
-    mult_adds: dict[str, int] = {s: int(v) for s, v in first["mult_adds"].items()}
-    points = [ProbePoint(**first["point"])]
+    first = _run_probe(ProbeRequest(shapes, classes, "max", count=tuple(shapes)))
+    mult_adds = first.mult_adds
+    points = [ProbePoint(**asdict(first.point))]
     cheapest = min(mult_adds, key=lambda s: mult_adds[s] * shapes[s].train.batch_size)
     if cheapest != points[0].shape:
         say(f"probe: timing the cheapest, {cheapest}")
         second = _run_probe(
-            {
-                "configs": {cheapest: configs[cheapest]},
-                "classes": {cheapest: classes[cheapest]},
-                "count": [],
-                "known": {cheapest: mult_adds[cheapest]},
-                "time": cheapest,
-            }
+            ProbeRequest(
+                {cheapest: shapes[cheapest]},
+                {cheapest: classes[cheapest]},
+                cheapest,
+                known={cheapest: mult_adds[cheapest]},
+            )
         )
-        points.append(ProbePoint(**second["point"]))
+        points.append(ProbePoint(**asdict(second.point)))
     return Probe(
         host=socket.gethostname(),
         key=probe_key(cells),

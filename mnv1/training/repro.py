@@ -58,8 +58,12 @@ def device_kind(devices: Sequence[str], gpus: Sequence[str] | None = None) -> st
 
 
 def reproducibility_tags(
-    train: TrainConfig, devices: Sequence[str], gpus: Sequence[str] | None = None
+    train: TrainConfig,
+    devices: Sequence[str],
+    gpus: Sequence[str] | None = None,
+    kind: str | None = None,
 ) -> dict[str, str]:
+    """The four tags; ``kind`` is the device kind when already known (``device_kind``)."""
     # One seed drives both: keras.utils.set_random_seed(train.seed) for the initialisation and the
     # tf.data shuffle and augmentation seeds for the data order. Two tags all the same, so a
     # reader does not have to know that, and a later split of the seed keeps the schema.
@@ -67,5 +71,5 @@ def reproducibility_tags(
         schema.TAG_OP_DETERMINISM: "on" if train.deterministic else "off",
         schema.TAG_DATA_ORDER_SEED: str(train.seed),
         schema.TAG_INIT_SEED: str(train.seed),
-        schema.TAG_DEVICE_KIND: device_kind(devices, gpus),
+        schema.TAG_DEVICE_KIND: kind if kind is not None else device_kind(devices, gpus),
     }

@@ -7,7 +7,7 @@ TensorFlow's devices; ``mnv1.training.bootstrap.bootstrap`` must run first when 
 logical CPU
 devices, thread pools or GPU settings.
 
-What a run logs (names in ``tracking/schema.py``; the extra tags are defined below):
+What a run logs (names in ``tracking/schema.py``; the extra tags in ``mnv1.training.plan``):
 
 * params: the flattened config (``model.alpha`` …);
 * metrics: ``alpha``, ``resolution``, ``mult_adds``, ``params``, ``keras_params`` once; ``loss``,
@@ -63,38 +63,19 @@ from mnv1.training.callbacks import (
     check_val_examples,
 )
 from mnv1.training.checkpoint import CheckpointStore
-from mnv1.training.recipe import (
-    bn_momentum_for,
-    check_train_config,
-    make_loss,
-    make_metrics,
-    make_optimizer,
-    peak_learning_rate,
-    resolve_jit,
+from mnv1.training.plan import (
+    TAG_RESUMED_FROM_STEP,
+    Platform,
+    RunPlan,
+    plan_run,
+    planned_train_images,
 )
-from mnv1.training.repro import reproducibility_tags
+from mnv1.training.recipe import check_train_config, make_loss, make_metrics, make_optimizer
+from mnv1.training.repro import device_kind
 from mnv1.training.resume import resume_checkpoint
 from mnv1.training.runlog import RunLog
 from mnv1.training.strategy import check_global_batch, make_strategy
 
-TAG_TF_VERSION = "mnv1.tf_version"
-TAG_KERAS_VERSION = "mnv1.keras_version"
-TAG_CUDA_VERSION = "mnv1.cuda_version"
-TAG_DEVICES = "mnv1.devices"
-TAG_BN_BATCH_STATS = "mnv1.bn_batch_stats"  # "per_replica" or "synchronized"
-TAG_BN_MOMENTUM = "mnv1.bn_momentum"  # the momentum used
-TAG_BN_MOMENTUM_SOURCE = "mnv1.bn_momentum_source"  # "config" or "step_budget"
-TAG_BN_RECALIBRATION = "mnv1.bn_recalibration_batches"
-TAG_PEAK_LR = "mnv1.peak_learning_rate"
-# The report reads these three back for the training budget, so their names live in the schema.
-TAG_STEPS_PER_EPOCH = schema.TAG_STEPS_PER_EPOCH
-TAG_TOTAL_STEPS = schema.TAG_TOTAL_STEPS
-TAG_TARGET_MINUTES = schema.TAG_TARGET_MINUTES
-TAG_WARMUP_STEPS = "mnv1.warmup_steps"
-TAG_PER_REPLICA_BATCH = schema.TAG_PER_REPLICA_BATCH
-TAG_JIT = "mnv1.jit_compile"
-TAG_PRECISION = "mnv1.precision"
-TAG_RESUMED_FROM_STEP = "mnv1.resumed_from_step"  # steps into the resumed epoch (0: its start)
 METRIC_VAL_EXAMPLES = schema.METRIC_VAL_EXAMPLES
 
 COSTS_TEXT = "costs.txt"
@@ -118,6 +99,38 @@ class RunResult:
     """Validation examples counted by the final evaluation (every one, exactly once)."""
 
 
+@dataclass(frozen=True)
+class Built:
+    """The run's compiled model and its optimizer, created inside the strategy's scope."""
+
+    model: keras.Model
+    optimizer: keras.optimizers.Optimizer
+
+
+@dataclass(frozen=True)
+class StartPoint:
+    """Where this process starts training: epochs already done, and steps into the next one."""
+
+    epoch: int
+    step: int = 0
+
+
+@dataclass(frozen=True)
+class Streams:
+    """The batches fit reads: endless one-hot training batches, padded validation batches."""
+
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """What fit leaves for the final evaluation: the last epoch's metrics and the throughput."""
+
+    epoch_metrics: EpochMetrics
+    throughput: Throughput
+
+
 def run_training(
     cfg: RunConfig,
     run_log: RunLog,
@@ -127,150 +140,224 @@ def run_training(
 ) -> RunResult:
     """Train one run to ``cfg.train.epochs`` epochs, resuming from its last checkpoint.
 
-    ``phases`` records where the time goes (``mnv1.timing``); pass a ``TimedRunLog`` on the
-    same recorder to count run log calls as ``tracking``.
+    The steps, in order: the strategy, the data, the plan (``mnv1.training.plan``), build, the
+    start-of-run log, resume, fit, the final evaluation and the end-of-run log. ``phases``
+    records where the time goes (``mnv1.timing``); pass a ``TimedRunLog`` on the same recorder
+    to count run log calls as ``tracking``.
     """
     phases = phases or PhaseRecorder()
     check_train_config(cfg.train)
     check_export_config(cfg.export)
     run_log.log_params(flatten(to_dict(cfg)))
     with phases.measure(IMPORT):  # the strategy initialises TensorFlow's devices
-        strategy = make_strategy(cfg.distribute)
-        replicas = int(strategy.num_replicas_in_sync)
-        per_replica = check_global_batch(cfg.train.batch_size, replicas)
-
-        keras.utils.clear_session()  # fresh layer names and global state for this run
-        apply_run_settings(cfg.train)
+        strategy = start_strategy(cfg)
     if datasets is None:
-        from mnv1.data.pipeline import load_datasets
-
-        planned = (
-            cfg.train.epochs * cfg.train.steps_per_epoch * cfg.train.batch_size
-            if cfg.train.steps_per_epoch
-            else None  # whole passes: cached when there is more than one epoch
-        )
-        if planned is None and cfg.train.epochs == 1:
-            planned = 0  # one pass over the split: nothing is read twice
         with phases.measure(DATA):  # includes filling the in-memory caches
-            datasets = load_datasets(
-                cfg.data,
-                cfg.model.resolution,
-                cfg.train.batch_size,
-                cfg.train.seed,
-                train_images=planned,
-            )
-    steps_per_epoch = cfg.train.steps_per_epoch or datasets.train_examples // cfg.train.batch_size
-    if steps_per_epoch < 1:
-        raise ValueError(
-            f"the training split has {datasets.train_examples} examples, fewer than one global "
-            f"batch (train.batch_size={cfg.train.batch_size}); lower train.batch_size or set "
-            "train.steps_per_epoch"
-        )
-    total_steps = cfg.train.epochs * steps_per_epoch
-    bn_momentum = cfg.model.bn_momentum
-    bn_source = "config"
-    if bn_momentum is None:
-        bn_momentum, bn_source = bn_momentum_for(total_steps), "step_budget"
-    devices = list(strategy.extended.worker_devices)
-    jit = resolve_jit(cfg.train, on_gpu=any("GPU" in d.upper() for d in devices))
-
+            datasets = load_run_data(cfg)
+    plan = plan_run(
+        cfg,
+        platform_of(strategy),
+        datasets.train_examples,
+        datasets.num_classes,
+        datasets.fingerprint.as_tags(),
+    )
     with phases.measure(BUILD):
-        model, optimizer = _compiled_model(
-            cfg, strategy, datasets.num_classes, steps_per_epoch, bn_momentum, jit
+        built = build_model(plan, strategy)
+        costs = count_costs(built.model)
+    log_start(plan, built.model, costs, datasets, run_log, phases)
+    streams = make_streams(plan, datasets)
+    store = CheckpointStore(
+        checkpoint_dir if checkpoint_dir is not None else run_key.checkpoint_dir(cfg),
+        keep=cfg.train.keep_checkpoints,
+    )
+    with phases.measure(CHECKPOINT), strategy.scope():
+        start = resume_run(plan, store, built.model, run_log)
+    fitted = fit_run(plan, built, strategy, datasets, streams, store, start, run_log, phases)
+    with phases.measure(EVALUATE):
+        final = evaluate_run(built.model, streams.val, datasets.val_examples, fitted)
+    log_end(plan, built.model, datasets, final, run_log)
+    return run_result(plan, costs, start, fitted, final)
+
+
+def run_result(
+    plan: RunPlan, costs: ModelCosts, start: StartPoint, fitted: Fitted, final: dict[str, float]
+) -> RunResult:
+    """What ``run_training`` returns: the final numbers, the costs and where this process began."""
+    return RunResult(
+        val_top1=final[schema.METRIC_VAL_TOP1],
+        val_top5=final[schema.METRIC_VAL_TOP5],
+        mult_adds=costs.mult_adds,
+        params=costs.params,
+        keras_params=costs.keras_params,
+        train_images_per_sec=fitted.throughput.images_per_sec,
+        epoch_seconds=fitted.throughput.epoch_seconds,
+        epochs_done=plan.cfg.train.epochs,
+        resumed_from_epoch=start.epoch,
+        replicas=plan.replicas,
+        val_examples=round(final[METRIC_VAL_EXAMPLES]),
+    )
+
+
+def start_strategy(cfg: RunConfig) -> tf.distribute.Strategy:
+    """The run's strategy (initialises TensorFlow's devices), a fresh Keras session and the run's
+    settings. A global batch that does not split over the replicas fails here, before any data
+    is read."""
+    strategy = make_strategy(cfg.distribute)
+    check_global_batch(cfg.train.batch_size, int(strategy.num_replicas_in_sync))
+    keras.utils.clear_session()  # fresh layer names and global state for this run
+    apply_run_settings(cfg.train)
+    return strategy
+
+
+def platform_of(strategy: tf.distribute.Strategy) -> Platform:
+    """What this process offers a plan: the strategy's replicas and devices, the versions."""
+    devices = tuple(strategy.extended.worker_devices)
+    return Platform(
+        strategy=type(strategy).__name__,
+        replicas=int(strategy.num_replicas_in_sync),
+        devices=devices,
+        tf_version=tf.__version__,
+        keras_version=keras.__version__,
+        cuda_version=str(tf.sysconfig.get_build_info().get("cuda_version", "none")),
+        device_kind=device_kind(devices),
+    )
+
+
+def load_run_data(cfg: RunConfig) -> Datasets:
+    """The run's splits, its in-memory caches filled for the images it plans to read."""
+    from mnv1.data.pipeline import load_datasets
+
+    return load_datasets(
+        cfg.data,
+        cfg.model.resolution,
+        cfg.train.batch_size,
+        cfg.train.seed,
+        train_images=planned_train_images(cfg),
+    )
+
+
+def build_model(plan: RunPlan, strategy: tf.distribute.Strategy) -> Built:
+    """Model, optimizer and metrics, all created inside the strategy's scope."""
+    cfg = plan.cfg
+    with strategy.scope():
+        model = build_mobilenet_v1(
+            alpha=cfg.model.alpha,
+            resolution=cfg.model.resolution,
+            num_classes=plan.num_classes,
+            variant=cfg.model.variant,
+            dropout=cfg.model.dropout,
+            activation=cfg.model.activation,
+            bn_momentum=plan.bn_momentum,
+            sync_bn=cfg.model.sync_bn,
         )
-        costs = count_costs(model)
+        optimizer = make_optimizer(cfg.train, plan.steps_per_epoch, model)
+        model.compile(
+            optimizer=optimizer,
+            loss=make_loss(cfg.train),
+            weighted_metrics=make_metrics(cfg.train),
+            jit_compile=plan.jit,
+        )
+    return Built(model, optimizer)
+
+
+def log_start(
+    plan: RunPlan,
+    model: keras.Model,
+    costs: ModelCosts,
+    datasets: Datasets,
+    run_log: RunLog,
+    phases: PhaseRecorder,
+) -> None:
+    """What the run logs before training: its costs, the plan's tags, its dataset inputs, and
+    the cost table and model summary as texts."""
     run_log.log_metrics(
         {
-            schema.METRIC_ALPHA: cfg.model.alpha,
-            schema.METRIC_RESOLUTION: cfg.model.resolution,
+            schema.METRIC_ALPHA: plan.cfg.model.alpha,
+            schema.METRIC_RESOLUTION: plan.cfg.model.resolution,
             schema.METRIC_MULT_ADDS: costs.mult_adds,
             schema.METRIC_PARAMS: costs.params,
             schema.METRIC_KERAS_PARAMS: costs.keras_params,
         }
     )
-    tags = {
-        schema.TAG_VARIANT: cfg.model.variant,
-        schema.TAG_REPLICAS: str(replicas),
-        schema.TAG_STRATEGY: type(strategy).__name__,
-        TAG_TF_VERSION: tf.__version__,
-        TAG_KERAS_VERSION: keras.__version__,
-        TAG_CUDA_VERSION: str(tf.sysconfig.get_build_info().get("cuda_version", "none")),
-        TAG_DEVICES: ",".join(devices),
-        TAG_BN_BATCH_STATS: "synchronized" if cfg.model.sync_bn else "per_replica",
-        TAG_BN_MOMENTUM: f"{bn_momentum:.6g}",
-        TAG_BN_MOMENTUM_SOURCE: bn_source,
-        TAG_BN_RECALIBRATION: str(cfg.train.bn_recalibration_batches),
-        TAG_PEAK_LR: f"{peak_learning_rate(cfg.train):.6g}",
-        TAG_STEPS_PER_EPOCH: str(steps_per_epoch),
-        TAG_TOTAL_STEPS: str(total_steps),
-        TAG_WARMUP_STEPS: str(round(cfg.train.warmup_epochs * steps_per_epoch)),
-        TAG_PER_REPLICA_BATCH: str(per_replica),
-        TAG_JIT: str(jit).lower(),
-        TAG_PRECISION: cfg.train.precision,
-        **reproducibility_tags(cfg.train, devices),
-    }
-    if cfg.train.target_minutes is not None:
-        tags[TAG_TARGET_MINUTES] = f"{cfg.train.target_minutes:g}"
-    tags.update(datasets.fingerprint.as_tags())
-    run_log.set_tags(tags)
+    run_log.set_tags(dict(plan.tags))
     run_log.log_inputs(datasets.inputs)  # the splits trained on and scored on, as datasets
     with phases.measure(BUILD):
         texts = {COSTS_TEXT: cost_table(costs), SUMMARY_TEXT: model_summary(model)}
     for text_name, text in texts.items():
         run_log.log_text(text_name, text)
 
-    train_data = training_data(datasets.train, datasets.num_classes)
-    val_data = validation_data(
-        datasets.val, datasets.val_examples, cfg.train.batch_size, datasets.num_classes
+
+def make_streams(plan: RunPlan, datasets: Datasets) -> Streams:
+    return Streams(
+        train=training_data(datasets.train, datasets.num_classes),
+        val=validation_data(
+            datasets.val, datasets.val_examples, plan.cfg.train.batch_size, datasets.num_classes
+        ),
     )
 
-    store = CheckpointStore(
-        checkpoint_dir if checkpoint_dir is not None else run_key.checkpoint_dir(cfg),
-        keep=cfg.train.keep_checkpoints,
-    )
-    # The optimizer's slots are created in the scope when restoring. A damaged checkpoint falls
-    # back to an older one, or to a start from scratch, in this same run (mnv1.training.resume).
-    with phases.measure(CHECKPOINT), strategy.scope():
-        state = resume_checkpoint(store, model, steps_per_epoch, run_log)
-    start_epoch = state.epochs_done if state else 0
-    start_step = state.step_in_epoch if state else 0
+
+def resume_run(
+    plan: RunPlan, store: CheckpointStore, model: keras.Model, run_log: RunLog
+) -> StartPoint:
+    """Load the newest good checkpoint into ``model`` and tag where the run resumes from.
+
+    Call inside the strategy's scope: the optimizer's slots are created there when restoring. A
+    damaged checkpoint falls back to an older one, or to a start from scratch, in this same run
+    (``mnv1.training.resume``).
+    """
+    state = resume_checkpoint(store, model, plan.steps_per_epoch, run_log)
+    start = StartPoint(state.epochs_done, state.step_in_epoch) if state else StartPoint(0)
     run_log.set_tags(
-        {schema.TAG_RESUMED_FROM_EPOCH: str(start_epoch), TAG_RESUMED_FROM_STEP: str(start_step)}
+        {schema.TAG_RESUMED_FROM_EPOCH: str(start.epoch), TAG_RESUMED_FROM_STEP: str(start.step)}
     )
+    return start
 
+
+def fit_run(
+    plan: RunPlan,
+    built: Built,
+    strategy: tf.distribute.Strategy,
+    datasets: Datasets,
+    streams: Streams,
+    store: CheckpointStore,
+    start: StartPoint,
+    run_log: RunLog,
+    phases: PhaseRecorder,
+) -> Fitted:
+    """Train from ``start`` to the last epoch: a resumed epoch's remaining steps first."""
+    train = plan.cfg.train
     recalibration = None
-    if cfg.train.bn_recalibration_batches:
+    if train.bn_recalibration_batches:
         # Created before fit's own iterator: see recalibration_data.
         with phases.measure(EVALUATE):
             recalibration = iter(
                 strategy.experimental_distribute_dataset(
-                    recalibration_data(datasets.train, cfg.train.bn_recalibration_batches)
+                    recalibration_data(datasets.train, train.bn_recalibration_batches)
                 )
             )
-    bn_stats = BatchNormStats(model, strategy, recalibration, cfg.train.bn_recalibration_batches)
-    epoch_metrics = EpochMetrics(run_log)
-    throughput = Throughput(cfg.train.batch_size)
+    bn_stats = BatchNormStats(built.model, strategy, recalibration, train.bn_recalibration_batches)
+    fitted = Fitted(EpochMetrics(run_log), Throughput(train.batch_size))
     checkpointing = Checkpointing(
-        store, steps_per_epoch, cfg.train.checkpoint_every_steps, phases=phases
+        store, plan.steps_per_epoch, train.checkpoint_every_steps, phases=phases
     )
     interactive = sys.stdout.isatty()
     callbacks: list[keras.callbacks.Callback] = [
         PhaseTiming(phases),  # first: see PhaseTiming
-        StopOnNaN(lambda: float(optimizer.learning_rate)),
-        throughput,
+        StopOnNaN(lambda: float(built.optimizer.learning_rate)),
+        fitted.throughput,
         BeforeEvaluation(bn_stats.prepare_for_evaluation),
         ValidationCount(datasets.val_examples),  # before the metrics are logged
-        epoch_metrics,  # before checkpointing: see mnv1.training.callbacks
+        fitted.epoch_metrics,  # before checkpointing: see mnv1.training.callbacks
         checkpointing,
     ]
     if not interactive:
-        callbacks.append(EpochLine(cfg.train.epochs))
+        callbacks.append(EpochLine(train.epochs))
 
     def fit(first_epoch: int, last_epoch: int, steps: int) -> None:
         with phases.measure(TRAIN):  # evaluation, checkpoints and tracking inside count apart
-            model.fit(
-                train_data,
-                validation_data=val_data,
+            built.model.fit(
+                streams.train,
+                validation_data=streams.val,
                 initial_epoch=first_epoch,
                 epochs=last_epoch,
                 steps_per_epoch=steps,
@@ -279,80 +366,43 @@ def run_training(
                 shuffle=False,  # the data layer shuffles; Keras cannot shuffle a tf.data stream
             )
 
-    epoch = start_epoch
-    if start_step and epoch < cfg.train.epochs:
+    epoch = start.epoch
+    if start.step and epoch < train.epochs:
         # Resumed mid-epoch: finish that epoch's remaining steps first.
-        checkpointing.step_offset = start_step
-        fit(epoch, epoch + 1, steps_per_epoch - start_step)
+        checkpointing.step_offset = start.step
+        fit(epoch, epoch + 1, plan.steps_per_epoch - start.step)
         epoch += 1
-    if epoch < cfg.train.epochs:
-        fit(epoch, cfg.train.epochs, steps_per_epoch)
+    if epoch < train.epochs:
+        fit(epoch, train.epochs, plan.steps_per_epoch)
+    return fitted
 
-    with phases.measure(EVALUATE):
-        final = _final_metrics(model, val_data, datasets.val_examples, epoch_metrics, throughput)
+
+def log_end(
+    plan: RunPlan, model: keras.Model, datasets: Datasets, final: dict[str, float], run_log: RunLog
+) -> None:
+    """The final metrics, then the model and, with ``export.enabled``, its LiteRT exports."""
     run_log.log_metrics(final)
-    if cfg.tracking.log_model:
+    if plan.cfg.tracking.log_model:
         example = next(iter(datasets.val))[0][:1]
         run_log.log_model(model, example.numpy())
     # After the model is logged, so its LiteRT exports join it on its LoggedModel.
-    if cfg.export.enabled:  # LiteRT flatbuffers, int8 top-1, batch-1 latency (mnv1.export)
+    if plan.cfg.export.enabled:  # LiteRT flatbuffers, int8 top-1, batch-1 latency (mnv1.export)
         export_cell(
-            model, datasets.train, datasets.val, cfg.export, run_log, final[schema.METRIC_VAL_TOP1]
+            model,
+            datasets.train,
+            datasets.val,
+            plan.cfg.export,
+            run_log,
+            final[schema.METRIC_VAL_TOP1],
         )
 
-    return RunResult(
-        val_top1=final[schema.METRIC_VAL_TOP1],
-        val_top5=final[schema.METRIC_VAL_TOP5],
-        mult_adds=costs.mult_adds,
-        params=costs.params,
-        keras_params=costs.keras_params,
-        train_images_per_sec=throughput.images_per_sec,
-        epoch_seconds=throughput.epoch_seconds,
-        epochs_done=cfg.train.epochs,
-        resumed_from_epoch=start_epoch,
-        replicas=replicas,
-        val_examples=round(final[METRIC_VAL_EXAMPLES]),
-    )
 
-
-def _compiled_model(
-    cfg: RunConfig,
-    strategy: tf.distribute.Strategy,
-    num_classes: int,
-    steps_per_epoch: int,
-    bn_momentum: float,
-    jit: bool,
-) -> tuple[keras.Model, keras.optimizers.Optimizer]:
-    """Model, optimizer and metrics, all created inside the strategy's scope."""
-    with strategy.scope():
-        model = build_mobilenet_v1(
-            alpha=cfg.model.alpha,
-            resolution=cfg.model.resolution,
-            num_classes=num_classes,
-            variant=cfg.model.variant,
-            dropout=cfg.model.dropout,
-            activation=cfg.model.activation,
-            bn_momentum=bn_momentum,
-            sync_bn=cfg.model.sync_bn,
-        )
-        optimizer = make_optimizer(cfg.train, steps_per_epoch, model)
-        model.compile(
-            optimizer=optimizer,
-            loss=make_loss(cfg.train),
-            weighted_metrics=make_metrics(cfg.train),
-            jit_compile=jit,
-        )
-    return model, optimizer
-
-
-def _final_metrics(
-    model: keras.Model,
-    val_data: tf.data.Dataset,
-    val_examples: int,
-    epoch_metrics: EpochMetrics,
-    throughput: Throughput,
+def evaluate_run(
+    model: keras.Model, val_data: tf.data.Dataset, val_examples: int, fitted: Fitted
 ) -> dict[str, float]:
-    """Final validation numbers (the last epoch's) and this process's throughput."""
+    """The final metrics: the last epoch's validation numbers (or a fresh evaluation when every
+    epoch was done before this process) and this process's throughput."""
+    epoch_metrics, throughput = fitted.epoch_metrics, fitted.throughput
     if epoch_metrics.last:
         final = {
             schema.METRIC_VAL_TOP1: epoch_metrics.last["val_top1"],
