@@ -60,7 +60,7 @@ def test_find_cell_returns_the_newest_run_of_a_key(store: tuple[str, str]) -> No
     )
     child = runs.create(uri, exp, "c", cell_tags("k3", me), parent_run_id=parent)
     assert MlflowClient(uri).get_run(child).data.tags["mlflow.parentRunId"] == parent
-    sweep = runs.find_sweep(uri, exp, "s1")
+    sweep = runs.newest(uri, exp, schema.KIND_SWEEP, {schema.TAG_SWEEP: "s1"})
     assert sweep is not None and sweep.run_id == parent
     assert runs.find_cell(uri, exp, "k2") is not None and other
 

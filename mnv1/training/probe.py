@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mnv1.config import from_dict
-from mnv1.timing import ENV_SPAWN_TIME
+from mnv1.worker_contract import ENV_SPAWN_TIME
 
 TIMED_STEPS = 3
 EVAL_BATCHES = 4
