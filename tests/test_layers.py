@@ -61,3 +61,12 @@ def test_an_upward_import_breaks_the_contract_and_is_named(tmp_path: Path) -> No
     assert "- mnv1.training.checkpoint -> mnv1.sweep.plan (l." in done.stdout
     assert "mnv1.tracking is not allowed to import mnv1.training:" in done.stdout
     assert "- mnv1.tracking.runs -> mnv1.training.worker (l." in done.stdout
+
+
+def test_a_module_in_no_layer_breaks_the_contract(tmp_path: Path) -> None:
+    # The contract is exhaustive: a new top-level module must be placed before it may exist.
+    root = copy_tree(tmp_path / "tree")
+    (root / "mnv1" / "helpers.py").write_text("VALUE = 1\n", encoding="utf-8")
+    done = lint_layers(root)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "The following modules are not listed as layers:\n\n- mnv1.helpers\n" in done.stdout
