@@ -3,12 +3,12 @@ keeps it, and a copy of the tree with one upward import added breaks it, naming 
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from tree_support import REPO, copy_sources
+
 # What .ci/layers reads: the package folders, the contract, and the install layout (pyproject).
 TREE = ("mnv1", "tracking", "conf", "experiments", "pyproject.toml", ".importlinter", ".ci")
 
@@ -22,16 +22,6 @@ def lint_layers(root: Path) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
-
-
-def copy_tree(target: Path) -> Path:
-    for name in TREE:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target / name)
-    return target
 
 
 def add_import(module: Path, line: str) -> None:
@@ -49,7 +39,7 @@ def test_the_tree_keeps_the_layer_contract() -> None:
 
 
 def test_an_upward_import_breaks_the_contract_and_is_named(tmp_path: Path) -> None:
-    root = copy_tree(tmp_path / "tree")
+    root = copy_sources(TREE, tmp_path / "tree")
     # One run reaching up into many runs (training/run.py imported sweep/run_key.py once), and
     # the tracking layer (installed as mnv1.tracking from tracking/) reaching up into training.
     add_import(root / "mnv1" / "training" / "checkpoint.py", "from mnv1.sweep import plan")
@@ -65,7 +55,7 @@ def test_an_upward_import_breaks_the_contract_and_is_named(tmp_path: Path) -> No
 
 def test_a_module_in_no_layer_breaks_the_contract(tmp_path: Path) -> None:
     # The contract is exhaustive: a new top-level module must be placed before it may exist.
-    root = copy_tree(tmp_path / "tree")
+    root = copy_sources(TREE, tmp_path / "tree")
     (root / "mnv1" / "helpers.py").write_text("VALUE = 1\n", encoding="utf-8")
     done = lint_layers(root)
     assert done.returncode == 1, done.stdout + done.stderr
