@@ -22,9 +22,12 @@ $(STAMP): pyproject.toml Makefile
 	@echo "Installed into $(VENV)/. To put mnv1-train, mnv1-plan and the other console scripts on"
 	@echo "the PATH of a shell, run in it:  . $(VENV)/bin/activate"
 
+# ruff, the format check, and the layer contract (.importlinter: no module imports from a layer
+# above its own).
 lint: $(STAMP)
 	$(BIN)/ruff check mnv1 tracking tests conf experiments
 	$(BIN)/ruff format --check mnv1 tracking tests conf experiments
+	.ci/layers $(BIN)/python
 
 typecheck: $(STAMP)
 	.ci/typecheck $(BIN)/python

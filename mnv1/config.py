@@ -248,9 +248,6 @@ class TuneConfig:
     """The share of the training split that scores a trial (``data.holdout_percent``)."""
     max_consecutive_failed_trials: int = 3
     """This many failed trials in a row stop a cell's search (and the command exits non-zero)."""
-    trial_module: str = "mnv1.training.worker"
-    """The module run as ``python -m MODULE --config run.json --run-log mlflow:RUN_ID`` for each
-    trial (the training worker; the tests run a stand-in with the same command line)."""
 
 
 @dataclass
@@ -570,7 +567,6 @@ TUNE_RULES: tuple[Rule, ...] = (
     _text_rule("tune.tuned_file", optional=True),
     _int("tune.holdout_percent", 1, 50),
     _int("tune.max_consecutive_failed_trials", 1),
-    _text_rule("tune.trial_module"),
 )
 
 RULE_BY_KEY: dict[str, Rule] = {rule.key: rule for rule in (*RULES, *TUNE_RULES)}

@@ -20,15 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any
-
-from mnv1.training.runlog import RunLog
-
-# The environment variable through which an orchestrator hands a worker the wall-clock time
-# (``time.time()``) at which it spawned it, so the worker can tell how long it took to start.
-ENV_SPAWN_TIME = "MNV1_SPAWN_TIME"
 
 # Phase names, in the order a run goes through them (metric ``time_<phase>_s`` each).
 PROCESS_START = "process_start"  # spawn to the worker's first line: interpreter and imports
@@ -120,43 +113,3 @@ class PhaseRecorder:
     def metrics(self) -> dict[str, float]:
         """The totals as run-log metrics: ``{"time_<phase>_s": seconds}``."""
         return {metric_name(name): seconds for name, seconds in self.totals.items()}
-
-
-@dataclass
-class TimedRunLog:
-    """A RunLog that counts the time spent in every call of ``inner`` as phase ``tracking``."""
-
-    inner: RunLog
-    phases: PhaseRecorder
-
-    def log_params(self, params: Mapping[str, Any]) -> None:
-        with self.phases.measure(TRACKING):
-            self.inner.log_params(params)
-
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        with self.phases.measure(TRACKING):
-            self.inner.log_metrics(metrics, step=step)
-
-    def set_tags(self, tags: Mapping[str, str]) -> None:
-        with self.phases.measure(TRACKING):
-            self.inner.set_tags(tags)
-
-    def log_text(self, name: str, text: str) -> None:
-        with self.phases.measure(TRACKING):
-            self.inner.log_text(name, text)
-
-    def log_inputs(self, inputs: Sequence[Any]) -> None:
-        with self.phases.measure(TRACKING):
-            self.inner.log_inputs(inputs)
-
-    def log_model(self, model: Any, input_example: Any) -> None:
-        with self.phases.measure(TRACKING):
-            self.inner.log_model(model, input_example)
-
-    def log_file(self, name: str, data: bytes) -> None:
-        with self.phases.measure(TRACKING):
-            self.inner.log_file(name, data)
-
-    def logged_metric_steps(self, key: str) -> list[int]:
-        with self.phases.measure(TRACKING):
-            return self.inner.logged_metric_steps(key)

@@ -75,6 +75,12 @@ class Workspace:
         path = os.pathsep.join([str(FAILURE_INJECTION), self.env()["PYTHONPATH"]])
         return {"PYTHONPATH": path, "MNV1_TEST_FAIL_CELL": cell}
 
+    def standin_env(self) -> dict[str, str]:
+        """Environment entries under which every worker trains the stand-in of
+        ``tests/tune_standin.py`` instead of a model (a tuner's trials in seconds)."""
+        path = os.pathsep.join([str(FAILURE_INJECTION), self.env()["PYTHONPATH"]])
+        return {"PYTHONPATH": path, "MNV1_TEST_TRIAL_STANDIN": "1"}
+
     def failing_export_env(self, cell: str) -> dict[str, str]:
         """Environment entries under which ``cell`` trains, then its int8 conversion fails."""
         path = os.pathsep.join([str(FAILURE_INJECTION), self.env()["PYTHONPATH"]])

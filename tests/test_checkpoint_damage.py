@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from mnv1.config import ConfigError
+from mnv1.runlog import MemoryRunLog
 from mnv1.training.checkpoint import (
     LATEST_FILE,
     STATE_FILE,
@@ -28,7 +29,6 @@ from mnv1.training.resume import (
     TAG_CHECKPOINT_FALLBACK,
     resume_checkpoint,
 )
-from mnv1.training.runlog import MemoryRunLog
 
 STEPS = 2
 

@@ -138,7 +138,7 @@ def test_a_requeued_job_resumes_its_own_run(
     store: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from mnv1.cli.hydra_grid import check_command
-    from mnv1.sweep.run_key import run_key
+    from mnv1.run_key import run_key
 
     uri, experiment_id = store
     cfg = check_command(["experiment=smoke"], multirun=True).cells[0].config
@@ -200,7 +200,7 @@ def test_a_sweep_whose_ray_head_is_down_fails_fast(tmp_path: Path) -> None:
 
 CHILD = """
 import os, time
-from mnv1.training.worker import die_with_orchestrator
+from mnv1.worker_contract import die_with_orchestrator
 assert die_with_orchestrator({"MNV1_ORCHESTRATOR_PID": str(os.getppid())})
 print("armed", flush=True)
 time.sleep(120)

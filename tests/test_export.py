@@ -216,8 +216,8 @@ def test_a_trained_cell_exports_and_its_int8_model_agrees_with_the_float_one(
 
     from mnv1.config import from_dict
     from mnv1.export.runtime import Model
+    from mnv1.runlog import MemoryRunLog
     from mnv1.training.run import run_training
-    from mnv1.training.runlog import MemoryRunLog
 
     cfg = from_dict(
         tiny_config(
@@ -461,7 +461,7 @@ def test_bench_latency_refuses_a_bad_count(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_a_jsonl_run_log_keeps_a_file_beside_its_records(tmp_path: Path) -> None:
-    from mnv1.training.runlog import JsonlRunLog
+    from mnv1.runlog import JsonlRunLog
 
     run_log = JsonlRunLog(tmp_path / "run.jsonl")
     run_log.log_file(schema.ARTIFACT_TFLITE_INT8, b"\x00TFL3")

@@ -15,15 +15,14 @@ the working tree.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig
 from pathlib import Path
 
 import pytest
+from tree_support import copy_sources
 
-REPO = Path(__file__).resolve().parents[1]
 # What the package is built from (pyproject.toml's packages, package-dir and readme).
 SOURCES = ("pyproject.toml", "README.md", "mnv1", "tracking", "conf", "experiments")
 
@@ -45,14 +44,7 @@ def _run(
 
 @pytest.mark.slow
 def test_a_fresh_non_editable_install_imports_no_generic_package(tmp_path: Path) -> None:
-    source = tmp_path / "src"
-    source.mkdir()
-    for name in SOURCES:
-        path = REPO / name
-        if path.is_dir():
-            shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(path, source / name)
+    source = copy_sources(SOURCES, tmp_path / "src")
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)

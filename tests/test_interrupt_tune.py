@@ -24,8 +24,6 @@ from mnv1.cli.tune import Plan, plan
 from mnv1.tune.project import project_for
 from mnv1.tune.search import hold_search
 
-STANDIN = "tune.trial_module=tests.tune_standin"
-
 
 def _script(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
@@ -42,7 +40,8 @@ def test_an_interrupt_in_each_phase_of_a_search_then_a_relaunch_finishes_it(
     ts.extra_env["TMPDIR"] = str(tmp)
     # Two seconds an epoch: the signal lands while a trial's process runs.
     ts.extra_env["MNV1_STANDIN_EPOCH_SECONDS"] = "2"
-    args = ts.args("tune.max_trials=3", STANDIN)
+    ts.extra_env.update(ts.standin_env())
+    args = ts.args("tune.max_trials=3")
     command = [_script("mnv1-tune"), *args]
     db = tmp_path / "mlflow.db"
 

@@ -14,10 +14,10 @@ from probe_support import write_probe
 from mnv1.cli.hydra_grid import Expansion, check_command
 from mnv1.cli.plan import Planned, planned
 from mnv1.config import TrainConfig
+from mnv1.run_key import run_key
 from mnv1.sweep.lifecycle import grid_document, seeded, status_matrix, sweep_key
 from mnv1.sweep.orchestrate import SweepRef, _child_tags, child_run_name
 from mnv1.sweep.probe import ENV_PROBE_DIR
-from mnv1.sweep.run_key import run_key
 from mnv1.training.repro import cpu_model, device_kind, reproducibility_tags
 
 ONE_CELL = ["experiment=smoke", "model.alpha=0.25", "model.resolution=32"]

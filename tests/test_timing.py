@@ -7,9 +7,9 @@ from train_support import make_datasets, tiny_config
 
 from mnv1 import timing
 from mnv1.config import from_dict
-from mnv1.timing import PhaseRecorder, TimedRunLog
-from mnv1.training.runlog import MemoryRunLog
-from mnv1.training.worker import spawn_seconds
+from mnv1.runlog import MemoryRunLog, TimedRunLog
+from mnv1.timing import PhaseRecorder
+from mnv1.worker_contract import ENV_SPAWN_TIME, spawn_seconds
 
 
 def recorder(*ticks: float) -> PhaseRecorder:
@@ -74,10 +74,10 @@ def test_timed_tracker_passes_every_call_through_and_counts_it_as_tracking() -> 
 
 
 def test_spawn_seconds_reads_the_orchestrators_timestamp() -> None:
-    assert spawn_seconds({timing.ENV_SPAWN_TIME: "100.5"}, now=102.0) == 1.5
-    assert spawn_seconds({timing.ENV_SPAWN_TIME: "105"}, now=102.0) == 0.0  # clocks disagree
+    assert spawn_seconds({ENV_SPAWN_TIME: "100.5"}, now=102.0) == 1.5
+    assert spawn_seconds({ENV_SPAWN_TIME: "105"}, now=102.0) == 0.0  # clocks disagree
     assert spawn_seconds({}, now=102.0) is None
-    assert spawn_seconds({timing.ENV_SPAWN_TIME: "soon"}, now=102.0) is None
+    assert spawn_seconds({ENV_SPAWN_TIME: "soon"}, now=102.0) is None
 
 
 def test_a_real_run_records_its_phases(tmp_path) -> None:

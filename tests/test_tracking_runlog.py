@@ -11,7 +11,7 @@ from mnv1.tracking import runs
 from mnv1.tracking.runlog import MLflowRunLog
 from mnv1.tracking.store import ensure_experiment
 
-from mnv1.training.runlog import RunLog
+from mnv1.runlog import RunLog
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import psutil
 import pytest
 from mlflow.tracking import MlflowClient
 from mnv1.tracking import runs, schema
+from mnv1.tracking.claim import CREATE, RESUME, SKIP, Claim, claim_run
 from mnv1.tracking.store import ensure_experiment
 
 
@@ -60,7 +61,7 @@ def test_find_cell_returns_the_newest_run_of_a_key(store: tuple[str, str]) -> No
     )
     child = runs.create(uri, exp, "c", cell_tags("k3", me), parent_run_id=parent)
     assert MlflowClient(uri).get_run(child).data.tags["mlflow.parentRunId"] == parent
-    sweep = runs.find_sweep(uri, exp, "s1")
+    sweep = runs.newest(uri, exp, schema.KIND_SWEEP, {schema.TAG_SWEEP: "s1"})
     assert sweep is not None and sweep.run_id == parent
     assert runs.find_cell(uri, exp, "k2") is not None and other
 
@@ -116,3 +117,47 @@ def test_cell_states_take_the_newest_run_per_key(store: tuple[str, str]) -> None
     assert states["k1"].run_id == second
     assert states["k1"].val_top1 == 0.375
     assert states["k9"].status == "MISSING" and states["k9"].run_id is None
+
+
+def test_claim_run_skips_resumes_or_creates_with_the_killed_bookkeeping(
+    store: tuple[str, str],
+) -> None:
+    uri, exp = store
+    me = runs.Owner.current()
+
+    def gone(run: runs.RunInfo) -> str | None:
+        return None if runs.owner_alive(run.tags) else "owner gone at relaunch"
+
+    assert claim_run(uri, None, gone) == Claim(CREATE)
+    done = runs.create(uri, exp, "done", cell_tags("d", me))
+    runs.finish(uri, done, runs.FINISHED)
+    skipped = claim_run(uri, runs.get(uri, done), gone)
+    assert (skipped.action, skipped.killed) == (SKIP, None)
+    assert runs.get(uri, done).status == runs.FINISHED
+
+    live = runs.create(uri, exp, "live", cell_tags("l", me))
+    assert claim_run(uri, runs.get(uri, live), gone).action == SKIP
+    assert runs.get(uri, live).status == runs.RUNNING and runs.TAG_RECONCILED not in (
+        runs.get(uri, live).tags
+    )
+
+    stale = runs.create(uri, exp, "stale", cell_tags("s", dead_owner()))
+    runs.log_text(uri, stale, "traceback.txt", "Traceback: boom\n")
+    claim = claim_run(
+        uri, runs.get(uri, stale), gone, archive=("traceback.txt",), tags={"mnv1.job": "7"}
+    )
+    assert (claim.action, claim.killed) == (RESUME, "owner gone at relaunch")
+    assert claim.run is not None and claim.run.status == runs.RUNNING  # as it was found
+    resumed = runs.get(uri, stale)
+    assert resumed.status == runs.RUNNING
+    assert resumed.tags[runs.TAG_RECONCILED] == "owner gone at relaunch"
+    assert resumed.tags[runs.TAG_ATTEMPT] == "2" and resumed.tags["mnv1.job"] == "7"
+    assert resumed.tags[schema.TAG_PID] == str(me.pid)
+    assert runs.artifact_names(uri, stale) == ["attempt1"]
+
+    failed = runs.create(uri, exp, "failed", cell_tags("f", me))
+    runs.finish(uri, failed, runs.FAILED)
+    again = claim_run(uri, runs.get(uri, failed), gone)
+    assert (again.action, again.killed) == (RESUME, None)
+    assert runs.get(uri, failed).status == runs.RUNNING
+    assert runs.TAG_RECONCILED not in runs.get(uri, failed).tags

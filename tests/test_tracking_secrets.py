@@ -25,7 +25,6 @@ from sweep_support import Workspace
 
 PASSWORD = "pw-" + secrets.token_hex(8)
 TOKEN = "tok-" + secrets.token_hex(8)
-STANDIN = "tune.trial_module=tests.tune_standin"
 
 
 @dataclass
@@ -45,11 +44,11 @@ def launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launched]:
     ws.extra_env["MLFLOW_TRACKING_TOKEN"] = TOKEN
     outputs: dict[str, str] = {}
 
-    def run(name: str, *args: str) -> None:
+    def run(name: str, *args: str, env: dict[str, str] | None = None) -> None:
         done = subprocess.run(
             [_script(name), *args],
             cwd=ws.root,
-            env=ws.env(),
+            env=ws.env(**(env or {})),
             capture_output=True,
             text=True,
             timeout=900,
@@ -67,12 +66,12 @@ def launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launched]:
             "mnv1-tune",
             "experiment=smoke",
             "tune.max_trials=2",
-            STANDIN,
             f"tune.dir={ws.root / 'tune'}",
             f"tune.tuned_file={ws.root / 'tuned' / 'smoke.yaml'}",
             f"tune.cells=[{'mnv1_a0.25_r32'}]",
             data,
             f"tracking.uri={uri}",
+            env=ws.standin_env(),  # the trials train the stand-in: seconds each
         )
         report = str(ws.root / "report")
         run("mnv1-report", "--experiment", "smoke", "--tracking-uri", uri, "--out", report)

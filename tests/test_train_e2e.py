@@ -18,7 +18,7 @@ import time
 import pytest
 from train_support import child_command, child_env, run_child, tiny_config
 
-from mnv1.training.runlog import JsonlRunLog
+from mnv1.runlog import JsonlRunLog
 
 # Each test starts one or two training processes (two for the module-scoped pair).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

@@ -14,6 +14,7 @@ from train_support import make_datasets
 from mnv1.config import RunConfig
 from mnv1.costs import count_costs
 from mnv1.model import build_mobilenet_v1
+from mnv1.runlog import JsonlRunLog, MemoryRunLog
 from mnv1.training.batchnorm import BatchNormStats
 from mnv1.training.callbacks import (
     EpochMetrics,
@@ -25,7 +26,6 @@ from mnv1.training.callbacks import (
 )
 from mnv1.training.checkpoint import CheckpointState, CheckpointStore
 from mnv1.training.run import cost_table, recalibration_data, training_data, validation_data
-from mnv1.training.runlog import JsonlRunLog, MemoryRunLog
 from mnv1.training.worker import load_config, main, make_run_log
 
 

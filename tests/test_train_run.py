@@ -11,9 +11,9 @@ from train_support import make_datasets, tiny_config
 from mnv1.config import from_dict
 from mnv1.costs import count_costs
 from mnv1.model import build_mobilenet_v1
+from mnv1.runlog import MemoryRunLog
 from mnv1.training.checkpoint import CheckpointStore
 from mnv1.training.run import run_training
-from mnv1.training.runlog import MemoryRunLog
 
 
 def one_device_config(tmp_path, **train):

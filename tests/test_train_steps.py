@@ -14,6 +14,7 @@ from train_support import make_datasets, tiny_config
 from mnv1.config import RunConfig, from_dict
 from mnv1.costs import count_costs
 from mnv1.model import build_mobilenet_v1
+from mnv1.runlog import MemoryRunLog
 from mnv1.timing import PhaseRecorder
 from mnv1.training.checkpoint import CheckpointState, CheckpointStore
 from mnv1.training.plan import Platform, plan_run, planned_train_images
@@ -33,7 +34,6 @@ from mnv1.training.run import (
     resume_run,
     start_strategy,
 )
-from mnv1.training.runlog import MemoryRunLog
 
 CPU = Platform(
     strategy="OneDeviceStrategy",

@@ -20,10 +20,11 @@ from mnv1.cli.hydra_grid import check_command
 from mnv1.cli.plan import planned as sweep_plan
 from mnv1.cli.tune import EXIT_FAILED, Plan, plan, run, with_sweep_budget
 from mnv1.config import RunConfig
+from mnv1.run_key import run_key
 from mnv1.sweep.probe import ENV_PROBE_DIR
-from mnv1.sweep.run_key import run_key
 from mnv1.tune.space import SpaceError, load_space, space_problems
-from mnv1.tune.tuned_file import TunedCell, apply_tuned, write_tuned
+from mnv1.tune.tuned_file import apply_tuned, write_tuned
+from mnv1.tuned import TunedCell
 
 
 @pytest.fixture

@@ -15,11 +15,9 @@ import pytest
 from tune_support import CELL, TuneSpace, expected_top1
 
 from mnv1.cli.hydra_grid import check_command
-from mnv1.sweep.run_key import run_key
+from mnv1.run_key import run_key
 from mnv1.tune.distributed import free_port
-from mnv1.tune.tuned_file import read_tuned
-
-STANDIN = "tune.trial_module=tests.tune_standin"
+from mnv1.tuned import read_tuned
 
 
 @pytest.fixture
@@ -30,7 +28,8 @@ def ts(tmp_path: Path) -> TuneSpace:
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_a_trial_killed_mid_way_resumes_in_its_own_run_after_a_relaunch(ts: TuneSpace) -> None:
-    args = ts.args("tune.max_trials=4", STANDIN)
+    ts.extra_env.update(ts.standin_env())
+    args = ts.args("tune.max_trials=4")
     first = ts.cli("mnv1-tune", *args, MNV1_STANDIN_KILL_TRIAL="1")
     assert first.returncode == 3, first.stdout + first.stderr
     assert "relaunch" in first.stderr
@@ -59,7 +58,8 @@ def test_a_trial_killed_mid_way_resumes_in_its_own_run_after_a_relaunch(ts: Tune
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_loopback_chief_and_two_workers_with_a_worker_killed(ts: TuneSpace) -> None:
-    args = ts.args("tune.max_trials=6", "tune.workers=2", STANDIN)
+    ts.extra_env.update(ts.standin_env())
+    args = ts.args("tune.max_trials=6", "tune.workers=2")
     done = ts.cli(
         "mnv1-tune",
         *args,
@@ -149,7 +149,8 @@ def test_a_chief_and_a_worker_started_by_hand_as_on_other_hosts(ts: TuneSpace) -
     """No launcher: the README's multi-host recipe on one host. The chief owns the parent run
     and writes the tuned file; the worker finds the search by its key."""
     port = free_port("127.0.0.1")
-    args = ts.args("tune.max_trials=2", STANDIN)
+    ts.extra_env.update(ts.standin_env())
+    args = ts.args("tune.max_trials=2")
     script = str(Path(sys.executable).with_name("mnv1-tune"))
     common = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
     # The store exists before the processes start, as a tracking server's does (two processes

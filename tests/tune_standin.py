@@ -1,7 +1,12 @@
-"""A stand-in for the training worker in the tuning tests.
+"""A stand-in for training in the tuning tests.
 
-``python -m tests.tune_standin --config run.json --run-log mlflow:RUN_ID``: the worker's own
-command line, run by the tuner as each trial's process (``tune.trial_module=tests.tune_standin``).
+Each trial's process is the real worker (``python -m mnv1.training.worker``); under
+``MNV1_TEST_TRIAL_STANDIN=1`` with ``tests/failure_injection`` first on ``PYTHONPATH``
+(``Workspace.standin_env``), the test-only ``sitecustomize`` there serves this file as the
+worker's ``mnv1.training.bootstrap`` and ``mnv1.training.run``, so the worker bootstraps nothing
+and calls ``run_training`` below instead of TensorFlow. ``main`` runs the same training in the
+calling process (``tune_support.in_process``, for fast tests).
+
 It "trains" ``train.epochs`` epochs in well under a second: each epoch logs ``val_top1`` (the
 known function ``objective`` of the trial's values, scaled by progress) and writes an epoch
 checkpoint, so a rerun continues after the last epoch it finished, like the worker. Behaviours
@@ -25,11 +30,13 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mnv1.config import RunConfig, flatten, to_dict
-from mnv1.sweep.run_key import checkpoint_dir
-from mnv1.training.worker import load_config, make_run_log
+from mnv1.run_key import checkpoint_dir
+from mnv1.runlog import RunLog
 
 CHECKPOINT = "standin.json"
 
@@ -56,30 +63,61 @@ def _fail_check(cfg: RunConfig, environ: dict[str, str]) -> None:
             raise RuntimeError(f"stand-in: {key}={value} is above {limit}")
 
 
+def _train_epochs(cfg: RunConfig, run_log: RunLog, environ: dict[str, str]) -> float:
+    """The stand-in training; its final val_top1. Raises where the tests make it fail."""
+    run_log.log_params(flatten(to_dict(cfg)))
+    _fail_check(cfg, environ)
+    folder = checkpoint_dir(cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = folder / CHECKPOINT
+    done = json.loads(state.read_text())["epochs_done"] if state.exists() else 0
+    resumed = done > 0
+    run_log.set_tags({"mnv1.resumed_from_epoch": str(done)})
+    final = objective_of(cfg)
+    epochs = cfg.train.epochs
+    pause = float(environ.get("MNV1_STANDIN_EPOCH_SECONDS", "0"))
+    for epoch in range(done + 1, epochs + 1):
+        time.sleep(pause)
+        run_log.log_metrics({"val_top1": final * epoch / epochs}, step=epoch)
+        state.write_text(json.dumps({"epochs_done": epoch}))
+        kill = environ.get("MNV1_STANDIN_KILL_TRIAL")
+        if kill and kill == environ.get("MNV1_TUNE_TRIAL_ID") and epoch == 1 and not resumed:
+            if environ.get("MNV1_STANDIN_KILL", "self") == "parent":
+                os.kill(os.getppid(), signal.SIGKILL)
+            os.kill(os.getpid(), signal.SIGKILL)
+    run_log.log_metrics({"val_top1": final})
+    return final
+
+
+@dataclass(frozen=True)
+class StandInResult:
+    """What the worker prints of a finished run (``mnv1.training.run.RunResult``'s fields)."""
+
+    val_top1: float
+    val_top5: float
+    train_images_per_sec: float = 0.0
+    replicas: int = 1
+
+
+def bootstrap(distribute: Any, train: Any) -> None:
+    """The worker's ``mnv1.training.bootstrap.bootstrap``: nothing to configure, the stand-in
+    never imports TensorFlow."""
+
+
+def run_training(cfg: RunConfig, run_log: RunLog, **_: Any) -> StandInResult:
+    """The worker's ``mnv1.training.run.run_training``: the stand-in training; an exception
+    fails the run as any training's would (the worker logs its traceback and exits 1)."""
+    final = _train_epochs(cfg, run_log, dict(os.environ))
+    return StandInResult(final, final)
+
+
 def train(cfg: RunConfig, spec: str, environ: dict[str, str]) -> int:
+    """The stand-in training in this process, into the run log ``spec``; the exit status."""
+    from mnv1.training.worker import make_run_log
+
     run_log = make_run_log(spec, cfg)
     try:
-        run_log.log_params(flatten(to_dict(cfg)))
-        _fail_check(cfg, environ)
-        folder = checkpoint_dir(cfg)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = folder / CHECKPOINT
-        done = json.loads(state.read_text())["epochs_done"] if state.exists() else 0
-        resumed = done > 0
-        run_log.set_tags({"mnv1.resumed_from_epoch": str(done)})
-        final = objective_of(cfg)
-        epochs = cfg.train.epochs
-        pause = float(environ.get("MNV1_STANDIN_EPOCH_SECONDS", "0"))
-        for epoch in range(done + 1, epochs + 1):
-            time.sleep(pause)
-            run_log.log_metrics({"val_top1": final * epoch / epochs}, step=epoch)
-            state.write_text(json.dumps({"epochs_done": epoch}))
-            kill = environ.get("MNV1_STANDIN_KILL_TRIAL")
-            if kill and kill == environ.get("MNV1_TUNE_TRIAL_ID") and epoch == 1 and not resumed:
-                if environ.get("MNV1_STANDIN_KILL", "self") == "parent":
-                    os.kill(os.getppid(), signal.SIGKILL)
-                os.kill(os.getpid(), signal.SIGKILL)
-        run_log.log_metrics({"val_top1": final})
+        _train_epochs(cfg, run_log, environ)
     except Exception:
         run_log.log_text("traceback.txt", traceback.format_exc())
         print(traceback.format_exc(), file=sys.stderr)
@@ -91,8 +129,6 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     args = list(sys.argv[1:] if argv is None else argv)
     config = Path(args[args.index("--config") + 1])
     spec = args[args.index("--run-log") + 1]
+    from mnv1.training.worker import load_config
+
     return train(load_config(config), spec, dict(os.environ if environ is None else environ))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""MLflowRunLog: the training loop's RunLog (mnv1.training.runlog) backed by one existing
+"""MLflowRunLog: the training loop's RunLog (mnv1.runlog) backed by one existing
 MLflow run.
 
 The sweep creates the run and decides its final status; the worker process that trains only
@@ -18,7 +18,7 @@ from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
 
-from mnv1.sweep.run_key import VOLATILE_PREFIXES
+from mnv1.run_key import VOLATILE_PREFIXES
 
 from . import datasets
 from .flatbuffers import log_flatbuffer

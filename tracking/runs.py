@@ -145,20 +145,16 @@ def get(uri: str, run_id: str) -> RunInfo:
     return _info(client(uri).get_run(run_id))
 
 
+def newest(uri: str, experiment_id: str, kind: str, key: Mapping[str, str]) -> RunInfo | None:
+    """The newest active run of ``kind`` (tag ``mnv1.kind``) with the tag values ``key``: how a
+    launch finds its cell, sweep, search or trial again, whichever launch created it."""
+    found = search(uri, experiment_id, tags={**key, schema.TAG_KIND: kind})
+    return found[0] if found else None
+
+
 def find_cell(uri: str, experiment_id: str, run_key: str) -> RunInfo | None:
     """The newest cell run with this run key in the experiment, whichever sweep started it."""
-    runs = search(
-        uri, experiment_id, tags={schema.TAG_RUN_KEY: run_key, schema.TAG_KIND: schema.KIND_CELL}
-    )
-    return runs[0] if runs else None
-
-
-def find_sweep(uri: str, experiment_id: str, sweep_key: str) -> RunInfo | None:
-    """The newest parent run of the sweep with this key."""
-    runs = search(
-        uri, experiment_id, tags={schema.TAG_SWEEP: sweep_key, schema.TAG_KIND: schema.KIND_SWEEP}
-    )
-    return runs[0] if runs else None
+    return newest(uri, experiment_id, schema.KIND_CELL, {schema.TAG_RUN_KEY: run_key})
 
 
 def create(

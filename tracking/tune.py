@@ -3,8 +3,9 @@
 A search (one cell of one study, one search space, oracle and seed) has one parent run, tag
 ``mnv1.kind=tune``, found again by its key on a relaunch; each KerasTuner trial has one child run
 nested under it, tag ``mnv1.kind=trial``, found again by (key, trial id), so a trial that is run
-again (a killed process, a restarted worker) continues its own run. Both live in the experiment
-``<study>_tune``, never in the study's own experiment that the paper report reads.
+again (a killed process, a restarted worker) continues its own run (both with ``runs.newest``).
+Both live in the experiment ``<study>_tune``, never in the study's own experiment that the paper
+report reads.
 """
 
 from __future__ import annotations
@@ -22,13 +23,6 @@ TRIALS_CSV_ARTIFACT = "trials.csv"
 TRIALS_FIGURE_ARTIFACT = "trials.png"
 
 
-def find_search(uri: str, experiment_id: str, tune_key: str) -> runs.RunInfo | None:
-    found = runs.search(
-        uri, experiment_id, tags={schema.TAG_TUNE_KEY: tune_key, schema.TAG_KIND: schema.KIND_TUNE}
-    )
-    return found[0] if found else None
-
-
 def create_search(
     uri: str,
     experiment_id: str,
@@ -40,19 +34,6 @@ def create_search(
     run_id = runs.create(uri, experiment_id, name, {schema.TAG_KIND: schema.KIND_TUNE, **tags})
     runs.log_json(uri, run_id, SEARCH_SPACE_ARTIFACT, dict(space))
     return run_id
-
-
-def find_trial(uri: str, experiment_id: str, tune_key: str, trial_id: str) -> runs.RunInfo | None:
-    found = runs.search(
-        uri,
-        experiment_id,
-        tags={
-            schema.TAG_TUNE_KEY: tune_key,
-            schema.TAG_KIND: schema.KIND_TRIAL,
-            schema.TAG_TRIAL_ID: trial_id,
-        },
-    )
-    return found[0] if found else None
 
 
 def create_trial(

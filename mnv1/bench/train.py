@@ -66,8 +66,8 @@ def _datasets(resolution: int, batch: int, classes: int = 1000) -> Any:
 
 def ours(alpha: float, resolution: int, batch: int, steps: int, data: Any) -> float:
     from mnv1.config import RunConfig
+    from mnv1.runlog import MemoryRunLog
     from mnv1.training.run import run_training
-    from mnv1.training.runlog import MemoryRunLog
 
     cfg = RunConfig()
     cfg.model.alpha, cfg.model.resolution = alpha, resolution

@@ -152,7 +152,7 @@ def _killed_cells(cells: Sequence[RunConfig]) -> list[str]:
     if not cells:
         return []
     from mnv1.config import cell_name
-    from mnv1.sweep.run_key import run_key
+    from mnv1.run_key import run_key
     from mnv1.tracking import runs
     from mnv1.tracking.store import find_experiment, resolve_uri
 

@@ -250,7 +250,6 @@ def run(p: Plan, arguments: Sequence[str], launch: Launch | None = None) -> int:
     """Search every planned cell, write the tuned file; the exit status. ``launch`` replaces
     the trial process (tests train a stand-in in this process; see
     ``mnv1.sweep.orchestrate.Launch``)."""
-    from mnv1.sweep.orchestrate import WORKER_MODULE
     from mnv1.tune import distributed
     from mnv1.tune.search import SearchBusyError, SearchInterrupted, run_local
     from mnv1.tune.tuned_file import default_path, write_tuned
@@ -262,7 +261,7 @@ def run(p: Plan, arguments: Sequence[str], launch: Launch | None = None) -> int:
         if owned is None:
             return code
         outcomes.append(owned)  # a chief without a launcher: it writes the tuned file
-    elif p.tune.trial_module == WORKER_MODULE:
+    else:
         from mnv1.sweep.lifecycle import prepare_data
 
         interrupt.phase("data")

@@ -10,11 +10,11 @@ reading a single example again.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from mnv1.data import builders
+from mnv1.run_key import short_key
 
 TRAINING = "training"
 VALIDATION = "validation"
@@ -48,8 +48,7 @@ def info_digest(builder: Any) -> str:
 
 
 def _digest(dataset: str, split: str, examples: int) -> str:
-    payload = json.dumps({"dataset": dataset, "split": split, "examples": examples})
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+    return short_key({"dataset": dataset, "split": split, "examples": examples}, sort_keys=False)
 
 
 def data_inputs(

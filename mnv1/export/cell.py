@@ -17,8 +17,8 @@ import numpy as np
 from mnv1.config import ExportConfig, check
 from mnv1.export.convert import to_flatbuffers
 from mnv1.export.runtime import Model, all_threads, cpu_model, runtime_version, time_flatbuffer
+from mnv1.runlog import RunLog
 from mnv1.tracking import schema
-from mnv1.training.runlog import RunLog
 
 
 def check_export_config(cfg: ExportConfig) -> None:

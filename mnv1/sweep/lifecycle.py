@@ -13,7 +13,6 @@ a fresh parent and fresh cells.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import statistics
@@ -23,8 +22,8 @@ from dataclasses import dataclass
 
 from mnv1 import interrupt, tables
 from mnv1.config import RunConfig, cell_name, to_dict
+from mnv1.run_key import run_key, short_key
 from mnv1.sweep.orchestrate import SweepRef
-from mnv1.sweep.run_key import KEY_LENGTH, run_key
 from mnv1.timing import METRIC_PREPARE, METRIC_REPORT, METRIC_SWEEP_FINISH, METRIC_SWEEP_START
 from mnv1.tracking import runs, schema, ui
 from mnv1.tracking.store import ensure_experiment, resolve_uri
@@ -47,10 +46,7 @@ class SweepBusyError(RuntimeError):
 def sweep_key(cells: Sequence[RunConfig]) -> str:
     """A key for the sweep: the set of its cells' run keys (each covers the base config and the
     cell's grid values), so the same grid over the same base config finds the same parent."""
-    payload = json.dumps(
-        {"study": cells[0].study, "cells": sorted(run_key(c) for c in cells)}, sort_keys=True
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:KEY_LENGTH]
+    return short_key({"study": cells[0].study, "cells": sorted(run_key(c) for c in cells)})
 
 
 def seeded(cells: Sequence[RunConfig]) -> bool:
@@ -130,7 +126,11 @@ def start_sweep(cells: Sequence[RunConfig], sweep_config_text: str, launcher: st
     key = sweep_key(cells)
     rerun = any(c.tracking.rerun for c in cells)
     owner = runs.Owner.current()
-    parent = None if rerun else runs.find_sweep(uri, experiment_id, key)
+    parent = (
+        None
+        if rerun
+        else runs.newest(uri, experiment_id, schema.KIND_SWEEP, {schema.TAG_SWEEP: key})
+    )
     if parent is not None:
         if parent.status == runs.RUNNING and runs.owner_alive(parent.tags) is not False:
             raise SweepBusyError(

@@ -36,15 +36,16 @@ from pathlib import Path
 from typing import IO
 
 from mnv1.config import RunConfig, cell_name, to_dict
+from mnv1.run_key import checkpoint_dir, identity_params, run_key
 from mnv1.sweep.gpu_slots import gpu_slot
-from mnv1.sweep.run_key import checkpoint_dir, identity_params, run_key
 from mnv1.sweep.scheduler import TAG_SCHEDULER_JOB, current_job
 from mnv1.sweep.validate import check
-from mnv1.timing import ENV_SPAWN_TIME, METRIC_CELL, METRIC_WORKER_WALL
+from mnv1.timing import METRIC_CELL, METRIC_WORKER_WALL
 from mnv1.tracking import runs, schema
+from mnv1.tracking.claim import RESUME, SKIP, claim_run
 from mnv1.tracking.store import ensure_experiment, resolve_uri
-from mnv1.training.worker import ENV_ORCHESTRATOR_PID
-from mnv1.tune.tuned_file import tuned_entry
+from mnv1.tuned import tuned_entry
+from mnv1.worker_contract import EXIT_FINISHED, WORKER_MODULE, spawn_env
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def _say(message: str) -> None:
 
 def exit_status(returncode: int) -> tuple[str, str]:
     """The run status and a short description for a worker's exit code."""
-    if returncode == 0:
+    if returncode == EXIT_FINISHED:
         return runs.FINISHED, "exit 0"
     if returncode < 0:
         try:
@@ -133,34 +134,19 @@ def _pump(stream: IO[str], tail: collections.deque[str]) -> None:
         tail.append(line)
 
 
-WORKER_MODULE = "mnv1.training.worker"
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGKILL it when the process that started it dies.
-
-    A tuner's trial must not outlive its tuner: a restarted tuner resumes the trial's run and
-    checkpoint, and an orphan still writing into both would corrupt them.
-    """
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-
-
 def _run_worker(
     config_path: Path,
     run_id: str,
     uri: str,
     cuda_visible: str | None,
     *,
-    module: str = WORKER_MODULE,
     extra_env: dict[str, str] | None = None,
-    die_with_parent: bool = False,
 ) -> tuple[int, str]:
-    """Train in ``python -m MODULE`` (the worker); return its exit code and the tail of its
+    """Train in ``python -m mnv1.training.worker``; return its exit code and the tail of its
     stderr."""
-    env = dict(os.environ)
+    # The worker measures its own start-up against the spawn time (time_process_start_s), and
+    # arms its own death with this process from the pid (mnv1.worker_contract).
+    env = spawn_env(os.environ)
     env.update(extra_env or {})
     env["MLFLOW_TRACKING_URI"] = uri
     if cuda_visible is not None:
@@ -168,27 +154,14 @@ def _run_worker(
     cmd = [
         sys.executable,
         "-m",
-        module,
+        WORKER_MODULE,
         "--config",
         str(config_path),
         "--run-log",
         f"mlflow:{run_id}",
     ]
     tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
-    # The worker measures its own start-up against this (time_process_start_s).
-    env[ENV_SPAWN_TIME] = f"{time.time():.6f}"
-    # The worker dies with this process even when it is killed outright: the worker watches
-    # this pid (see worker.py), and on Linux the kernel also signals it (PR_SET_PDEATHSIG), which
-    # covers trial stand-ins that are not the worker.
-    env[ENV_ORCHESTRATOR_PID] = str(os.getpid())
-    proc = subprocess.Popen(
-        cmd,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-        errors="replace",
-        preexec_fn=_die_with_parent if die_with_parent and sys.platform == "linux" else None,
-    )
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, errors="replace")
     assert proc.stderr is not None
     pump = threading.Thread(target=_pump, args=(proc.stderr, tail), daemon=True)
     pump.start()
@@ -265,6 +238,17 @@ class _Decision:
     message: str
 
 
+def _owner_of(run: runs.RunInfo, job: str | None) -> tuple[str, bool | None]:
+    """Who owns a RUNNING cell run, in words, and whether that process is alive (None: cannot
+    be told from here, another host)."""
+    owner = f"pid {run.tags.get(schema.TAG_PID)} on {run.tags.get(schema.TAG_HOST)}"
+    # A requeued SLURM job keeps its id: a run RUNNING under this very job was owned by the
+    # job's previous incarnation, which is gone whatever host it ran on.
+    if job is not None and run.tags.get(TAG_SCHEDULER_JOB) == job:
+        return f"{owner} (an earlier run of {job})", False
+    return owner, runs.owner_alive(run.tags)
+
+
 def _open_run(
     cfg: RunConfig, key: str, name: str, uri: str, experiment_id: str, sweep: SweepRef | None
 ) -> _Decision:
@@ -272,49 +256,37 @@ def _open_run(
     if cfg.tracking.rerun:
         # A fresh run must not resume the old run's checkpoint: one key, one checkpoint, one run.
         shutil.rmtree(checkpoint_dir(cfg), ignore_errors=True)
-        existing = None
+        found = None
     else:
-        existing = runs.find_cell(uri, experiment_id, key)
+        found = runs.find_cell(uri, experiment_id, key)
+    job = current_job()
 
-    if existing is not None:
+    def owner_gone(run: runs.RunInfo) -> str | None:
+        owner, alive = _owner_of(run, job)
+        return None if alive is not False else f"owner {owner} was gone when {name} was relaunched"
+
+    claim = claim_run(
+        uri,
+        found,
+        owner_gone,
+        archive=(TRACEBACK_ARTIFACT, STDERR_TAIL_ARTIFACT),
+        tags={TAG_SCHEDULER_JOB: job} if job is not None else None,
+    )
+    existing = claim.run
+    if claim.action == SKIP and existing is not None:
         if existing.status == runs.FINISHED:
-            return _Decision(
-                None,
-                "skipped",
-                runs.FINISHED,
-                f"{name}: skipped, run {existing.run_id} with key {key} is already FINISHED "
-                "(tracking.rerun=true trains it again)",
+            why = f"with key {key} is already FINISHED (tracking.rerun=true trains it again)"
+        else:
+            owner, alive = _owner_of(existing, job)
+            why = f"is RUNNING in {owner}" + (
+                "" if alive else " (another host: if that process is gone, mark the run KILLED)"
             )
-        job = current_job()
-        if existing.status == runs.RUNNING:
-            # A requeued SLURM job keeps its id: a run RUNNING under this very job was owned by
-            # the job's previous incarnation, which is gone whatever host it ran on.
-            requeued = job is not None and existing.tags.get(TAG_SCHEDULER_JOB) == job
-            alive = False if requeued else runs.owner_alive(existing.tags)
-            owner = (
-                f"pid {existing.tags.get(schema.TAG_PID)} on {existing.tags.get(schema.TAG_HOST)}"
-            )
-            if requeued:
-                owner += f" (an earlier run of {job})"
-            if alive is not False:
-                return _Decision(
-                    None,
-                    "skipped",
-                    runs.RUNNING,
-                    f"{name}: skipped, run {existing.run_id} is RUNNING in {owner}"
-                    + (
-                        ""
-                        if alive
-                        else " (another host: if that process is gone, mark the run KILLED)"
-                    ),
-                )
-            runs.mark_killed(uri, existing, f"owner {owner} was gone when {name} was relaunched")
+        message = f"{name}: skipped, run {existing.run_id} {why}"
+        return _Decision(None, "skipped", existing.status, message)
+    if claim.action == RESUME and existing is not None:
+        if claim.killed is not None:
+            owner, _ = _owner_of(existing, job)
             _say(f"{name}: run {existing.run_id} was left RUNNING by {owner}, gone: marked KILLED")
-        runs.reopen(
-            uri, existing, runs.Owner.current(), archive=(TRACEBACK_ARTIFACT, STDERR_TAIL_ARTIFACT)
-        )
-        if job is not None:
-            runs.set_tags(uri, existing.run_id, {TAG_SCHEDULER_JOB: job})
         return _Decision(
             existing.run_id,
             "resumed",
@@ -391,16 +363,10 @@ class Attempt:
 Launch = Callable[[Path, str, str, str | None], tuple[int, str]]
 
 
-def worker_launch(
-    module: str = WORKER_MODULE,
-    extra_env: dict[str, str] | None = None,
-    *,
-    die_with_parent: bool = False,
-) -> Launch:
-    """Train in ``python -m MODULE --config run.json --run-log mlflow:RUN_ID``."""
-    return functools.partial(
-        _run_worker, module=module, extra_env=extra_env, die_with_parent=die_with_parent
-    )
+def worker_launch(extra_env: dict[str, str] | None = None) -> Launch:
+    """Train in ``python -m mnv1.training.worker --config run.json --run-log mlflow:RUN_ID``,
+    with ``extra_env`` added to the worker's environment."""
+    return functools.partial(_run_worker, extra_env=extra_env)
 
 
 def run_attempt(

@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from mnv1.config import RunConfig, run_name
-from mnv1.sweep.run_key import run_key
+from mnv1.run_key import run_key
 
 # The smallest budget a target may choose: the throughput meter needs a few steps per epoch.
 MIN_STEPS_PER_EPOCH = 5

@@ -16,7 +16,6 @@ process may see; not the training budget, which the plan derives from the probe.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -24,7 +23,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -33,9 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from mnv1.config import RunConfig, to_dict
+from mnv1.run_key import short_key
 from mnv1.sweep.plan import Probe, ProbePoint, num_classes, shape_of
-from mnv1.timing import ENV_SPAWN_TIME
 from mnv1.training.probe import ProbeRequest, ProbeResult
+from mnv1.worker_contract import spawn_env
 
 ENV_PROBE_DIR = "MNV1_PROBE_DIR"
 PROBE_TIMEOUT_S = 900.0
@@ -89,17 +88,15 @@ def probe_key(cells: Sequence[RunConfig]) -> str:
         "versions": {p: _version(p) for p in ("tensorflow", "keras", "mnv1")},
         "shapes": {s: _speed_identity(c) for s, c in sorted(shapes.items())},
     }
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return short_key(payload)
 
 
 def _run_probe(request: ProbeRequest) -> ProbeResult:
     with tempfile.TemporaryDirectory(prefix="mnv1-probe-") as tmp:
         folder = Path(tmp)
         (folder / "request.json").write_text(json.dumps(request.to_dict()))
-        env = dict(os.environ)
+        env = spawn_env(os.environ)  # the probe measures its start-up from the spawn time
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        env[ENV_SPAWN_TIME] = f"{time.time():.6f}"
         cmd = [
             sys.executable,
             "-m",

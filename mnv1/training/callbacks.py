@@ -16,9 +16,9 @@ from typing import Any, TextIO
 
 import keras
 
+from mnv1.runlog import RunLog
 from mnv1.timing import CHECKPOINT, EVALUATE, TRACE, PhaseRecorder
 from mnv1.training.checkpoint import CheckpointState, CheckpointStore
-from mnv1.training.runlog import RunLog
 
 # Keras log key → run log metric name (tracking/schema.py PER_EPOCH_METRICS). Losses come from
 # the sample-weighted ``xent`` metric: exact on a padded validation set, equal to Keras's

@@ -20,7 +20,7 @@ scratch. Each damaged file is reported (``Resume.damaged``) so the run can say s
 The ``keep`` newest checkpoints are kept (``train.keep_checkpoints``, at least two, so a damaged
 newest one always has one to fall back to), and they stay after the run finishes: relaunching a
 finished run trains nothing and re-reports its final evaluation from the last checkpoint. To
-train the same configuration afresh, delete its directory (``mnv1.sweep.run_key.checkpoint_dir``).
+train the same configuration afresh, delete its directory (``mnv1.run_key.checkpoint_dir``).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mnv1.config import RunConfig, from_dict
-from mnv1.timing import ENV_SPAWN_TIME
+from mnv1.worker_contract import ENV_SPAWN_TIME
 
 if TYPE_CHECKING:
     from mnv1.training.plan import RunPlan

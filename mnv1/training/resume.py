@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
+from mnv1.runlog import RunLog
 from mnv1.training.checkpoint import CheckpointState, CheckpointStore, Resume
-from mnv1.training.runlog import RunLog
 
 # The damaged files, ``path: reason`` joined by "; " (the last attempt that found damage).
 TAG_CHECKPOINT_DAMAGED = "mnv1.checkpoint.damaged"

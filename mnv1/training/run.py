@@ -40,13 +40,13 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from mnv1 import tables
+from mnv1 import run_key, tables
 from mnv1.config import RunConfig, flatten, to_dict
 from mnv1.costs import ModelCosts, count_costs
 from mnv1.data.types import Datasets
 from mnv1.export.cell import check_export_config, export_cell
 from mnv1.model import build_mobilenet_v1
-from mnv1.sweep import run_key
+from mnv1.runlog import RunLog
 from mnv1.timing import BUILD, CHECKPOINT, DATA, EVALUATE, IMPORT, TRAIN, PhaseRecorder
 from mnv1.tracking import schema
 from mnv1.training.batchnorm import BatchNormStats
@@ -73,7 +73,6 @@ from mnv1.training.plan import (
 from mnv1.training.recipe import check_train_config, make_loss, make_metrics, make_optimizer
 from mnv1.training.repro import device_kind
 from mnv1.training.resume import resume_checkpoint
-from mnv1.training.runlog import RunLog
 from mnv1.training.strategy import check_global_batch, make_strategy
 
 METRIC_VAL_EXAMPLES = schema.METRIC_VAL_EXAMPLES

@@ -6,7 +6,7 @@ process (tensorflow/tensorflow#61314). The sweep launches one worker per cell.
 
 RunLog specs:
 
-* ``jsonl:PATH``: append records to a JSON-lines file (``mnv1.training.runlog.JsonlRunLog``);
+* ``jsonl:PATH``: append records to a JSON-lines file (``mnv1.runlog.JsonlRunLog``);
 * ``mlflow:RUN_ID``: log into an existing MLflow run (``mnv1.tracking.runlog.MLflowRunLog``) at
   ``mnv1.tracking.uri`` of the config.
 
@@ -14,22 +14,21 @@ When the run finishes, the worker logs where its time went as final metrics ``ti
 (``mnv1.timing``): process start (from the spawn time an orchestrator passes in
 ``$MNV1_SPAWN_TIME``), TensorFlow import, data, build, training, evaluation, checkpoints, tracking.
 
-Exit status: 0 when the run finished; 1 when it failed (the traceback goes to stderr and to the
-run log as ``traceback.txt``; a NaN loss fails the run the same way, with its reason); 2 for a
-bad command line or a config file that cannot be read.
+Exit status (``mnv1.worker_contract``): 0 when the run finished; 1 when it failed (the traceback
+goes to stderr and to the run log as ``traceback.txt``; a NaN loss fails the run the same way,
+with its reason); 2 for a bad command line or a config file that cannot be read. The worker arms
+its own death with the orchestrator that spawned it (``die_with_orchestrator``) first thing.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import logging
 import os
 import signal
 import sys
-import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,20 +37,25 @@ from typing import NoReturn
 from mnv1 import native_log
 from mnv1.config import RunConfig, from_dict
 from mnv1.data.types import Datasets
+from mnv1.runlog import JsonlRunLog, RunLog, TimedRunLog
 from mnv1.timing import (
     DATA,
-    ENV_SPAWN_TIME,
     IMPORT,
     PHASES,
     PROCESS_START,
     TRACKING,
     WORKER_OTHER,
     PhaseRecorder,
-    TimedRunLog,
     metric_name,
 )
 from mnv1.tracking import schema
-from mnv1.training.runlog import JsonlRunLog, RunLog
+from mnv1.worker_contract import (
+    EXIT_FAILED,
+    EXIT_FINISHED,
+    EXIT_USAGE,
+    die_with_orchestrator,
+    spawn_seconds,
+)
 
 TRACEBACK_TEXT = schema.TRACEBACK_ARTIFACT
 
@@ -98,41 +102,6 @@ def load_config(path: Path) -> RunConfig:
         raise ValueError(f"--config {path}: {err}") from err
 
 
-def spawn_seconds(environ: dict[str, str] | None = None, now: float | None = None) -> float | None:
-    """Seconds since the orchestrator spawned this process (``$MNV1_SPAWN_TIME``), if it says."""
-    env = os.environ if environ is None else environ
-    try:
-        spawned = float(env[ENV_SPAWN_TIME])
-    except (KeyError, ValueError):
-        return None
-    return max(0.0, (time.time() if now is None else now) - spawned)
-
-
-# Set by the orchestrator that spawns this worker (``mnv1.sweep.orchestrate``): its pid.
-ENV_ORCHESTRATOR_PID = "MNV1_ORCHESTRATOR_PID"
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
-def die_with_orchestrator(environ: dict[str, str] | None = None) -> bool:
-    """Ask Linux to send this process SIGTERM when its orchestrator dies; True if armed.
-
-    An orchestrator killed outright (SIGKILL, a Ray worker killed by its raylet) cannot stop its
-    worker, which would train on as an orphan into a run already marked KILLED. Armed here rather
-    than between fork and exec: ``preexec_fn`` is unsafe in a multi-threaded parent (a Ray
-    worker). The parent check closes the race of an orchestrator that died before the arming.
-    """
-    env = os.environ if environ is None else environ
-    expected = env.get(ENV_ORCHESTRATOR_PID, "")
-    if not sys.platform.startswith("linux") or not expected.isdigit():
-        return False
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-        return False
-    if os.getppid() != int(expected):
-        os.kill(os.getpid(), signal.SIGTERM)
-    return True
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     die_with_orchestrator()
     phases = PhaseRecorder()
@@ -157,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_log = make_run_log(spec, cfg)
     except (ValueError, ImportError) as err:
         print(f"mnv1.training.worker: {err}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
 
     return run(cfg, run_log, phases=phases)
 
@@ -199,7 +168,7 @@ def run(
             run_log.log_text(TRACEBACK_TEXT, text)
         except Exception as log_err:  # the run log itself may be what failed
             print(f"mnv1.training.worker: could not log the traceback: {log_err}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     phases.end(WORKER_OTHER)
     try:
         # Every phase, zero where none was spent; process start only where an orchestrator
@@ -214,7 +183,7 @@ def run(
         f"{result.train_images_per_sec:.1f} images/s, {result.replicas} replica(s)",
         flush=True,
     )
-    return 0
+    return EXIT_FINISHED
 
 
 def exit_now(code: int) -> NoReturn:

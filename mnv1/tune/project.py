@@ -10,14 +10,12 @@ raising it continues the same search.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from mnv1.config import RunConfig, TuneConfig, run_name
-from mnv1.sweep.run_key import identity_params
+from mnv1.run_key import identity_params, short_key
 from mnv1.tune.space import Space, apply_values
 
 HASH_LENGTH = 12
@@ -53,8 +51,7 @@ def search_identity(cell: RunConfig, tune: TuneConfig, space: Space) -> dict[str
 
 
 def project_for(cell: RunConfig, tune: TuneConfig, space: Space) -> Project:
-    payload = json.dumps(search_identity(cell, tune, space), sort_keys=True, default=str)
-    digest = hashlib.sha256(payload.encode()).hexdigest()[:HASH_LENGTH]
+    digest = short_key(search_identity(cell, tune, space), HASH_LENGTH)
     name = run_name(cell.model.alpha, cell.model.resolution, cell.model.variant)
     return Project(
         study=cell.study,

@@ -17,8 +17,8 @@ import filelock
 
 from mnv1 import interrupt
 from mnv1.config import RunConfig, TuneConfig
+from mnv1.run_key import run_key
 from mnv1.sweep.orchestrate import Launch
-from mnv1.sweep.run_key import run_key
 from mnv1.tracking import runs, schema
 from mnv1.tracking import tune as tracking
 from mnv1.tracking.store import ensure_experiment, resolve_uri
@@ -32,7 +32,7 @@ from mnv1.tune.summary import (
     trials_csv,
     trials_figure,
 )
-from mnv1.tune.tuned_file import TunedCell
+from mnv1.tuned import TunedCell
 
 
 class SearchBusyError(RuntimeError):
@@ -72,7 +72,7 @@ def open_search(cell: RunConfig, tune: TuneConfig, space: Space, *, reopen: bool
     project = project_for(cell, tune, space)
     uri = resolve_uri(cell.tracking.uri)
     experiment_id = ensure_experiment(uri, project.experiment)
-    parent = tracking.find_search(uri, experiment_id, project.key)
+    parent = runs.newest(uri, experiment_id, schema.KIND_TUNE, {schema.TAG_TUNE_KEY: project.key})
     owner = runs.Owner.current()
     if parent is None:
         tags = {
@@ -166,7 +166,9 @@ def run_local(
         experiment_id = ensure_experiment(uri, project.experiment)
         runner = TrialRunner(cell, tune, project, uri, experiment_id, launch=launch)
         tuner = CellTuner(make_oracle(tune, space), project, runner)
-        parent = tracking.find_search(uri, experiment_id, project.key)
+        parent = runs.newest(
+            uri, experiment_id, schema.KIND_TUNE, {schema.TAG_TUNE_KEY: project.key}
+        )
         if tuner.finished() and parent is not None:
             rows = trial_rows(uri, experiment_id, project.key)
             best = best_row(rows)

@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from mnv1.config import RunConfig, cell_name, flatten, from_dict, to_dict
-from mnv1.sweep.run_key import VOLATILE_PREFIXES
+from mnv1.run_key import VOLATILE_PREFIXES
 from mnv1.sweep.validate import problems
 
 KINDS: tuple[str, ...] = ("float", "int", "choice", "boolean")

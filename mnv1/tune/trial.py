@@ -20,6 +20,7 @@ from typing import Any
 
 from mnv1 import interrupt
 from mnv1.config import RunConfig, TuneConfig
+from mnv1.run_key import identity_params, run_key
 from mnv1.sweep.orchestrate import (
     STDERR_TAIL_ARTIFACT,
     TRACEBACK_ARTIFACT,
@@ -27,10 +28,10 @@ from mnv1.sweep.orchestrate import (
     run_attempt,
     worker_launch,
 )
-from mnv1.sweep.run_key import identity_params, run_key
 from mnv1.sweep.validate import problems
 from mnv1.tracking import runs, schema
 from mnv1.tracking import tune as tracking
+from mnv1.tracking.claim import RESUME, SKIP, claim_run
 from mnv1.tune.project import OBJECTIVE, Project, trial_config
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,8 @@ class TrialRunner:
         if self.parent_run_id is None:
             found = os.environ.get(ENV_PARENT) or None
             if found is None:
-                run = tracking.find_search(self.uri, self.experiment_id, self.project.key)
+                key = {schema.TAG_TUNE_KEY: self.project.key}
+                run = runs.newest(self.uri, self.experiment_id, schema.KIND_TUNE, key)
                 if run is None:
                     raise RuntimeError(
                         f"no parent run for search {self.project.key} in experiment "
@@ -78,6 +80,11 @@ class TrialRunner:
                 found = run.run_id
             self.parent_run_id = found
         return self.parent_run_id
+
+    def _trial_run(self, trial_id: str) -> runs.RunInfo | None:
+        """The newest run of trial ``trial_id`` of this search."""
+        key = {schema.TAG_TUNE_KEY: self.project.key, schema.TAG_TRIAL_ID: trial_id}
+        return runs.newest(self.uri, self.experiment_id, schema.KIND_TRIAL, key)
 
     def run(self, trial_id: str, values: dict[str, Any]) -> float:
         """Train trial ``trial_id`` (or take its finished run's result); its ``val_top1``."""
@@ -88,12 +95,10 @@ class TrialRunner:
         interrupt.phase("trial")
         run_id = self._open(cfg, trial_id, values)
         if run_id is None:
-            existing = tracking.find_trial(self.uri, self.experiment_id, self.project.key, trial_id)
+            existing = self._trial_run(trial_id)
             assert existing is not None
             return self._objective(existing.run_id, trial_id)
-        launch = self.launch or worker_launch(
-            self.tune.trial_module, {ENV_TRIAL_ID: trial_id}, die_with_parent=True
-        )
+        launch = self.launch or worker_launch({ENV_TRIAL_ID: trial_id})
         attempt = run_attempt(
             cfg, self.uri, run_id, self.project.trial_dir(trial_id), launch=launch
         )
@@ -122,29 +127,34 @@ class TrialRunner:
     def _open(self, cfg: RunConfig, trial_id: str, values: dict[str, Any]) -> str | None:
         """The run to train trial ``trial_id`` into (reopened or new); None when its run has
         already FINISHED (the oracle lost the result, e.g. a chief killed before saving)."""
-        existing = tracking.find_trial(self.uri, self.experiment_id, self.project.key, trial_id)
+        found = self._trial_run(trial_id)
         owner = runs.Owner.current()
-        if existing is not None:
+
+        def owner_gone(run: runs.RunInfo) -> str | None:
+            # The oracle hands a trial out again only when the process that ran it is gone (a
+            # killed tuner, a restarted worker), on this host or another: its run is stale,
+            # unless its owner is alive here and is not this process.
+            alive = runs.owner_alive(run.tags) and run.tags.get(schema.TAG_PID) != str(owner.pid)
+            return None if alive else f"trial {trial_id} was handed out again by the oracle"
+
+        claim = claim_run(
+            self.uri,
+            found,
+            owner_gone,
+            owner=owner,
+            archive=(TRACEBACK_ARTIFACT, STDERR_TAIL_ARTIFACT),
+            tags={schema.TAG_TUNER_ID: _tuner_id()},
+        )
+        existing = claim.run
+        if claim.action == SKIP and existing is not None:
             if existing.status == runs.FINISHED:
                 log.info("trial %s: run %s already FINISHED", trial_id, existing.run_id)
                 return None
-            if existing.status == runs.RUNNING:
-                # The oracle hands a trial out again only when the process that ran it is gone
-                # (a killed tuner, a restarted worker), on this host or another: its run is stale.
-                if runs.owner_alive(existing.tags) and existing.tags.get(schema.TAG_PID) != str(
-                    owner.pid
-                ):
-                    raise TrialFailed(
-                        f"trial {trial_id}: run {existing.run_id} is RUNNING in a live process "
-                        f"(pid {existing.tags.get(schema.TAG_PID)}): is this search running twice?"
-                    )
-                runs.mark_killed(
-                    self.uri, existing, f"trial {trial_id} was handed out again by the oracle"
-                )
-            runs.reopen(
-                self.uri, existing, owner, archive=(TRACEBACK_ARTIFACT, STDERR_TAIL_ARTIFACT)
+            raise TrialFailed(
+                f"trial {trial_id}: run {existing.run_id} is RUNNING in a live process "
+                f"(pid {existing.tags.get(schema.TAG_PID)}): is this search running twice?"
             )
-            runs.set_tags(self.uri, existing.run_id, {schema.TAG_TUNER_ID: _tuner_id()})
+        if claim.action == RESUME and existing is not None:
             print(
                 f"{self.project.cell}: trial {trial_id} resumes run {existing.run_id}", flush=True
             )
@@ -172,6 +182,6 @@ class TrialRunner:
 
     def set_status(self, trial_id: str, status: str) -> None:
         """Record KerasTuner's verdict on the trial's run (COMPLETED, FAILED, INVALID)."""
-        existing = tracking.find_trial(self.uri, self.experiment_id, self.project.key, trial_id)
+        existing = self._trial_run(trial_id)
         if existing is not None:
             runs.set_tags(self.uri, existing.run_id, {schema.TAG_TRIAL_STATUS: status})

@@ -21,16 +21,23 @@ checkpoint folder's name (the run key) into it and then sleeps until it is signa
 kill it, or its parent, at a known epoch while every other worker trains on. Polling for the first
 checkpoint instead raced training: a small cell could finish every epoch between the poll and the
 kill.
+
+``MNV1_TEST_TRIAL_STANDIN=1`` replaces training in every worker by the stand-in of
+``tests/tune_standin.py`` (seconds per trial, no TensorFlow): that file is served as
+``mnv1.training.bootstrap`` and ``mnv1.training.run``, the two modules the worker imports to
+train, so a tuner's trial processes run the real worker around a known objective.
 """
 
 from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import os
 import signal
 import sys
 import time
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -39,6 +46,9 @@ ENV_FAIL_EXPORT_CELL = "MNV1_TEST_FAIL_EXPORT_CELL"
 ENV_KILL_AFTER_EPOCH = "MNV1_TEST_KILL_AFTER_EPOCH"
 ENV_HOLD_AFTER_EPOCH = "MNV1_TEST_HOLD_AFTER_EPOCH"
 ENV_HOLD_MARKER = "MNV1_TEST_HOLD_MARKER"
+ENV_TRIAL_STANDIN = "MNV1_TEST_TRIAL_STANDIN"
+STANDIN_FILE = Path(__file__).resolve().parent.parent / "tune_standin.py"
+STANDIN_TARGETS = ("mnv1.training.bootstrap", "mnv1.training.run")
 TARGET = "mnv1.training.run"
 EXPORT_TARGET = "mnv1.export.convert"
 CHECKPOINT_TARGET = "mnv1.training.checkpoint"
@@ -156,6 +166,22 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
 
+
+class _StandInOnImport(importlib.abc.MetaPathFinder):
+    """Serves each module named in ``names`` from the file ``source`` instead of its own."""
+
+    def __init__(self, names: tuple[str, ...], source: Path) -> None:
+        self.names = names
+        self.source = source
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name not in self.names:
+            return None
+        return importlib.util.spec_from_file_location(name, self.source)
+
+
+if os.environ.get(ENV_TRIAL_STANDIN) == "1":
+    sys.meta_path.insert(0, _StandInOnImport(STANDIN_TARGETS, STANDIN_FILE))
 
 _PATCHES: dict[str, Any] = {}
 if os.environ.get(ENV_FAIL_CELL):

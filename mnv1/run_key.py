@@ -1,5 +1,8 @@
 """Run identity: a key hashed from the resolved config minus the keys that do not change results.
 
+Below training, the sweep and the tuner alike: a run's checkpoint directory, its MLflow tags and
+a relaunch's lookup all use it. ``short_key`` is the one hash every other key of the project uses.
+
 A relaunched sweep finds a cell's earlier run by this key (skip it if FINISHED, resume it if it was
 interrupted), and the cell's checkpoint directory is named by it, so the key must be stable across
 processes, machines and Python versions: sorted JSON of plain values, hashed with SHA-256.
@@ -41,9 +44,20 @@ def identity_params(cfg: RunConfig) -> dict[str, Any]:
     return {k: v for k, v in flat.items() if not k.startswith(VOLATILE_PREFIXES)}
 
 
+def short_key(payload: Any, length: int = KEY_LENGTH, *, sort_keys: bool = True) -> str:
+    """The first ``length`` hex digits of the SHA-256 of ``payload`` as JSON.
+
+    Every key of the project is made here (a run, a sweep, a search, a probe's machine and
+    shapes, a dataset input), so each is stable across processes, machines and Python versions
+    in the same way. ``sort_keys=False`` keeps the insertion order for a key that was first
+    published that way (a dataset input's digest in MLflow).
+    """
+    text = json.dumps(payload, sort_keys=sort_keys, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
 def run_key(cfg: RunConfig) -> str:
-    payload = json.dumps(identity_params(cfg), sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:KEY_LENGTH]
+    return short_key(identity_params(cfg))
 
 
 def checkpoint_dir(cfg: RunConfig) -> Path:

@@ -1,9 +1,10 @@
 """The small interface through which a training run reports what it does.
 
 The training loop knows only this protocol. ``mnv1.tracking.runlog.MLflowRunLog`` backs it with
-MLflow
-(the only place that imports mlflow); ``MemoryRunLog`` keeps everything in lists so tests and
-benchmarks can run a real training without any store.
+MLflow (the only place that imports mlflow); ``MemoryRunLog`` keeps everything in lists so tests
+and benchmarks can run a real training without any store; ``JsonlRunLog`` appends to a file;
+``TimedRunLog`` wraps any of them and counts its calls as phase ``tracking`` (``mnv1.timing``).
+It sits below training, export and the sweep alike, which all write through it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+from mnv1.timing import TRACKING, PhaseRecorder
 
 
 class RunLog(Protocol):
@@ -165,3 +168,43 @@ class JsonlRunLog:
 
     def texts(self) -> dict[str, str]:
         return {r["name"]: r["text"] for r in self.records() if r["kind"] == "text"}
+
+
+@dataclass
+class TimedRunLog:
+    """A RunLog that counts the time spent in every call of ``inner`` as phase ``tracking``."""
+
+    inner: RunLog
+    phases: PhaseRecorder
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        with self.phases.measure(TRACKING):
+            self.inner.log_params(params)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        with self.phases.measure(TRACKING):
+            self.inner.log_metrics(metrics, step=step)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        with self.phases.measure(TRACKING):
+            self.inner.set_tags(tags)
+
+    def log_text(self, name: str, text: str) -> None:
+        with self.phases.measure(TRACKING):
+            self.inner.log_text(name, text)
+
+    def log_inputs(self, inputs: Sequence[Any]) -> None:
+        with self.phases.measure(TRACKING):
+            self.inner.log_inputs(inputs)
+
+    def log_model(self, model: Any, input_example: Any) -> None:
+        with self.phases.measure(TRACKING):
+            self.inner.log_model(model, input_example)
+
+    def log_file(self, name: str, data: bytes) -> None:
+        with self.phases.measure(TRACKING):
+            self.inner.log_file(name, data)
+
+    def logged_metric_steps(self, key: str) -> list[int]:
+        with self.phases.measure(TRACKING):
+            return self.inner.logged_metric_steps(key)
