@@ -21,11 +21,11 @@ from mnv1.tracking.store import ensure_experiment
 from omegaconf import DictConfig, OmegaConf
 from sweep_support import REPO, Workspace
 
-from mnv1.cli import cluster_jobs
-from mnv1.cli.hydra_callbacks import STATE
-from mnv1.cli.hydra_grid import make_hydra
-from mnv1.cli.ray_launcher import RayClusterLauncher
-from mnv1.cli.slurm_launcher import SlurmLauncher
+from mnv1.hydra_app.callbacks import STATE
+from mnv1.hydra_app.grid import make_hydra
+from mnv1.launchers import cluster_jobs
+from mnv1.launchers.ray import RayClusterLauncher
+from mnv1.launchers.slurm import SlurmLauncher
 from mnv1.sweep.orchestrate import SweepRef, _open_run
 from mnv1.sweep.scheduler import TAG_SCHEDULER_JOB, current_job
 
@@ -137,7 +137,7 @@ def test_a_dead_jobs_runs_end_killed_and_the_sweep_goes_on(store: tuple[str, str
 def test_a_requeued_job_resumes_its_own_run(
     store: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mnv1.cli.hydra_grid import check_command
+    from mnv1.hydra_app.grid import check_command
     from mnv1.sweep.run_key import run_key
 
     uri, experiment_id = store

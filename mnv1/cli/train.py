@@ -9,7 +9,7 @@ Before Hydra runs anything, ``main`` composes the config and expands the whole g
 the sweeper will, converts every cell to a RunConfig and validates it; if anything is wrong it
 lists every problem (key, value, what is allowed) and exits with code 2, having created no run,
 no output directory and no TensorFlow context. A sweep on a cluster launcher (SLURM, Ray) also
-stops there, exit code 2, when the cluster does not answer (``mnv1.cli.cluster_check``); a
+stops there, exit code 2, when the cluster does not answer (``mnv1.launchers.cluster_check``); a
 tracking server that is down or refuses the credentials stops it the same way (exit code 3),
 within seconds. So does a host that cannot train the grid (a multi-worker ``TF_CONFIG``, fewer
 GPUs than ``distribute.gpus_per_run``: ``mnv1.training.host``), exit code 2. Then Hydra runs:
@@ -39,21 +39,19 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from mnv1 import interrupt
-from mnv1.cli import (
-    hydra_store,  # noqa: F401  (registers the schema and the studies)
-    without_verbose,
-)
+from mnv1.cli import quiet_tensorflow, without_verbose
 from mnv1.cli.credentials import without_credentials as _without_credentials
-from mnv1.cli.hydra_callbacks import STATE
-from mnv1.cli.hydra_grid import (
+from mnv1.cli.plan import PlanError, planned, print_problems
+from mnv1.config import RunConfig
+from mnv1.hydra_app import store as _store  # noqa: F401  (registers the schema and the studies)
+from mnv1.hydra_app.callbacks import STATE
+from mnv1.hydra_app.grid import (
     CONFIG_MODULE,
     CONFIG_NAME,
     Expansion,
     check_command,
     to_run_config,
 )
-from mnv1.cli.plan import PlanError, planned, print_problems
-from mnv1.config import RunConfig
 
 EXIT_INVALID = 2
 EXIT_FAILED = 1
@@ -115,7 +113,7 @@ def _check_tracking(uri: str | None) -> None:
 def _check_host(expansion: Expansion) -> None:
     """Stop before anything starts when this host cannot train the grid (``mnv1.training.host``):
     otherwise the worker of each cell refuses it, after its run and the sweep's were opened."""
-    from mnv1.cli.cluster_check import RAY_LAUNCHERS, SLURM_LAUNCHERS
+    from mnv1.launchers.cluster_check import RAY_LAUNCHERS, SLURM_LAUNCHERS
     from mnv1.sweep.gpu_slots import visible_gpus
     from mnv1.training.host import grid_host_problems
 
@@ -169,6 +167,7 @@ def _killed_cells(cells: Sequence[RunConfig]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    quiet_tensorflow(argv)  # first: before anything below imports TensorFlow
     # First: a signal at any later moment (validation, the probe, the store, the data, a cell,
     # the report) ends the launch through the one path below (mnv1.interrupt).
     interrupt.install()
@@ -216,7 +215,7 @@ def _prepare_launch(
         print_problems("mnv1-train", expansion.errors)
         sys.exit(EXIT_INVALID)
     if expansion.multirun:
-        from mnv1.cli.cluster_check import cluster_problem
+        from mnv1.launchers.cluster_check import cluster_problem
 
         problem = cluster_problem(expansion.launcher, expansion.ray_address)
         if problem is not None:

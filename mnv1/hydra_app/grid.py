@@ -29,8 +29,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from mnv1.cli.hydra_store import STUDY_GROUP
 from mnv1.config import RunConfig
+from mnv1.hydra_app.store import STUDY_GROUP
 from mnv1.sweep.validate import grid_problems
 from mnv1.tune.tuned_file import apply_tuned
 
@@ -59,7 +59,7 @@ class Expansion:
     cells: list[Cell] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     # The launcher's class path and, for Ray, the cluster address it joins (for
-    # ``mnv1.cli.cluster_check``).
+    # ``mnv1.launchers.cluster_check``).
     launcher: str | None = None
     ray_address: str | None = None
     added: list[str] = field(default_factory=list)
@@ -85,7 +85,8 @@ def seed_overrides(master: DictConfig, arguments: Sequence[str]) -> list[str]:
 def make_hydra(config_path: str | None = None, config_dir: str | None = None) -> Hydra:
     """A Hydra instance over ``conf/`` (or ``--config-path``, plus ``--config-dir``), built as
     ``hydra.main`` builds it for ``mnv1.cli.train``."""
-    app_file = str(Path(__file__).with_name("train.py"))
+    # hydra.main resolves a relative --config-path against the application's file.
+    app_file = str(Path(__file__).parents[1] / "cli" / "train.py")
     search_path = create_automatic_config_search_path(app_file, None, config_path or CONFIG_MODULE)
     if config_dir is not None:
         search_path.prepend(

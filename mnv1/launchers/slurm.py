@@ -1,9 +1,9 @@
 """``hydra/launcher=slurm``: Hydra's submitit SLURM launcher, with mnv1's two additions.
 
 * The cell's GPU request comes from ``distribute.gpus_per_run`` (``--gpus-per-task``), so the
-  study and the job cannot disagree (``mnv1.cli.cluster_jobs.slurm_gpu_params``).
+  study and the job cannot disagree (``mnv1.launchers.cluster_jobs.slurm_gpu_params``).
 * The launch waits for every job and settles the ones SLURM cancelled or lost
-  (``mnv1.cli.cluster_jobs.settle_dead_job``) instead of raising at the first, so the sweep
+  (``mnv1.launchers.cluster_jobs.settle_dead_job``) instead of raising at the first, so the sweep
   always reaches its end, and a cancelled cell's run ends KILLED rather than RUNNING.
 
 Each cell runs in an array task: ``python -m submitit.core._submit`` unpickles this launcher on
@@ -33,7 +33,7 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
 )
 from omegaconf import DictConfig, OmegaConf
 
-from mnv1.cli.cluster_jobs import settle_dead_job, slurm_gpu_params
+from mnv1.launchers.cluster_jobs import settle_dead_job, slurm_gpu_params
 from mnv1.sweep.scheduler import slurm_job_name
 
 log = logging.getLogger(__name__)

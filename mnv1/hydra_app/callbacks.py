@@ -93,7 +93,7 @@ class SweepCallback(Callback):
             _abort("start", exc)
 
     def _start(self, config: DictConfig) -> None:
-        from mnv1.cli.hydra_grid import cells_of
+        from mnv1.hydra_app.grid import cells_of
         from mnv1.sweep.lifecycle import start_sweep
 
         cells = cells_of(config)
@@ -153,7 +153,7 @@ class SweepCallback(Callback):
         print(outcome.report, flush=True)
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from mnv1.cli.hydra_grid import to_run_config
+        from mnv1.hydra_app.grid import to_run_config
         from mnv1.sweep.lifecycle import prepare_data
 
         # A single run prepares its dataset here, in the launching process, like a sweep does.

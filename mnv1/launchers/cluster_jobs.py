@@ -17,7 +17,7 @@ from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 
-from mnv1.cli.hydra_callbacks import STATE
+from mnv1.hydra_app.callbacks import STATE
 
 log = logging.getLogger(__name__)
 
