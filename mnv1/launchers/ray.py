@@ -29,7 +29,7 @@ from hydra.types import HydraContext, TaskFunction
 from hydra_plugins.hydra_ray_launcher.ray_launcher import RayLauncher
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from mnv1.launchers.cluster_jobs import ray_remote_options, settle_dead_job
+from mnv1.launchers.cluster_jobs import ray_remote_options, settle_dead_job, sweep_of
 from mnv1.sweep.scheduler import ENV_SCHEDULER_JOB, ray_task_name
 
 log = logging.getLogger(__name__)
@@ -93,12 +93,14 @@ class RayClusterLauncher(RayLauncher):
         names = [ray_task_name(ref.task_id().hex()) for ref in refs]
         print(f"mnv1-train: {len(refs)} cell(s) submitted as Ray tasks", flush=True)
         returns: list[JobReturn] = []
+        sweep = sweep_of(self.config)
         for ref, name, overrides in zip(refs, names, job_overrides, strict=True):
             try:
                 returns.append(ray.get(ref))
             except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
-                returns.append(settle_dead_job(overrides, name, type(exc).__name__))
+                returns.append(settle_dead_job(overrides, name, type(exc).__name__, sweep))
             except ray.exceptions.RayError as exc:
                 # The task died some other way (a failure of Ray, not of training).
-                returns.append(settle_dead_job(overrides, name, f"{type(exc).__name__}: {exc}"))
+                how = f"{type(exc).__name__}: {exc}"
+                returns.append(settle_dead_job(overrides, name, how, sweep))
         return returns

@@ -14,6 +14,10 @@ not offer (uint16), so the real converter raises its own error after training ha
 ``MNV1_TEST_KILL_AFTER_EPOCH=N`` makes every worker SIGKILL itself right after its checkpoint of
 epoch N is complete (``latest.json`` included): a cell killed at a known point, without racing a
 test's timer against training.
+
+``MNV1_TEST_COUNT_COMPOSITIONS=FILE`` counts Hydra's config compositions: every call of the
+config loader's ``load_configuration``, in any process of the launch, appends one line to FILE
+(the run mode and the overrides), so a test can tell how many times one launch composed.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from typing import Any
 ENV_FAIL_CELL = "MNV1_TEST_FAIL_CELL"
 ENV_FAIL_EXPORT_CELL = "MNV1_TEST_FAIL_EXPORT_CELL"
 ENV_KILL_AFTER_EPOCH = "MNV1_TEST_KILL_AFTER_EPOCH"
+ENV_COUNT_COMPOSITIONS = "MNV1_TEST_COUNT_COMPOSITIONS"
+LOADER_TARGET = "hydra._internal.config_loader_impl"
 TARGET = "mnv1.training.run"
 EXPORT_TARGET = "mnv1.export.convert"
 CHECKPOINT_TARGET = "mnv1.training.checkpoint"
@@ -94,6 +100,25 @@ def _kill_after(module: ModuleType, epoch: int) -> None:
     store.save = save
 
 
+def _count_compositions(module: ModuleType, path: str) -> None:
+    loader = module.ConfigLoaderImpl
+    original = loader.load_configuration
+
+    def load_configuration(
+        self: Any, config_name: Any, overrides: Any, run_mode: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        # One line per composition, written at once (O_APPEND): processes of a launch share FILE.
+        line = f"{run_mode.name} {' '.join(overrides)}\n"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+        return original(self, config_name, overrides, run_mode, *args, **kwargs)
+
+    loader.load_configuration = load_configuration
+
+
 class _PatchOnImport(importlib.abc.MetaPathFinder):
     """Finds each module named in ``patches`` through the other finders and patches it once it
     is executed."""
@@ -133,5 +158,8 @@ elif os.environ.get(ENV_FAIL_EXPORT_CELL):
 if os.environ.get(ENV_KILL_AFTER_EPOCH):
     _epoch = int(os.environ[ENV_KILL_AFTER_EPOCH])
     _PATCHES[CHECKPOINT_TARGET] = lambda module: _kill_after(module, _epoch)
+if os.environ.get(ENV_COUNT_COMPOSITIONS):
+    _count_path = os.environ[ENV_COUNT_COMPOSITIONS]
+    _PATCHES[LOADER_TARGET] = lambda module: _count_compositions(module, _count_path)
 if _PATCHES:
     sys.meta_path.insert(0, _PatchOnImport(_PATCHES))
