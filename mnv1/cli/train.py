@@ -66,6 +66,8 @@ from mnv1.hydra_app.sweeper import GridSweeper
 EXIT_INVALID = 2
 EXIT_FAILED = 1
 EXIT_UNREACHABLE = 3
+# The settings that keep TensorFlow's and MLflow's own output out of the cell logs.
+QUIET_ENV = ("TF_CPP_MIN_LOG_LEVEL", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
 # hydra.main names the jobs of an application after its file: train.log in each job's folder.
 TASK_NAME = "train"
 
@@ -259,7 +261,10 @@ def _sweep(
     """What ``Hydra.multirun`` does with a composed master config, with mnv1's sweeper: it
     composes and validates every cell once, launches them, and returns the sweep's outcome."""
     callbacks = Callbacks(master)
-    sweeper = GridSweeper(state, lambda grid: _prepare_launch(args, grid, state, master))
+    # The quiet defaults main() set reach the jobs wherever they run (a Ray worker does not
+    # inherit this environment).
+    quiet = {k: os.environ[k] for k in QUIET_ENV if k in os.environ}
+    sweeper = GridSweeper(state, lambda grid: _prepare_launch(args, grid, state, master), quiet)
     sweeper.setup(
         hydra_context=HydraContext(config_loader=hydra_app.config_loader, callbacks=callbacks),
         task_function=CellTask(state),
@@ -303,7 +308,6 @@ def _prepare_launch(
             sys.exit(EXIT_INVALID)
     _check_host(expansion)
     _check_tracking(expansion.cells[0].config.tracking.uri)
-    state.grid = [cell.config for cell in expansion.cells]
     kind = "grid" if expansion.multirun else "run"
     print(f"mnv1-train: {len(expansion.cells)} cell(s) validated; starting the {kind}", flush=True)
     if expansion.added:
@@ -312,6 +316,7 @@ def _prepare_launch(
         state.added += expansion.added
     interrupt.phase("probe")
     expansion = _plan(args, expansion, state)
+    # The cells a Ctrl-C from here on may leave KILLED (before: none had started).
     state.grid = [cell.config for cell in expansion.cells]
     if master is not None:
         # Hydra's logging from here on, as Hydra's multirun sets it up on composing: the lines

@@ -19,7 +19,7 @@ grid as ``BasicSweeper`` does (``mnv1.hydra_app.grid.expand``: the study's
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,11 +101,19 @@ def with_env(config: DictConfig, env: dict[str, str]) -> None:
 
 
 class GridSweeper(Sweeper):
-    def __init__(self, state: LaunchState, prepare: Callable[[Expansion], Expansion]) -> None:
+    def __init__(
+        self,
+        state: LaunchState,
+        prepare: Callable[[Expansion], Expansion],
+        job_env: Mapping[str, str] | None = None,
+    ) -> None:
         """``prepare`` takes the expanded grid, refuses it (SystemExit) or returns the grid to
-        launch (the same, or with the budget a plan chose)."""
+        launch (the same, or with the budget a plan chose). ``job_env`` is set in every job
+        beside the sweep's identity: a job on a Ray worker does not inherit this process's
+        environment."""
         self.state = state
         self.prepare = prepare
+        self.job_env = dict(job_env or {})
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None
@@ -124,7 +132,7 @@ class GridSweeper(Sweeper):
         sweep = open_sweep(self.state, self.config, [cell.config for cell in grid.cells])
         # Every job gets the sweep's identity; the master carries it for the launcher itself
         # (a cluster launcher settling a dead job finds the sweep's runs through it).
-        env = sweep.env()
+        env = {**self.job_env, **sweep.env()}
         with_env(self.config, env)
         composed: dict[tuple[str, ...], DictConfig] = {}
         for cell in grid.cells:
