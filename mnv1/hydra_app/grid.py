@@ -66,8 +66,8 @@ class Expansion:
     launcher: str | None = None
     ray_address: str | None = None
     added: list[str] = field(default_factory=list)
-    """Overrides the expansion added to the command line (the study's ``seeds`` axis); the
-    launch must pass them to Hydra too, so the sweeper runs the grid validated here."""
+    """Overrides the expansion added to the command line (the study's ``seeds`` axis), already
+    part of ``cells``; the command that resumes an interrupted launch names them."""
 
 
 SEED_KEY = "train.seed"
