@@ -11,7 +11,13 @@ import pytest
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.global_hydra import GlobalHydra
 
-from mnv1.hydra_app.grid import compose_master, expand_master, make_hydra, with_overrides
+from mnv1.hydra_app.grid import (
+    check_command,
+    compose_master,
+    expand_master,
+    make_hydra,
+    with_overrides,
+)
 from mnv1.hydra_app.sweeper import ComposedLoader, with_env
 
 SMOKE = ["experiment=smoke"]
@@ -100,3 +106,14 @@ def test_the_launcher_gets_copies_of_the_composed_cells(
     other = loader.load_sweep_config(first.composed, ["model.alpha=0.75", "model.resolution=32"])
     assert len(counted) == before + 1
     assert other.model.alpha == 0.75
+
+
+def test_the_budget_on_the_composed_grid_is_what_composing_with_it_gives(
+    smoke: tuple[Any, Any],
+) -> None:
+    _, grid = smoke
+    budgeted = with_overrides(grid, ["train.steps_per_epoch=7"])
+    composed = check_command([*SMOKE, "train.steps_per_epoch=7"], multirun=True)
+    assert not composed.errors
+    # Equal RunConfigs: equal run keys, so a relaunch finds the same runs either way.
+    assert [c.config for c in budgeted.cells] == [c.config for c in composed.cells]
