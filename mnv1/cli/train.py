@@ -33,7 +33,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import hydra
 from hydra._internal.callbacks import Callbacks
@@ -54,7 +54,6 @@ from mnv1.hydra_app.grid import (
     CONFIG_MODULE,
     CONFIG_NAME,
     Expansion,
-    Master,
     compose_master,
     expand_master,
     make_hydra,
@@ -62,6 +61,9 @@ from mnv1.hydra_app.grid import (
     with_overrides,
 )
 from mnv1.hydra_app.sweeper import GridSweeper
+
+if TYPE_CHECKING:
+    from mnv1.sweep.lifecycle import SweepOutcome
 
 EXIT_INVALID = 2
 EXIT_FAILED = 1
@@ -121,11 +123,8 @@ def _informational(args: object) -> bool:
 
 
 def _exit_code(state: LaunchState) -> int:
-    if state.outcome is not None:
-        return EXIT_FAILED if state.outcome.failed else 0
-    if any(c.status != "FINISHED" for c in state.cells):
-        return EXIT_FAILED
-    return 0
+    """A single run's exit code: 1 unless its cell FINISHED."""
+    return EXIT_FAILED if any(c.status != "FINISHED" for c in state.cells) else 0
 
 
 def _check_tracking(uri: str | None) -> None:
@@ -242,17 +241,17 @@ def _launch(args: argparse.Namespace, state: LaunchState) -> int:
     if master.errors:
         # Every problem at once: those of the overrides Hydra could not apply, and those of the
         # grid composed without them.
-        found = [] if master.config is None else _grid_problems(hydra_app, master.config, master)
+        found = (
+            []
+            if master.config is None
+            else expand_master(hydra_app.config_loader, master.config, master.multirun).errors
+        )
         print_problems("mnv1-train", master.errors + found)
         sys.exit(EXIT_INVALID)
     assert master.config is not None
     if master.multirun:
         return _sweep(hydra_app, name, master.config, args, state)
     return _run(hydra_app, name, master.config, args, state)
-
-
-def _grid_problems(hydra_app: Hydra, config: DictConfig, master: Master) -> list[str]:
-    return expand_master(hydra_app.config_loader, config, master.multirun).errors
 
 
 def _sweep(
@@ -273,9 +272,12 @@ def _sweep(
     callbacks.on_multirun_start(config=master, config_name=name)
     task_overrides = OmegaConf.to_container(master.hydra.overrides.task, resolve=False)
     assert isinstance(task_overrides, list)
-    run_and_report(lambda: sweeper.sweep(arguments=[str(a) for a in task_overrides]))
+    outcome: SweepOutcome = run_and_report(
+        lambda: sweeper.sweep(arguments=[str(a) for a in task_overrides])
+    )
     callbacks.on_multirun_end(config=master, config_name=name)
-    return _exit_code(state)
+    # Hydra's sweep returns normally whatever its jobs did: the outcome says.
+    return EXIT_FAILED if outcome.failed else 0
 
 
 def _run(

@@ -123,7 +123,7 @@ class GridSweeper(Sweeper):
     ) -> None:
         self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
 
-    def sweep(self, arguments: list[str]) -> SweepOutcome | None:
+    def sweep(self, arguments: list[str]) -> SweepOutcome:
         """Launch the grid of the master config (whose task overrides are ``arguments``)."""
         assert self.config is not None and self.hydra_context is not None
         assert self.task_function is not None
@@ -157,4 +157,5 @@ class GridSweeper(Sweeper):
             # the task function returns it as the cell's status).
             _ = result.return_value
         close_sweep(self.state)
+        assert self.state.outcome is not None
         return self.state.outcome
