@@ -7,8 +7,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from mnv1.cli.hydra_store import CELL_NAME_RESOLVER
 from mnv1.config import RunConfig, cell_name, run_name
+from mnv1.hydra_app.store import CELL_NAME_RESOLVER
 from mnv1.sweep.validate import grid_problems
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "config.yaml"

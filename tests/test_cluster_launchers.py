@@ -21,11 +21,10 @@ from mnv1.tracking.store import ensure_experiment
 from omegaconf import DictConfig, OmegaConf
 from sweep_support import REPO, Workspace
 
-from mnv1.cli import cluster_jobs
-from mnv1.cli.hydra_callbacks import STATE
-from mnv1.cli.hydra_grid import make_hydra
-from mnv1.cli.ray_launcher import RayClusterLauncher
-from mnv1.cli.slurm_launcher import SlurmLauncher
+from mnv1.hydra_app.grid import make_hydra
+from mnv1.launchers import cluster_jobs
+from mnv1.launchers.ray import RayClusterLauncher
+from mnv1.launchers.slurm import SlurmLauncher
 from mnv1.sweep.orchestrate import SweepRef, _open_run
 from mnv1.sweep.scheduler import TAG_SCHEDULER_JOB, current_job
 
@@ -108,7 +107,6 @@ def store(tmp_path: Path) -> Iterator[tuple[str, str]]:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     experiment_id = ensure_experiment(uri, "smoke")
     yield uri, experiment_id
-    STATE.sweep = None
 
 
 def running_cell(uri: str, experiment_id: str, key: str, job: str) -> str:
@@ -124,10 +122,16 @@ def running_cell(uri: str, experiment_id: str, key: str, job: str) -> str:
 
 def test_a_dead_jobs_runs_end_killed_and_the_sweep_goes_on(store: tuple[str, str]) -> None:
     uri, experiment_id = store
-    STATE.sweep = SweepRef("parent", "sweepkey", experiment_id, uri)
+    sweep = SweepRef("parent", "sweepkey", experiment_id, uri)
+    # The launcher finds the sweep in the job environment its sweeper set on the master config.
+    master = OmegaConf.create({"hydra": {"job": {"env_set": sweep.env()}}})
+    assert cluster_jobs.sweep_of(master) == sweep
+    assert cluster_jobs.sweep_of(OmegaConf.create({"hydra": {"job": {"env_set": {}}}})) is None
     dead = running_cell(uri, experiment_id, "k1", "slurm:7_0")
     alive = running_cell(uri, experiment_id, "k2", "slurm:7_1")
-    ret = cluster_jobs.settle_dead_job(["model.alpha=0.25"], "slurm:7_0", "CANCELLED")
+    ret = cluster_jobs.settle_dead_job(
+        ["model.alpha=0.25"], "slurm:7_0", "CANCELLED", cluster_jobs.sweep_of(master)
+    )
     assert ret.return_value == "KILLED"  # a result, not an exception: the sweep reaches its end
     assert runs.get(uri, dead).status == "KILLED"
     assert runs.get(uri, dead).tags["mnv1.reconciled"] == "cluster job slurm:7_0 ended CANCELLED"
@@ -137,7 +141,7 @@ def test_a_dead_jobs_runs_end_killed_and_the_sweep_goes_on(store: tuple[str, str
 def test_a_requeued_job_resumes_its_own_run(
     store: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mnv1.cli.hydra_grid import check_command
+    from mnv1.hydra_app.grid import check_command
     from mnv1.run_key import run_key
 
     uri, experiment_id = store

@@ -81,6 +81,15 @@ def test_a_fresh_non_editable_install_imports_no_generic_package(tmp_path: Path)
     )
     assert where.returncode == 0, where.stdout
     assert Path(where.stdout.strip()).is_relative_to(site)  # the installed copy, not the checkout
+    # The Hydra application and the launchers install as packages of their own, and the launcher
+    # shims where Hydra's plugin scan looks (the hydra_plugins namespace).
+    for module in ("mnv1/hydra_app/sweeper.py", "mnv1/launchers/slurm.py", "mnv1/launchers/ray.py"):
+        assert (site / module).is_file(), module
+    assert sorted(p.name for p in (site / "hydra_plugins" / "mnv1_launchers").glob("*.py")) == [
+        "__init__.py",
+        "ray.py",
+        "slurm.py",
+    ]
 
     bin_dir = venv / "bin"
     job = _run([str(bin_dir / "mnv1-train"), "--cfg", "job", "experiment=demo"], elsewhere, env)

@@ -31,7 +31,7 @@ def add_import(module: Path, line: str) -> None:
 def test_the_tree_keeps_the_layer_contract() -> None:
     done = lint_layers(REPO)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "console scripts > benchmarks > tune > sweep > training > the shared pieces KEPT" in (
+    assert "cli > launchers > hydra_app > bench > tune > sweep > training > shared KEPT" in (
         done.stdout
     )
     # tracking/ is seen under its installed name (its own imports are checked too).

@@ -13,8 +13,8 @@ import pytest
 from probe_support import write_probe
 from sweep_support import Workspace
 
-from mnv1.cli.hydra_grid import check_command
 from mnv1.cli.plan import PlanError, planned
+from mnv1.hydra_app.grid import check_command
 from mnv1.sweep.plan import format_plan
 from mnv1.sweep.probe import ENV_PROBE_DIR
 

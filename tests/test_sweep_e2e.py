@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pytest
 from mlflow.entities import Run
 from mnv1.tracking.schema import PER_EPOCH_METRICS
-from sweep_support import Workspace
+from sweep_support import FAILURE_INJECTION, Workspace
 
 SMOKE_CELLS = ["mnv1_a0.25_r32", "mnv1_a0.25_r48", "mnv1_a0.5_r32", "mnv1_a0.5_r48"]
 
@@ -81,6 +81,9 @@ class Launch:
     parent: Run
     children: dict[str, Run]
     run_count: int
+    compositions: list[str]
+    """Hydra's config compositions in every process of the launch, one line each: the run mode
+    and the overrides (tests/failure_injection/sitecustomize.py)."""
 
 
 @dataclass
@@ -111,9 +114,16 @@ def progress_counts(output: str) -> list[int]:
 
 
 def _launch(ws: Workspace, *extra: str, env: dict[str, str] | None = None) -> Launch:
-    done = ws.train("-m", "experiment=smoke", *extra, env=env)
+    counted = ws.root / f"compositions-{len(list(ws.root.glob('compositions-*')))}.txt"
+    counted.touch()
+    seam = {
+        "PYTHONPATH": os.pathsep.join([str(FAILURE_INJECTION), ws.env()["PYTHONPATH"]]),
+        "MNV1_TEST_COUNT_COMPOSITIONS": str(counted),
+    }
+    done = ws.train("-m", "experiment=smoke", *extra, env={**seam, **(env or {})})
     [parent] = ws.parents()
-    return Launch(done, parent, ws.children(), len(ws.runs()))
+    compositions = counted.read_text().splitlines()
+    return Launch(done, parent, ws.children(), len(ws.runs()), compositions)
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +143,27 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> SmokeSweep:
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # the first test to use the shared sweep also pays for it
+def test_one_launch_composes_the_master_once_and_each_cell_once(smoke: SmokeSweep) -> None:
+    # The sweeper composes and validates the grid once and hands the launcher those configs:
+    # no process (the launching one, joblib's workers) composes a cell a second time.
+    for launch in (smoke.failing, smoke.fixed, smoke.again):
+        modes = [line.split(" ", 1)[0] for line in launch.compositions]
+        assert modes.count("MULTIRUN") == 1 and modes.count("RUN") == 4
+        assert len(launch.compositions) == 5
+        cells = {
+            tuple(sorted(a for a in line.split() if a.startswith("model.")))
+            for line in launch.compositions
+            if line.startswith("RUN ")
+        }
+        assert cells == {
+            (f"model.alpha={alpha}", f"model.resolution={resolution}")
+            for alpha in (0.25, 0.5)
+            for resolution in (32, 48)
+        }
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_a_failing_cell_is_isolated_while_joblib_runs_two_cells_at_once(
     smoke: SmokeSweep,
 ) -> None:

@@ -11,9 +11,9 @@ from mnv1.tracking import schema
 from mnv1.tracking.runs import CellState
 from probe_support import write_probe
 
-from mnv1.cli.hydra_grid import Expansion, check_command
 from mnv1.cli.plan import Planned, planned
 from mnv1.config import TrainConfig
+from mnv1.hydra_app.grid import Expansion, check_command
 from mnv1.run_key import run_key
 from mnv1.sweep.lifecycle import grid_document, seeded, status_matrix, sweep_key
 from mnv1.sweep.orchestrate import SweepRef, _child_tags, child_run_name

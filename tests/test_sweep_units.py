@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from mnv1.tracking.runs import CellState
 
-from mnv1.cli.hydra_grid import check_command
-from mnv1.cli.hydra_store import known_studies
 from mnv1.config import RunConfig
+from mnv1.hydra_app.grid import check_command
+from mnv1.hydra_app.store import known_studies
 from mnv1.run_key import run_key
 from mnv1.sweep.gpu_slots import gpu_slot, slices, visible_gpus
 from mnv1.sweep.lifecycle import grid_document, status_matrix, sweep_key

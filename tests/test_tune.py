@@ -16,10 +16,10 @@ import pytest
 from probe_support import write_probe
 from tune_support import CELL, TuneSpace, expected_top1, in_process
 
-from mnv1.cli.hydra_grid import check_command
 from mnv1.cli.plan import planned as sweep_plan
 from mnv1.cli.tune import EXIT_FAILED, Plan, plan, run, with_sweep_budget
 from mnv1.config import RunConfig
+from mnv1.hydra_app.grid import check_command
 from mnv1.run_key import run_key
 from mnv1.sweep.probe import ENV_PROBE_DIR
 from mnv1.tune.space import SpaceError, load_space, space_problems

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from tune_support import CELL, TuneSpace, expected_top1
 
-from mnv1.cli.hydra_grid import check_command
+from mnv1.hydra_app.grid import check_command
 from mnv1.run_key import run_key
 from mnv1.tune.distributed import free_port
 from mnv1.tuned import read_tuned

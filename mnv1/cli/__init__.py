@@ -1,13 +1,17 @@
-"""The console scripts (``mnv1-train``, ``mnv1-plan``, ``mnv1-tune``, ``mnv1-report``,
-``mnv1-costs``, ``mnv1-bench``, ``mnv1-ui``).
+"""The console scripts, one module each (``[project.scripts]`` in ``pyproject.toml``): ``train``
+(``mnv1-train``), ``plan``, ``tune``, ``report``, ``costs``, ``bench`` and ``ui``, plus
+``credentials`` (a password on the command line, for ``mnv1-train`` and ``mnv1-tune``). The Hydra
+application they compose with is ``mnv1.hydra_app``; the cluster launchers are ``mnv1.launchers``.
 
-Every console script imports this package before anything else of its own, so this is where
-TensorFlow's start-up lines (``cpu_feature_guard``, ``cudart_stub``, absl's "All log messages
-before absl::InitializeLog()") are silenced, before any import of TensorFlow:
-``TF_CPP_MIN_LOG_LEVEL=2`` drops TensorFlow's own INFO and WARNING lines and keeps its errors, and
-``mnv1.native_log`` filters the absl lines that variable does not reach. Python warnings and our
-own log lines are untouched. The worker processes a sweep starts inherit the setting through the
-environment (``mnv1.training.worker`` installs the same filter).
+This module holds what every script shares about TensorFlow's own log lines. Each script's
+``main`` calls :func:`quiet_tensorflow` first, before anything of it imports TensorFlow, so its
+start-up lines (``cpu_feature_guard``, ``cudart_stub``, absl's "All log messages before
+absl::InitializeLog()") are silenced: ``TF_CPP_MIN_LOG_LEVEL=2`` drops TensorFlow's own INFO and
+WARNING lines and keeps its errors, and ``mnv1.native_log`` filters the absl lines that variable
+does not reach. Python warnings and our own log lines are untouched. The worker processes a sweep
+starts inherit the setting through the environment (``mnv1.training.worker`` installs the same
+filter). It is a call in ``main`` rather than an import-time effect, so importing this package
+(Hydra's plugin scan imports ``mnv1.launchers``, a test imports a script) changes nothing.
 
 ``--verbose`` (every console script) or ``hydra.verbose=...`` (``mnv1-train``, ``mnv1-tune``)
 leaves TensorFlow's logging as it is, and so does a ``TF_CPP_MIN_LOG_LEVEL`` the user set. The
@@ -38,11 +42,10 @@ def without_verbose(argv: Sequence[str]) -> list[str]:
     return [a for a in argv if a != VERBOSE_FLAG]
 
 
-def quiet_tensorflow(argv: Sequence[str]) -> None:
-    """Hide TensorFlow's start-up lines in this process and its children, unless asked."""
+def quiet_tensorflow(argv: Sequence[str] | None) -> None:
+    """Hide TensorFlow's start-up lines in this process and its children, unless asked
+    (``argv``: the script's arguments; None reads them from ``sys.argv``)."""
+    argv = sys.argv[1:] if argv is None else argv
     if not wants_verbose(argv):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     native_log.install()
-
-
-quiet_tensorflow(sys.argv[1:])

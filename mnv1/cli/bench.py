@@ -18,7 +18,7 @@ from typing import Any
 
 from mnv1 import interrupt
 from mnv1.bench import FORMATS, render
-from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP
+from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP, quiet_tensorflow
 
 # Subcommand name -> module implementing it.
 SUBCOMMANDS: dict[str, str] = {
@@ -112,6 +112,7 @@ def _run_and_log(args: argparse.Namespace) -> int:
 
 @interrupt.guarded("mnv1-bench", "the benchmark was stopped", "Run the same command again")
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_tensorflow(argv)  # first: before anything below imports TensorFlow
     args = build_parser().parse_args(argv)
     if args.log_to and not args.logs_itself:
         return _run_and_log(args)

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mnv1 import interrupt, tables
-from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP
+from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP, quiet_tensorflow
 from mnv1.config import MIN_RESOLUTION
 from mnv1.report.fidelity import FAIL
 from mnv1.report.paper_counts import TITLES, CountedRow, paper_comparison
@@ -244,6 +244,7 @@ def _parser() -> argparse.ArgumentParser:
 
 @interrupt.guarded("mnv1-costs", "nothing was written", "Run the same command again")
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_tensorflow(argv)  # first: before anything below imports TensorFlow
     parser = _parser()
     args = parser.parse_args(argv)
     # Imported here, after the arguments: the cost model builds Keras models (TensorFlow), and

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mnv1 import interrupt
-from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP
-from mnv1.cli.hydra_grid import Expansion, check_command
+from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP, quiet_tensorflow
+from mnv1.hydra_app.grid import Expansion, check_command
 
 if TYPE_CHECKING:
     from mnv1.sweep.plan import Plan
@@ -133,6 +133,7 @@ def _planned(
 
 @interrupt.guarded("mnv1-plan", "nothing was written", "Run the same command again")
 def main(argv: Sequence[str] | None = None) -> None:
+    quiet_tensorflow(argv)  # first: before anything below imports TensorFlow
     parser = argparse.ArgumentParser(
         prog="mnv1-plan",
         description="Print the plan of `mnv1-train -m OVERRIDES...` (cells, steps, images, "

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from mnv1 import interrupt
-from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP
+from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP, quiet_tensorflow
 from mnv1.report.fidelity import SLIM_RELEASES
 from mnv1.tracking.uri import adopt_credentials
 
@@ -162,6 +162,7 @@ def _register(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_tensorflow(argv)  # first: before anything below imports TensorFlow
     interrupt.install()
     parser = _parser()
     args = parser.parse_args(argv)

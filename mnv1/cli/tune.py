@@ -42,10 +42,11 @@ from typing import TYPE_CHECKING
 from hydra.core.config_store import ConfigStore
 
 from mnv1 import interrupt
-from mnv1.cli import hydra_store, wants_verbose, without_verbose
+from mnv1.cli import quiet_tensorflow, wants_verbose, without_verbose
 from mnv1.cli.credentials import without_credentials
-from mnv1.cli.hydra_grid import Cell, Expansion, check_command
 from mnv1.config import RunConfig, TuneConfig, TuneRunConfig, run_name
+from mnv1.hydra_app import store as hydra_store
+from mnv1.hydra_app.grid import Cell, Expansion, check_command
 from mnv1.sweep.validate import tune_problems
 from mnv1.tune.space import Space, SpaceError, load_space, space_problems
 
@@ -193,6 +194,7 @@ def _print_outcomes(outcomes: Sequence[SearchOutcome]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    quiet_tensorflow(argv)  # first: before anything below imports TensorFlow
     # First: a signal at any later moment (validation, the store, the data, a trial) ends the
     # command through the one path below (mnv1.interrupt).
     interrupt.install()

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mnv1 import interrupt
-from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP
+from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP, quiet_tensorflow
 
 # How long the server's group gets to exit after SIGTERM before it is killed.
 STOP_GRACE_SECONDS = 10.0
@@ -65,6 +65,7 @@ def _stop_group(pgid: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_tensorflow(argv)  # first: before anything below imports TensorFlow
     interrupt.install()
     args = _parser().parse_args(argv)
     from mnv1.tracking import ui

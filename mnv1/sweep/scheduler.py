@@ -3,8 +3,8 @@
 On a cluster the process that owns a cell's run lives on another host, where the launching
 process cannot tell whether it still runs (``mnv1.tracking.runs.owner_alive`` answers None). The
 scheduler can: when it reports a job cancelled, preempted or lost, the SLURM and Ray launchers
-mark KILLED the runs tagged with that job (``mnv1.cli.cluster_jobs``). And a requeued SLURM job
-keeps its id, so a cell that finds its own run RUNNING under its own job id knows the previous
+mark KILLED the runs tagged with that job (``mnv1.launchers.cluster_jobs``). And a requeued SLURM
+job keeps its id, so a cell that finds its own run RUNNING under its own job id knows the previous
 owner was its earlier incarnation, now dead, and resumes instead of skipping.
 
 The launchers hand the id down in ``$MNV1_SCHEDULER_JOB`` (``slurm:<job id>``, ``ray:<task id>``);

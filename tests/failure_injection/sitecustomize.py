@@ -26,6 +26,10 @@ kill.
 ``tests/tune_standin.py`` (seconds per trial, no TensorFlow): that file is served as
 ``mnv1.training.bootstrap`` and ``mnv1.training.run``, the two modules the worker imports to
 train, so a tuner's trial processes run the real worker around a known objective.
+
+``MNV1_TEST_COUNT_COMPOSITIONS=FILE`` counts Hydra's config compositions: every call of the
+config loader's ``load_configuration``, in any process of the launch, appends one line to FILE
+(the run mode and the overrides), so a test can tell how many times one launch composed.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ ENV_HOLD_MARKER = "MNV1_TEST_HOLD_MARKER"
 ENV_TRIAL_STANDIN = "MNV1_TEST_TRIAL_STANDIN"
 STANDIN_FILE = Path(__file__).resolve().parent.parent / "tune_standin.py"
 STANDIN_TARGETS = ("mnv1.training.bootstrap", "mnv1.training.run")
+ENV_COUNT_COMPOSITIONS = "MNV1_TEST_COUNT_COMPOSITIONS"
+LOADER_TARGET = "hydra._internal.config_loader_impl"
 TARGET = "mnv1.training.run"
 EXPORT_TARGET = "mnv1.export.convert"
 CHECKPOINT_TARGET = "mnv1.training.checkpoint"
@@ -137,6 +143,25 @@ def _hold_after(module: ModuleType, epoch: int, marker: str) -> None:
     store.save = save
 
 
+def _count_compositions(module: ModuleType, path: str) -> None:
+    loader = module.ConfigLoaderImpl
+    original = loader.load_configuration
+
+    def load_configuration(
+        self: Any, config_name: Any, overrides: Any, run_mode: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        # One line per composition, written at once (O_APPEND): processes of a launch share FILE.
+        line = f"{run_mode.name} {' '.join(overrides)}\n"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+        return original(self, config_name, overrides, run_mode, *args, **kwargs)
+
+    loader.load_configuration = load_configuration
+
+
 class _PatchOnImport(importlib.abc.MetaPathFinder):
     """Finds each module named in ``patches`` through the other finders and patches it once it
     is executed."""
@@ -196,5 +221,8 @@ if os.environ.get(ENV_HOLD_AFTER_EPOCH) and os.environ.get(ENV_HOLD_MARKER):
     _held = int(os.environ[ENV_HOLD_AFTER_EPOCH])
     _marker = os.environ[ENV_HOLD_MARKER]
     _PATCHES[CHECKPOINT_TARGET] = lambda module: _hold_after(module, _held, _marker)
+if os.environ.get(ENV_COUNT_COMPOSITIONS):
+    _count_path = os.environ[ENV_COUNT_COMPOSITIONS]
+    _PATCHES[LOADER_TARGET] = lambda module: _count_compositions(module, _count_path)
 if _PATCHES:
     sys.meta_path.insert(0, _PatchOnImport(_PATCHES))

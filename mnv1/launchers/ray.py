@@ -5,13 +5,13 @@ mnv1's additions:
 
 * ``ray.init`` joins the cluster at ``hydra.launcher.ray.init.address`` (``$RAY_ADDRESS``, else
   ``auto``: the cluster this host belongs to); ``mnv1-train`` checks that a head answers there
-  before anything starts (``mnv1.cli.cluster_check``).
+  before anything starts (``mnv1.launchers.cluster_check``).
 * The task's ``num_gpus`` comes from ``distribute.gpus_per_run``, and a task is never retried by
-  Ray itself (``mnv1.cli.cluster_jobs.ray_remote_options``).
+  Ray itself (``mnv1.launchers.cluster_jobs.ray_remote_options``).
 * The task runs in the launch directory (a shared file system, as with SLURM), so the relative
   paths of a sweep (outputs, checkpoints, a SQLite store) mean the same on every node.
 * The launch waits for every task and settles those whose Ray worker died
-  (``mnv1.cli.cluster_jobs.settle_dead_job``): their runs end KILLED and resume at the next
+  (``mnv1.launchers.cluster_jobs.settle_dead_job``): their runs end KILLED and resume at the next
   launch.
 """
 
@@ -29,7 +29,7 @@ from hydra.types import HydraContext, TaskFunction
 from hydra_plugins.hydra_ray_launcher.ray_launcher import RayLauncher
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from mnv1.cli.cluster_jobs import ray_remote_options, settle_dead_job
+from mnv1.launchers.cluster_jobs import ray_remote_options, settle_dead_job, sweep_of
 from mnv1.sweep.scheduler import ENV_SCHEDULER_JOB, ray_task_name
 
 log = logging.getLogger(__name__)
@@ -93,12 +93,14 @@ class RayClusterLauncher(RayLauncher):
         names = [ray_task_name(ref.task_id().hex()) for ref in refs]
         print(f"mnv1-train: {len(refs)} cell(s) submitted as Ray tasks", flush=True)
         returns: list[JobReturn] = []
+        sweep = sweep_of(self.config)
         for ref, name, overrides in zip(refs, names, job_overrides, strict=True):
             try:
                 returns.append(ray.get(ref))
             except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
-                returns.append(settle_dead_job(overrides, name, type(exc).__name__))
+                returns.append(settle_dead_job(overrides, name, type(exc).__name__, sweep))
             except ray.exceptions.RayError as exc:
                 # The task died some other way (a failure of Ray, not of training).
-                returns.append(settle_dead_job(overrides, name, f"{type(exc).__name__}: {exc}"))
+                how = f"{type(exc).__name__}: {exc}"
+                returns.append(settle_dead_job(overrides, name, how, sweep))
         return returns

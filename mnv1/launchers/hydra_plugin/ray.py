@@ -1,7 +1,7 @@
-"""``hydra/launcher=ray_cluster``'s class (``mnv1.cli.ray_launcher``; see the package docstring)."""
+"""``hydra/launcher=ray_cluster``'s class (``mnv1.launchers.ray``; see the package docstring)."""
 
 try:
-    from mnv1.cli.ray_launcher import RayClusterLauncher as _RayClusterLauncher
+    from mnv1.launchers.ray import RayClusterLauncher as _RayClusterLauncher
 except ImportError:  # hydra-ray-launcher is not installed: no such launcher
     pass
 else:

@@ -1,9 +1,9 @@
 """``hydra/launcher=slurm``: Hydra's submitit SLURM launcher, with mnv1's two additions.
 
 * The cell's GPU request comes from ``distribute.gpus_per_run`` (``--gpus-per-task``), so the
-  study and the job cannot disagree (``mnv1.cli.cluster_jobs.slurm_gpu_params``).
+  study and the job cannot disagree (``mnv1.launchers.cluster_jobs.slurm_gpu_params``).
 * The launch waits for every job and settles the ones SLURM cancelled or lost
-  (``mnv1.cli.cluster_jobs.settle_dead_job``) instead of raising at the first, so the sweep
+  (``mnv1.launchers.cluster_jobs.settle_dead_job``) instead of raising at the first, so the sweep
   always reaches its end, and a cancelled cell's run ends KILLED rather than RUNNING.
 
 Each cell runs in an array task: ``python -m submitit.core._submit`` unpickles this launcher on
@@ -22,7 +22,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, filter_overrides
@@ -33,8 +33,11 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
 )
 from omegaconf import DictConfig, OmegaConf
 
-from mnv1.cli.cluster_jobs import settle_dead_job, slurm_gpu_params
+from mnv1.launchers.cluster_jobs import settle_dead_job, slurm_gpu_params, sweep_of
 from mnv1.sweep.scheduler import slurm_job_name
+
+if TYPE_CHECKING:
+    from mnv1.sweep.orchestrate import SweepRef
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +104,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
             f"{', '.join(j.job_id for j in jobs)}",
             flush=True,
         )
-        return wait_for_jobs(jobs, job_overrides)
+        return wait_for_jobs(jobs, job_overrides, sweep_of(self.config))
 
 
 def queued_jobs(job_ids: Sequence[str]) -> set[str] | None:
@@ -138,7 +141,9 @@ def final_state(job_id: str) -> str:
     return found.group(1) if found else "without a result"
 
 
-def wait_for_jobs(jobs: Sequence[Any], job_overrides: Sequence[Sequence[str]]) -> list[JobReturn]:
+def wait_for_jobs(
+    jobs: Sequence[Any], job_overrides: Sequence[Sequence[str]], sweep: SweepRef | None
+) -> list[JobReturn]:
     """Every job's result, in order; a job that left the queue without one is settled as dead.
 
     submitit's own ``job.results()`` cannot be used to wait: it learns that a job ended only
@@ -159,14 +164,18 @@ def wait_for_jobs(jobs: Sequence[Any], job_overrides: Sequence[Sequence[str]]) -
                 try:
                     returns[i] = job.results()[0]
                 except UncompletedJobError:  # the job itself failed (its traceback is logged)
-                    returns[i] = settle_dead_job(overrides, slurm_job_name(job.job_id), "FAILED")
+                    returns[i] = settle_dead_job(
+                        overrides, slurm_job_name(job.job_id), "FAILED", sweep
+                    )
             elif queued is not None and job.job_id not in queued:
                 # Out of the queue without a result: dead, once a shared file system has had
                 # time to show a result written just before the job left.
                 first = gone_since.setdefault(i, time.monotonic())
                 if time.monotonic() - first >= RESULT_GRACE_S:
                     state = final_state(job.job_id)
-                    returns[i] = settle_dead_job(overrides, slurm_job_name(job.job_id), state)
+                    returns[i] = settle_dead_job(
+                        overrides, slurm_job_name(job.job_id), state, sweep
+                    )
             else:
                 gone_since.pop(i, None)
         if len(returns) < len(jobs):

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import DictConfig, OmegaConf
 
-from mnv1.cli.hydra_callbacks import STATE
+if TYPE_CHECKING:
+    from mnv1.sweep.orchestrate import SweepRef
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +63,27 @@ def ray_remote_options(remote: Mapping[str, Any], gpus_per_run: int | None) -> d
     return out
 
 
+def sweep_of(config: DictConfig) -> SweepRef | None:
+    """The sweep a launcher launches, from the job environment its sweeper set on the master
+    config (``mnv1.hydra_app.sweeper``); None outside a sweep."""
+    from mnv1.sweep.orchestrate import SweepRef
+
+    env = OmegaConf.select(config, "hydra.job.env_set", default=None) or {}
+    return SweepRef.from_env({str(k): str(v) for k, v in env.items()})
+
+
 def settle_dead_job(
-    overrides: Sequence[str], job: str, how: str, tag: str = "mnv1.scheduler_job"
+    overrides: Sequence[str],
+    job: str,
+    how: str,
+    sweep: SweepRef | None,
+    tag: str = "mnv1.scheduler_job",
 ) -> JobReturn:
     """Mark KILLED the runs of a cluster job that died, and stand in for its result."""
     from mnv1.tracking import runs
 
     cell = " ".join(overrides)
     marked: list[str] = []
-    sweep = STATE.sweep
     if sweep is not None:
         reason = f"cluster job {job} ended {how}"
         found = runs.mark_orphans(sweep.uri, sweep.experiment_id, tag, job, reason)

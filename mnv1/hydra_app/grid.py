@@ -1,12 +1,13 @@
-"""Compose the config and expand a sweep's whole grid exactly as Hydra's BasicSweeper will.
+"""Compose the config and expand a sweep's whole grid exactly as Hydra's BasicSweeper would.
 
-``mnv1-train`` calls ``check_command`` before handing over to Hydra, so that every cell of the
-grid is composed, converted to a RunConfig and validated before anything runs; the sweep's start
-callback calls ``expand`` again on the real multirun config to get the same cells.
+``mnv1-plan`` and ``mnv1-tune`` call ``check_command``: every cell of the grid is composed,
+converted to a RunConfig and validated, and nothing runs. ``mnv1-train`` composes the master
+config with ``compose_master`` and hands it to its sweeper (``mnv1.hydra_app.sweeper``), which
+calls ``expand`` once and launches the cells it composed, so a launch composes each cell once.
 
 The expansion follows BasicSweeper step by step: the study's ``hydra.sweeper.params`` followed by
 the command-line overrides, parsed by Hydra's own parser, crossed by ``split_arguments``, and
-each cell composed by the config loader's ``load_sweep_config`` as the launcher will.
+each cell composed by the config loader's ``load_sweep_config`` as a launcher would.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
-from mnv1.cli.hydra_store import STUDY_GROUP
 from mnv1.config import RunConfig
+from mnv1.hydra_app.store import STUDY_GROUP
 from mnv1.sweep.validate import grid_problems
 from mnv1.tune.tuned_file import apply_tuned
 
@@ -51,6 +52,8 @@ LAUNCHER_EXTRAS = {
 class Cell:
     overrides: list[str]
     config: RunConfig
+    composed: DictConfig | None = None
+    """The cell's config as Hydra composed it, ``hydra`` node included (what a launcher runs)."""
 
 
 @dataclass
@@ -59,12 +62,12 @@ class Expansion:
     cells: list[Cell] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     # The launcher's class path and, for Ray, the cluster address it joins (for
-    # ``mnv1.cli.cluster_check``).
+    # ``mnv1.launchers.cluster_check``).
     launcher: str | None = None
     ray_address: str | None = None
     added: list[str] = field(default_factory=list)
-    """Overrides the expansion added to the command line (the study's ``seeds`` axis); the
-    launch must pass them to Hydra too, so the sweeper runs the grid validated here."""
+    """Overrides the expansion added to the command line (the study's ``seeds`` axis), already
+    part of ``cells``; the command that resumes an interrupted launch names them."""
 
 
 SEED_KEY = "train.seed"
@@ -82,10 +85,13 @@ def seed_overrides(master: DictConfig, arguments: Sequence[str]) -> list[str]:
     return [f"{SEED_KEY}=range({seeds})"]
 
 
-def make_hydra(config_path: str | None = None, config_dir: str | None = None) -> Hydra:
+def make_hydra(
+    config_path: str | None = None, config_dir: str | None = None, task_name: str = TASK_NAME
+) -> Hydra:
     """A Hydra instance over ``conf/`` (or ``--config-path``, plus ``--config-dir``), built as
-    ``hydra.main`` builds it for ``mnv1.cli.train``."""
-    app_file = str(Path(__file__).with_name("train.py"))
+    ``hydra.main`` builds it for ``mnv1.cli.train`` (whose jobs ``hydra.main`` names ``train``)."""
+    # hydra.main resolves a relative --config-path against the application's file.
+    app_file = str(Path(__file__).parents[1] / "cli" / "train.py")
     search_path = create_automatic_config_search_path(app_file, None, config_path or CONFIG_MODULE)
     if config_dir is not None:
         search_path.prepend(
@@ -94,7 +100,7 @@ def make_hydra(config_path: str | None = None, config_dir: str | None = None) ->
             anchor=SearchPathQuery(provider="schema"),
         )
     GlobalHydra.instance().clear()
-    return Hydra.create_main_hydra2(task_name=TASK_NAME, config_search_path=search_path)
+    return Hydra.create_main_hydra2(task_name=task_name, config_search_path=search_path)
 
 
 def to_run_config(cfg: DictConfig) -> RunConfig:
@@ -154,7 +160,7 @@ def expand(loader: ConfigLoader, master: DictConfig, multirun: bool) -> Expansio
     result = Expansion(multirun=multirun)
     if not multirun:
         try:
-            result.cells = [Cell([], to_run_config(master))]
+            result.cells = [Cell([], to_run_config(master), master)]
         except (OmegaConfBaseException, HydraException, ValueError, TypeError) as exc:
             result.errors.append(explain(exc, loader))
     else:
@@ -180,7 +186,7 @@ def expand(loader: ConfigLoader, master: DictConfig, multirun: bool) -> Expansio
         for overrides in batches[0]:
             try:
                 job = loader.load_sweep_config(master, list(overrides))
-                result.cells.append(Cell(list(overrides), to_run_config(job)))
+                result.cells.append(Cell(list(overrides), to_run_config(job), job))
             except (OmegaConfBaseException, HydraException, ValueError, TypeError) as exc:
                 failed.setdefault(explain(exc, loader), []).append(" ".join(overrides))
         total = len(batches[0])
@@ -212,6 +218,81 @@ def _sweep_problems(cells: Sequence[RunConfig]) -> list[str]:
     return out
 
 
+@dataclass
+class Master:
+    """The master config of a command line and the overrides it could not apply (then the config
+    is composed without them, so that the grid's own problems are found too; None when even
+    that failed)."""
+
+    config: DictConfig | None
+    multirun: bool
+    errors: list[str] = field(default_factory=list)
+
+
+def compose_master(
+    hydra: Hydra,
+    overrides: Sequence[str],
+    *,
+    multirun: bool,
+    config_name: str | None = None,
+    with_log_configuration: bool = False,
+) -> Master:
+    """Compose the master config of ``mnv1-train [-m] overrides...`` once, listing every
+    override it cannot apply (Hydra stops at the first)."""
+    name = config_name or CONFIG_NAME
+    # The studies: experiments/ (registered in the ConfigStore) and any --config-dir ones.
+    studies = sorted(hydra.config_loader.get_group_options(STUDY_GROUP))
+    unknown = [s for s in _studies_asked(overrides) if s not in studies]
+    if unknown:
+        return Master(
+            None,
+            multirun,
+            [
+                f"experiment={s!r}: no such study; known studies: {', '.join(studies)}"
+                for s in unknown
+            ],
+        )
+    # The mode as hydra.main decides it: -m, else hydra.mode from the config, else a run.
+    # (Asking the config for its mode composes it; with -m there is nothing to ask.)
+    mode = RunMode.MULTIRUN if multirun else hydra.get_mode(name, list(overrides))
+    if mode is None:
+        mode = RunMode.RUN
+    is_multirun = mode == RunMode.MULTIRUN
+    # Hydra stops at the first override it cannot apply; set that one aside and compose
+    # again, so a typo does not hide the other problems of the same command line.
+    remaining = list(overrides)
+    errors: list[str] = []
+    while True:
+        try:
+            master = hydra.compose_config(
+                config_name=name,
+                overrides=[*remaining, f"hydra.mode={mode.name}"],
+                run_mode=mode,
+                with_log_configuration=with_log_configuration and not errors,
+            )
+            break
+        except (HydraException, OmegaConfBaseException, ValueError) as exc:
+            errors.append(explain(exc, hydra.config_loader))
+            culprit = _culprit(exc, remaining)
+            if culprit is None:
+                return Master(None, is_multirun, errors)
+            remaining.remove(culprit)
+    return Master(master, is_multirun, errors)
+
+
+def expand_master(loader: ConfigLoader, master: DictConfig, multirun: bool) -> Expansion:
+    """``expand``, plus the launcher and the Ray address the cluster check needs."""
+    found = expand(loader, master, multirun)
+    found.launcher = OmegaConf.select(master, "hydra.launcher._target_", default=None)
+    try:
+        found.ray_address = OmegaConf.select(
+            master, "hydra.launcher.ray.init.address", default=None
+        )
+    except OmegaConfBaseException as exc:
+        found.errors.append(f"hydra.launcher.ray.init.address: {_first_lines(str(exc), 1)}")
+    return found
+
+
 def check_command(
     overrides: Sequence[str],
     *,
@@ -222,56 +303,51 @@ def check_command(
 ) -> Expansion:
     """Compose and expand what ``mnv1-train [-m] overrides...`` would run, without running it:
     no job, no output directory, no tracking, no TensorFlow."""
-    name = config_name or CONFIG_NAME
     hydra = make_hydra(config_path, config_dir)
     try:
-        # The studies: experiments/ (registered in the ConfigStore) and any --config-dir ones.
-        studies = sorted(hydra.config_loader.get_group_options(STUDY_GROUP))
-        unknown = [s for s in _studies_asked(overrides) if s not in studies]
-        if unknown:
-            return Expansion(
-                multirun=multirun,
-                errors=[
-                    f"experiment={s!r}: no such study; known studies: {', '.join(studies)}"
-                    for s in unknown
-                ],
-            )
-        # The mode as hydra.main decides it: -m, else hydra.mode from the config, else a run.
-        mode = hydra.get_mode(config_name=name, overrides=list(overrides))
-        if mode is None or multirun:
-            mode = RunMode.MULTIRUN if multirun else RunMode.RUN
-        is_multirun = mode == RunMode.MULTIRUN
-        # Hydra stops at the first override it cannot apply; set that one aside and compose
-        # again, so a typo does not hide the other problems of the same command line.
-        remaining = list(overrides)
-        errors: list[str] = []
-        while True:
-            try:
-                master = hydra.compose_config(
-                    config_name=name,
-                    overrides=[*remaining, f"hydra.mode={mode.name}"],
-                    run_mode=mode,
-                    with_log_configuration=False,
-                )
-                break
-            except (HydraException, OmegaConfBaseException, ValueError) as exc:
-                errors.append(explain(exc, hydra.config_loader))
-                culprit = _culprit(exc, remaining)
-                if culprit is None:
-                    return Expansion(multirun=is_multirun, errors=errors)
-                remaining.remove(culprit)
-        found = expand(hydra.config_loader, master, is_multirun)
-        found.errors = errors + found.errors
-        found.launcher = OmegaConf.select(master, "hydra.launcher._target_", default=None)
-        try:
-            found.ray_address = OmegaConf.select(
-                master, "hydra.launcher.ray.init.address", default=None
-            )
-        except OmegaConfBaseException as exc:
-            found.errors.append(f"hydra.launcher.ray.init.address: {_first_lines(str(exc), 1)}")
+        master = compose_master(hydra, overrides, multirun=multirun, config_name=config_name)
+        if master.config is None:
+            return Expansion(multirun=master.multirun, errors=master.errors)
+        found = expand_master(hydra.config_loader, master.config, master.multirun)
+        found.errors = master.errors + found.errors
         return found
     finally:
         GlobalHydra.instance().clear()
+
+
+def with_overrides(expansion: Expansion, extra: Sequence[str]) -> Expansion:
+    """The same grid with ``extra`` overrides (``key=value``, e.g. the budget a plan chose)
+    applied to every cell's composed config, converted and validated again: no composition.
+
+    Each value goes through the schema's type check as a command-line override would, and is
+    recorded in the cell's overrides (the job's ``.hydra/overrides.yaml``, its log line).
+    """
+    parser = OverridesParser.create()
+    try:
+        parsed = parser.parse_overrides(list(extra))
+    except (HydraException, OmegaConfBaseException) as exc:
+        return Expansion(multirun=expansion.multirun, errors=[explain(exc)])
+    result = Expansion(
+        multirun=expansion.multirun,
+        launcher=expansion.launcher,
+        ray_address=expansion.ray_address,
+        added=list(expansion.added),
+    )
+    for cell in expansion.cells:
+        assert cell.composed is not None, "with_overrides needs the composed cells"
+        job = copy.deepcopy(cell.composed)
+        try:
+            for item, override in zip(extra, parsed, strict=True):
+                OmegaConf.update(job, override.key_or_group, override.value(), merge=False)
+                with read_write(job.hydra), open_dict(job.hydra):
+                    job.hydra.overrides.task.append(item)
+            result.cells.append(Cell([*cell.overrides, *extra], to_run_config(job), job))
+        except (OmegaConfBaseException, ValueError, TypeError) as exc:
+            result.errors.append(f"{' '.join(extra)}: {_first_lines(str(exc), 1)}")
+            return result
+    configs = [c.config for c in result.cells]
+    result.errors += grid_problems(configs) + _sweep_problems(configs)
+    return result
 
 
 def _culprit(exc: BaseException, overrides: Sequence[str]) -> str | None:
@@ -287,12 +363,3 @@ def _culprit(exc: BaseException, overrides: Sequence[str]) -> str | None:
         if item in text or f"'{key}'" in text or f"'{key}/{value}'" in text:
             return item
     return None
-
-
-def cells_of(master: DictConfig) -> list[RunConfig]:
-    """The cells of a running multirun (from the sweep's start callback), in launch order."""
-    loader = GlobalHydra.instance().config_loader()
-    found = expand(loader, master, multirun=True)
-    if found.errors:
-        raise ValueError("invalid sweep:\n" + "\n".join(f"  - {e}" for e in found.errors))
-    return [c.config for c in found.cells]

@@ -1,7 +1,7 @@
-"""``hydra/launcher=slurm``'s class (``mnv1.cli.slurm_launcher``; see the package docstring)."""
+"""``hydra/launcher=slurm``'s class (``mnv1.launchers.slurm``; see the package docstring)."""
 
 try:
-    from mnv1.cli.slurm_launcher import SlurmLauncher as _SlurmLauncher
+    from mnv1.launchers.slurm import SlurmLauncher as _SlurmLauncher
 except ImportError:  # hydra-submitit-launcher is not installed: no such launcher
     pass
 else:
