@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 
 from mnv1.config import RunConfig, run_name
 from mnv1.run_key import run_key
+from mnv1.training.probe import ProbeTimings
 
 # The smallest budget a target may choose: the throughput meter needs a few steps per epoch.
 MIN_STEPS_PER_EPOCH = 5
@@ -81,28 +82,9 @@ def split_sizes(cfg: RunConfig) -> tuple[int | None, int | None]:
 
 
 @dataclass(frozen=True)
-class ProbePoint:
-    """One probed cell: seconds measured in a worker-like process."""
-
-    shape: str
-    mult_adds: int
-    batch: int
-    startup_s: float
-    """Spawn to a compiled model: interpreter, TensorFlow import, bootstrap, model build."""
-    tracking_import_s: float
-    """Importing the MLflow run log, which every cell's worker does."""
-    trace_s: float
-    """The first training step (tracing, graph building)."""
-    step_s: float
-    """One steady training step (median of the timed ones)."""
-    eval_trace_s: float
-    eval_batch_s: float
-    checkpoint_s: float
-    export_convert_s: float = 0.0
-    """Both LiteRT conversions (float32, int8 with calibration); 0 when export is off."""
-    export_fp32_run_s: float = 0.0
-    """One single-image run of the float32 flatbuffer, 1 thread."""
-    export_int8_run_s: float = 0.0
+class ProbePoint(ProbeTimings):
+    """One probed cell: the seconds the probe process measured (``ProbeTimings`` names each),
+    and the work per step the plan interpolates in."""
 
     @property
     def work(self) -> float:

@@ -65,20 +65,27 @@ class ProbeRequest:
 
 @dataclass(frozen=True)
 class ProbeTimings:
-    """Seconds measured for the timed shape (``mnv1.sweep.plan.ProbePoint`` documents each)."""
+    """Seconds measured for the timed shape in a worker-like process (the sweep's plan extends
+    it as ``mnv1.sweep.plan.ProbePoint`` with what it derives from them)."""
 
     shape: str
     mult_adds: int
     batch: int
     startup_s: float
+    """Spawn to a compiled model: interpreter, TensorFlow import, bootstrap, model build."""
     tracking_import_s: float
+    """Importing the MLflow run log, which every cell's worker does."""
     trace_s: float
+    """The first training step (tracing, graph building)."""
     step_s: float
+    """One steady training step (median of the timed ones)."""
     eval_trace_s: float
     eval_batch_s: float
     checkpoint_s: float
     export_convert_s: float = 0.0
+    """Both LiteRT conversions (float32, int8 with calibration); 0 when export is off."""
     export_fp32_run_s: float = 0.0
+    """One single-image run of the float32 flatbuffer, 1 thread."""
     export_int8_run_s: float = 0.0
 
 
