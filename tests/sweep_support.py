@@ -70,6 +70,20 @@ class Workspace:
             **kwargs,
         )
 
+    def launch_logged(self, *args: str) -> tuple[subprocess.Popen[bytes], Path]:
+        """``mnv1-train ARGS`` in the background, its output into ``launch.log`` (a pipe nobody
+        reads while the test waits could fill up and stall the launcher)."""
+        log = self.root / "launch.log"
+        with log.open("wb") as sink:
+            proc = subprocess.Popen(
+                [*train_command(), *args, f"data.data_dir={self.data_dir}"],
+                cwd=self.root,
+                env=self.env(),
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        return proc, log
+
     def failing_env(self, cell: str) -> dict[str, str]:
         """Environment entries under which the worker of ``cell`` raises instead of training."""
         path = os.pathsep.join([str(FAILURE_INJECTION), self.env()["PYTHONPATH"]])

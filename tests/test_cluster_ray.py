@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
-from sweep_support import FAILURE_INJECTION, REPO, Workspace, train_command, wait_until_held
+from sweep_support import FAILURE_INJECTION, REPO, Workspace, wait_until_held
 
 sys.path.insert(0, str(REPO / "tests" / "clusters"))
 from ray_local import RayCluster, local_ray
@@ -45,19 +44,6 @@ def ray_cluster(tmp_path: Path) -> Iterator[RayCluster]:
     assert cluster.processes() == []
 
 
-def launch(ws: Workspace, *args: str) -> tuple[subprocess.Popen[bytes], Path]:
-    log = ws.root / "launch.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [*train_command(), *args, f"data.data_dir={ws.data_dir}"],
-            cwd=ws.root,
-            env=ws.env(),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    return proc, log
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_smoke_sweep_on_ray_killed_worker_then_resume(
@@ -66,7 +52,7 @@ def test_smoke_sweep_on_ray_killed_worker_then_resume(
     ws = Workspace(tmp_path / "launch", extra_env=ray_cluster.env())
     ws.root.mkdir()
     args = ("-m", "experiment=smoke", *LONGER, *RAY_ARGS)
-    proc, log = launch(ws, *args)
+    proc, log = ws.launch_logged(*args)
     try:
         key = wait_until_held(tmp_path / "held", proc, log)
         [victim] = [r for r in ws.children().values() if r.data.tags["mnv1.run_key"] == key]

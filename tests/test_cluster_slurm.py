@@ -8,13 +8,12 @@ whatever happens. SLURM here has no accounting daemon (slurmdbd needs a MySQL se
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sweep_support import REPO, Workspace, train_command, wait_until_held
+from sweep_support import REPO, Workspace, wait_until_held
 
 sys.path.insert(0, str(REPO / "tests" / "clusters"))
 from slurm_local import SlurmCluster, local_slurm, missing_programs
@@ -39,21 +38,6 @@ def slurm(tmp_path: Path) -> Iterator[SlurmCluster]:
         yield cluster
 
 
-def launch(ws: Workspace, *args: str) -> tuple[subprocess.Popen[bytes], Path]:
-    """``mnv1-train ARGS`` in the background, its output into a file (a pipe nobody reads while
-    the test waits could fill up and stall the launcher)."""
-    log = ws.root / "launch.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [*train_command(), *args, f"data.data_dir={ws.data_dir}"],
-            cwd=ws.root,
-            env=ws.env(),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    return proc, log
-
-
 def job_logs(ws: Workspace) -> str:
     """Every cell's Hydra job log (written on the node, in the shared launch directory)."""
     return "".join(p.read_text() for p in sorted((ws.root / "multirun").glob("**/mnv1.log")))
@@ -70,7 +54,7 @@ def test_smoke_sweep_on_slurm_scancel_then_resume(slurm: SlurmCluster, tmp_path:
     ws.extra_env.update(ws.holding_env(marker))
     ws.root.mkdir()
     args = ("-m", "experiment=smoke", *LONGER, *SLURM_ARGS)
-    proc, log = launch(ws, *args)
+    proc, log = ws.launch_logged(*args)
     try:
         key = wait_until_held(marker, proc, log)
         [victim] = [r for r in ws.children().values() if r.data.tags["mnv1.run_key"] == key]
