@@ -164,6 +164,23 @@ def test_one_launch_composes_the_master_once_and_each_cell_once(smoke: SmokeSwee
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
+def test_each_launch_writes_its_jobs_into_one_sweep_directory(smoke: SmokeSweep) -> None:
+    # hydra.sweep.dir holds ``${now:...}``: resolved once per launch (the master's resolver
+    # cache, copied into each job's config as Hydra's own loader does). Resolved again in each
+    # job, the jobs of one launch were spread over folders of their own.
+    sweeps = sorted((smoke.ws.root / "multirun" / "smoke").iterdir())
+    assert len(sweeps) == 3, sweeps
+    for sweep in sweeps:
+        assert sorted(p.parent.name for p in sweep.glob("*/mnv1.log")) == [
+            "0_mnv1_a0.25_r32",
+            "1_mnv1_a0.25_r48",
+            "2_mnv1_a0.5_r32",
+            "3_mnv1_a0.5_r48",
+        ], sweep
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_a_failing_cell_is_isolated_while_joblib_runs_two_cells_at_once(
     smoke: SmokeSweep,
 ) -> None:

@@ -55,7 +55,12 @@ class ComposedLoader(ConfigLoader):
         found = self.composed.get(tuple(sweep_overrides))
         if found is None:
             return self.loader.load_sweep_config(master_config, sweep_overrides)
-        return copy.deepcopy(found)
+        cell = copy.deepcopy(found)
+        # As Hydra's own loader does: the master's resolved values carry over, so
+        # ``${now:...}`` in hydra.sweep.dir is the launch's one time and every job of the launch
+        # shares its sweep directory (resolved again per job, each job got a folder of its own).
+        OmegaConf.copy_cache(from_config=master_config, to_config=cell)
+        return cell
 
     def load_configuration(
         self,
