@@ -212,6 +212,7 @@ AGREEMENT = 0.95
 def test_a_trained_cell_exports_and_its_int8_model_agrees_with_the_float_one(
     tmp_path: Path,
 ) -> None:
+    import keras
     from train_support import learnable_arrays, make_datasets, tiny_config
 
     from mnv1.config import from_dict
@@ -222,12 +223,15 @@ def test_a_trained_cell_exports_and_its_int8_model_agrees_with_the_float_one(
     cfg = from_dict(
         tiny_config(
             tmp_path,
-            train={"epochs": 1, "steps_per_epoch": 48},
+            train={"epochs": 1, "steps_per_epoch": 96},
             distribute={"cpu_replicas": None},
             export={"enabled": True, "threads": 2, "warmup": 1, "repeats": 5},
         )
     )
     run_log = MemoryRunLog()
+    # Seeded first, as a run seeds its process before it reads its data: the shuffle's order
+    # (an op seed with the global seed) is then the same whatever this process ran before.
+    keras.utils.set_random_seed(cfg.train.seed)
     data = make_datasets(train_count=256, val_count=128, resolution=32, global_batch=16)
     run_training(cfg, run_log, datasets=data, checkpoint_dir=tmp_path / "ck")
 
@@ -240,7 +244,7 @@ def test_a_trained_cell_exports_and_its_int8_model_agrees_with_the_float_one(
     float_classes = fp32.predict(list(images))
     int8_classes = int8.predict(list(images))
     val_top1 = run_log.last(schema.METRIC_VAL_TOP1)
-    assert val_top1 >= 0.9
+    assert val_top1 >= 0.9, val_top1
     assert len(set(float_classes.tolist())) == 4  # the float model tells every class apart
     # The float flatbuffer is the trained model: the same top-1 within one image.
     assert abs(float(np.mean(float_classes == labels)) - val_top1) <= 1 / 128
