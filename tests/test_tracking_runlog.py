@@ -101,6 +101,8 @@ def test_log_model_with_signature_leaves_the_run_running(run_log: MLflowRunLog) 
     assert info.signature is not None
     assert info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"] == (-1, 8, 8, 3)
     assert info.signature.outputs.to_dict()[0]["tensor-spec"]["shape"] == (-1, 4)
+    # Read off the model's declared output, the signature is the one its actual output gives.
+    assert info.signature == mlflow.models.infer_signature(example, np.asarray(model(example)))
     loaded = mlflow.keras.load_model(f"models:/{logged.model_id}")
     np.testing.assert_allclose(loaded(example), model(example), rtol=1e-6)
     # The input example is kept with the model, and the run names its LoggedModel.
