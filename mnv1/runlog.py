@@ -9,7 +9,9 @@ It sits below training, export and the sweep alike, which all write through it.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,39 +174,51 @@ class JsonlRunLog:
 
 @dataclass
 class TimedRunLog:
-    """A RunLog that counts the time spent in every call of ``inner`` as phase ``tracking``."""
+    """A RunLog that counts the time spent in every call of ``inner`` as phase ``tracking``.
+
+    Only calls from the thread that created it are timed: a call made on another thread (the
+    LoggedModel, written while the export converts, ``mnv1.training.run.log_end``) overlaps this
+    thread's work, and its recorder is this thread's alone; the wait for it is timed where the
+    thread waits.
+    """
 
     inner: RunLog
     phases: PhaseRecorder
+    owner: int = field(default_factory=threading.get_ident)
+
+    def _timed(self) -> contextlib.AbstractContextManager[None]:
+        if threading.get_ident() != self.owner:
+            return contextlib.nullcontext()
+        return self.phases.measure(TRACKING)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        with self.phases.measure(TRACKING):
+        with self._timed():
             self.inner.log_params(params)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        with self.phases.measure(TRACKING):
+        with self._timed():
             self.inner.log_metrics(metrics, step=step)
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
-        with self.phases.measure(TRACKING):
+        with self._timed():
             self.inner.set_tags(tags)
 
     def log_text(self, name: str, text: str) -> None:
-        with self.phases.measure(TRACKING):
+        with self._timed():
             self.inner.log_text(name, text)
 
     def log_inputs(self, inputs: Sequence[Any]) -> None:
-        with self.phases.measure(TRACKING):
+        with self._timed():
             self.inner.log_inputs(inputs)
 
     def log_model(self, model: Any, input_example: Any) -> None:
-        with self.phases.measure(TRACKING):
+        with self._timed():
             self.inner.log_model(model, input_example)
 
     def log_file(self, name: str, data: bytes) -> None:
-        with self.phases.measure(TRACKING):
+        with self._timed():
             self.inner.log_file(name, data)
 
     def logged_metric_steps(self, key: str) -> list[int]:
-        with self.phases.measure(TRACKING):
+        with self._timed():
             return self.inner.logged_metric_steps(key)

@@ -39,6 +39,25 @@ def probe_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ[ENV_PROBE_DIR] = previous
 
 
+@pytest.fixture(scope="session", autouse=True)
+def store_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One folder of SQLite store templates for the whole session
+    (``mnv1.tracking.sqlite_store``): the first store a test creates runs MLflow's migrations,
+    later ones are copies, and ~/.cache is never touched."""
+    from mnv1.tracking.sqlite_store import ENV_TEMPLATE_DIR
+
+    folder = tmp_path_factory.mktemp("store_templates")
+    previous = os.environ.get(ENV_TEMPLATE_DIR)
+    os.environ[ENV_TEMPLATE_DIR] = str(folder)
+    try:
+        yield folder
+    finally:
+        if previous is None:
+            os.environ.pop(ENV_TEMPLATE_DIR, None)
+        else:
+            os.environ[ENV_TEMPLATE_DIR] = previous
+
+
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
     """A launch directory with its own SQLite store and TFDS data directory, for running the

@@ -3,10 +3,14 @@ an interrupted first launch of an older version) is named as such with what to d
 
 Real MLflow stores throughout: one store is created by ``mnv1.tracking.sqlite_store.create``
 (MLflow's own schema and migrations) and copied for each test; the broken ones are that store
-with a table dropped or its schema version moved back, as an interrupted migration leaves it."""
+with a table dropped or its schema version moved back, as an interrupted migration leaves it.
+Later stores of a host are copies of the first one's schema (its template), which these tests
+show to be the store MLflow builds."""
 
 from __future__ import annotations
 
+import contextlib
+import re
 import shutil
 import signal
 import sqlite3
@@ -70,7 +74,8 @@ def test_an_interrupt_while_the_store_is_created_leaves_no_store(
     signum: signal.Signals, tmp_path: Path
 ) -> None:
     db = tmp_path / "runs" / "mlflow.db"
-    env = Workspace(tmp_path).env()
+    # No template yet: MLflow's migrations build the store, the part an interrupt can split.
+    env = Workspace(tmp_path).env(**{sqlite_store.ENV_TEMPLATE_DIR: str(tmp_path / "templates")})
     proc = subprocess.Popen(
         [sys.executable, "-c", CREATE, str(db)],
         cwd=REPO,
@@ -94,9 +99,70 @@ def test_an_interrupt_while_the_store_is_created_leaves_no_store(
     else:
         assert proc.returncode == 128 + signum, output
         assert list(db.parent.iterdir()) == []  # nor the file it was being built in
+    assert not list((tmp_path / "templates").glob("*.db"))  # nor a template of half a store
     # The next launch creates it whole.
     assert ensure_experiment(f"sqlite:///{db}", "smoke") == "1"
     sqlite_store.check(db)
+
+
+def _experiments(db: Path) -> list[str]:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return [row[0] for row in conn.execute("SELECT name FROM experiments")]
+
+
+def _dump(db: Path) -> list[str]:
+    """The store as SQL, every millisecond timestamp (creation times) replaced by T and its own
+    folder (where its experiments keep their artifacts) by DIR."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return [
+            re.sub(r"\b\d{13}\b", "T", line.replace(str(db.parent), "DIR"))
+            for line in conn.iterdump()
+        ]
+
+
+def test_later_stores_are_copies_of_the_first_and_equal_to_what_mlflow_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(sqlite_store.ENV_TEMPLATE_DIR, str(tmp_path / "templates"))
+    monkeypatch.chdir(tmp_path)  # MLflow's Default experiment lives under the working directory
+    built, copied = tmp_path / "built" / "mlflow.db", tmp_path / "copied" / "mlflow.db"
+    sqlite_store.create(built)  # no template yet: MLflow's migrations, kept as the template
+    template = sqlite_store.template_path()
+    assert template.parent == tmp_path / "templates" and template.exists()
+    assert _experiments(template) == []  # the schema only
+    sqlite_store.create(copied)
+    assert _experiments(built) == ["Default"]  # written by MLflow as it built the store
+    assert _experiments(copied) == []  # a copy of the template: MLflow adds it when it opens
+
+    for db in (built, copied):
+        assert ensure_experiment(f"sqlite:///{db}", "smoke") == "1"
+    assert _dump(copied) == _dump(built)
+
+
+def test_a_template_that_is_not_a_whole_store_is_built_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(sqlite_store.ENV_TEMPLATE_DIR, str(tmp_path / "templates"))
+    template = sqlite_store.template_path()
+    template.parent.mkdir()
+    template.write_text("not a database\n" * 100)
+    db = tmp_path / "mlflow.db"
+    sqlite_store.create(db)
+    sqlite_store.check(db)
+    sqlite_store.check(template)  # replaced by the store just built, its experiments taken out
+    assert _experiments(db) == ["Default"] and _experiments(template) == []
+
+
+def test_a_template_folder_that_cannot_be_written_still_gives_a_whole_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    monkeypatch.setenv(sqlite_store.ENV_TEMPLATE_DIR, str(blocker / "templates"))
+    db = tmp_path / "mlflow.db"
+    sqlite_store.create(db)
+    sqlite_store.check(db)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "mlflow.db"]
 
 
 def _drop_table(db: Path, table: str) -> None:

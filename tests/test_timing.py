@@ -73,6 +73,18 @@ def test_timed_tracker_passes_every_call_through_and_counts_it_as_tracking() -> 
     assert phases.totals == {"tracking": 7.0}  # seven calls of one tick each
 
 
+def test_timed_tracker_leaves_calls_from_other_threads_untimed() -> None:
+    import threading
+
+    inner = MemoryRunLog()
+    phases = recorder()  # a clock that any reading would exhaust
+    run_log = TimedRunLog(inner, phases)
+    writer = threading.Thread(target=run_log.log_model, args=("model", None))
+    writer.start()
+    writer.join()
+    assert inner.models == ["model"] and phases.totals == {}  # passed through, not timed
+
+
 def test_spawn_seconds_reads_the_orchestrators_timestamp() -> None:
     assert spawn_seconds({ENV_SPAWN_TIME: "100.5"}, now=102.0) == 1.5
     assert spawn_seconds({ENV_SPAWN_TIME: "105"}, now=102.0) == 0.0  # clocks disagree

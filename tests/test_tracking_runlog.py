@@ -66,6 +66,24 @@ def test_epoch_metrics_and_finals(run_log: MLflowRunLog) -> None:
     assert MlflowClient(run_log.uri).get_run(run_log.run_id).data.metrics["val_top1"] == 0.625
 
 
+def test_an_epochs_metrics_are_one_write(
+    run_log: MLflowRunLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mnv1.tracking.schema import PER_EPOCH_METRICS
+
+    batches: list[int] = []
+    log_batch = run_log._client.log_batch
+
+    def counted(run_id: str, metrics=(), **kwargs):  # type: ignore[no-untyped-def]
+        batches.append(len(metrics))
+        return log_batch(run_id, metrics=metrics, **kwargs)
+
+    monkeypatch.setattr(run_log._client, "log_batch", counted)
+    run_log.log_metrics(dict.fromkeys(PER_EPOCH_METRICS, 0.5), step=1)
+    assert batches == [len(PER_EPOCH_METRICS)] == [5]  # one log_batch, every metric in it
+    assert all(history(run_log, key) == [(1, 0.5)] for key in PER_EPOCH_METRICS)
+
+
 def test_tags_and_text(run_log: MLflowRunLog, tmp_path: Path) -> None:
     run_log.set_tags({"mnv1.replicas": "2", "mnv1.strategy": "MirroredStrategy"})
     run_log.log_text("costs.md", "| layer | MACs |\n")
@@ -101,6 +119,8 @@ def test_log_model_with_signature_leaves_the_run_running(run_log: MLflowRunLog) 
     assert info.signature is not None
     assert info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"] == (-1, 8, 8, 3)
     assert info.signature.outputs.to_dict()[0]["tensor-spec"]["shape"] == (-1, 4)
+    # Read off the model's declared output, the signature is the one its actual output gives.
+    assert info.signature == mlflow.models.infer_signature(example, np.asarray(model(example)))
     loaded = mlflow.keras.load_model(f"models:/{logged.model_id}")
     np.testing.assert_allclose(loaded(example), model(example), rtol=1e-6)
     # The input example is kept with the model, and the run names its LoggedModel.

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+from dataclasses import dataclass, field
 
 import pytest
 from mnv1.tracking import schema
@@ -29,6 +31,7 @@ from mnv1.training.recipe import make_optimizer
 from mnv1.training.run import (
     StartPoint,
     build_model,
+    log_end,
     log_start,
     platform_of,
     resume_run,
@@ -224,3 +227,96 @@ def test_a_real_probe_process_answers_the_typed_request(tmp_path, monkeypatch):
     assert (point.shape, point.mult_adds, point.batch) == (shape, mult_adds, 16)
     assert point.step_s > 0 and point.trace_s > 0 and point.checkpoint_s > 0
     assert point.export_convert_s == 0.0  # export is off
+
+
+@dataclass
+class ModelLog(MemoryRunLog):
+    """Records on which thread the LoggedModel is written and what the export logged before it
+    ended; ``log_model`` first waits (up to 20 s) for ``converted``, or raises ``fail``."""
+
+    converted: threading.Event = field(default_factory=threading.Event)
+    fail: Exception | None = None
+    events: list[str] = field(default_factory=list)
+    model_thread: str = ""
+    overlapped: bool = False
+
+    def log_model(self, model, input_example):  # type: ignore[no-untyped-def]
+        self.model_thread = threading.current_thread().name
+        self.overlapped = self.converted.wait(timeout=20)
+        if self.fail is not None:
+            raise self.fail
+        super().log_model(model, input_example)
+        self.events.append("model")
+
+    def log_file(self, name, data):  # type: ignore[no-untyped-def]
+        super().log_file(name, data)
+        self.events.append(name)
+
+
+def end_of_run(built, tmp_path, export: bool):  # type: ignore[no-untyped-def]
+    """``log_end``'s arguments for the built tiny cell, its LoggedModel on, export as asked."""
+    _, strategy, result = built
+    cfg = from_dict(
+        tiny_config(
+            tmp_path,
+            train={"epochs": 1, "steps_per_epoch": 2},
+            distribute={"cpu_replicas": None},
+            tracking={"log_model": True},
+            export={"enabled": export, "representative_batches": 1, "warmup": 1, "repeats": 1},
+        )
+    )
+    plan = plan_run(cfg, platform_of(strategy), train_examples=64, num_classes=4)
+    data = make_datasets(train_count=32, val_count=16, resolution=32, global_batch=16)
+    return plan, result.model, data, {schema.METRIC_VAL_TOP1: 0.5}
+
+
+def converting(monkeypatch, run_log: ModelLog, error: Exception | None = None) -> None:
+    """The export's conversion, telling ``run_log`` when it is done (or raising ``error``)."""
+    from mnv1.export import cell
+
+    convert = cell.to_flatbuffers
+
+    def to_flatbuffers(*args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            if error is not None:
+                raise error
+            return convert(*args, **kwargs)
+        finally:
+            run_log.converted.set()
+
+    monkeypatch.setattr(cell, "to_flatbuffers", to_flatbuffers)
+
+
+def test_the_logged_model_is_written_while_the_export_converts_and_its_files_wait_for_it(
+    built, tmp_path, monkeypatch
+):
+    run_log = ModelLog()
+    converting(monkeypatch, run_log)
+    phases = PhaseRecorder()
+    log_end(*end_of_run(built, tmp_path, export=True), run_log, phases)
+
+    assert run_log.model_thread != threading.current_thread().name
+    assert run_log.overlapped  # the conversion ended while the model was being logged
+    # The flatbuffers are logged onto the LoggedModel, so only once it exists.
+    assert run_log.events == ["model", schema.ARTIFACT_TFLITE_FP32, schema.ARTIFACT_TFLITE_INT8]
+    assert len(run_log.models) == 1 and schema.METRIC_EXPORT_SECONDS in run_log.metrics
+    assert phases.totals["tracking"] > 0  # the wait for the LoggedModel
+
+
+def test_a_logged_model_that_fails_fails_the_end_of_the_run(built, tmp_path, monkeypatch):
+    for export in (False, True):
+        run_log = ModelLog(fail=RuntimeError("the store is gone"))
+        run_log.converted.set()
+        with pytest.raises(RuntimeError, match="the store is gone"):
+            log_end(*end_of_run(built, tmp_path, export=export), run_log)
+        assert run_log.events == [], export  # no flatbuffer logged without its model
+
+
+def test_a_failed_export_still_waits_for_the_logged_model(built, tmp_path, monkeypatch):
+    from mnv1.export.convert import ExportError
+
+    run_log = ModelLog()
+    converting(monkeypatch, run_log, ExportError("LiteRT conversion to int8 failed: no"))
+    with pytest.raises(ExportError, match="conversion to int8 failed"):
+        log_end(*end_of_run(built, tmp_path, export=True), run_log)
+    assert run_log.events == ["model"] and len(run_log.models) == 1

@@ -8,6 +8,15 @@ store complete in a file beside the target and then links it into place: a link 
 whole or not at all, never replaces a store another launch made meanwhile, and an interrupt
 before it leaves no store (the next launch creates it again) and no stray file.
 
+Building a store runs MLflow's migrations, seconds on a small CPU, the largest part of a first
+sweep's start. So the first store built on a host is kept as a template (``template_path``: one
+per MLflow version and schema revision, under ``~/.cache/mnv1/mlflow-stores/``, moved by
+``$MNV1_STORE_TEMPLATES``), and later stores are copies of it, linked into place the same way.
+The template holds MLflow's schema and nothing else: its one row, the "Default" experiment, is
+taken out, because MLflow writes it with the working directory of the process that creates the
+store; a copy has no experiment, so MLflow adds it on first opening the store, as it does for a
+store it has just migrated. A template that is not a whole store is ignored and built again.
+
 ``check`` reads an existing store's schema with the standard library's ``sqlite3`` (no MLflow
 engine, no write) and names a store that was left half-created or belongs to another MLflow
 version, with what to do, before MLflow would fail on it with a SQL traceback.
@@ -16,9 +25,15 @@ version, with what to do, before MLflow would fail on it with a SQL traceback.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import shutil
 import sqlite3
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+ENV_TEMPLATE_DIR = "MNV1_STORE_TEMPLATES"
 
 
 class BrokenStoreError(RuntimeError):
@@ -104,17 +119,12 @@ def create(db: Path) -> None:
     """
     if not is_empty(db):
         return
-    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
     db.parent.mkdir(parents=True, exist_ok=True)
     building = db.with_name(f".{db.name}.creating-{os.getpid()}")
-    uri = f"sqlite:///{building}"
     try:
-        store = SqlAlchemyStore(uri, DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)
-        # Close every connection before the file moves: MLflow keeps one engine per URI.
-        store.engine.dispose()
-        SqlAlchemyStore._engine_map.pop(uri, None)
+        if not _copy_template(building):
+            _migrate(building)
+            _keep_as_template(building)
         if db.exists():
             # An empty file (a bare connection made it): replace it, unless it got a schema
             # from another launch meanwhile.
@@ -126,3 +136,60 @@ def create(db: Path) -> None:
     finally:
         for leftover in (building, building.with_name(building.name + "-journal")):
             leftover.unlink(missing_ok=True)
+
+
+def template_path() -> Path:
+    """The template store of this MLflow version and schema revision (module docstring)."""
+    import mlflow
+
+    configured = os.environ.get(ENV_TEMPLATE_DIR)
+    folder = (
+        Path(configured).expanduser() if configured else Path.home() / ".cache/mnv1/mlflow-stores"
+    )
+    return folder / f"mlflow-{mlflow.__version__}-{_schema_head()}.db"
+
+
+def _migrate(building: Path) -> None:
+    """Build a store at ``building`` with MLflow's own schema creation and migrations."""
+    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    uri = f"sqlite:///{building}"
+    store = SqlAlchemyStore(uri, DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)
+    # Close every connection before the file moves: MLflow keeps one engine per URI.
+    store.engine.dispose()
+    SqlAlchemyStore._engine_map.pop(uri, None)
+
+
+def _copy_template(building: Path) -> bool:
+    """Copy the template to ``building``; False (nothing copied) where there is no whole one."""
+    template = template_path()
+    if not template.exists():
+        return False
+    try:
+        check(template)
+        shutil.copyfile(template, building)
+    except (OSError, sqlite3.DatabaseError, BrokenStoreError) as exc:
+        log.info("not using the store template %s (%s): building the store", template, exc)
+        building.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def _keep_as_template(store: Path) -> None:
+    """Keep a copy of the freshly built ``store``, without its Default experiment, as the
+    template; placed whole (a rename) or not at all. A cache that cannot be written only costs
+    the next store its migrations."""
+    template = template_path()
+    partial = template.with_name(f".{template.name}.{os.getpid()}")
+    try:
+        template.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(store, partial)
+        with contextlib.closing(sqlite3.connect(partial)) as conn, conn:
+            conn.execute("DELETE FROM experiments")
+        os.replace(partial, template)
+    except (OSError, sqlite3.DatabaseError) as exc:
+        log.info("could not keep the store template %s: %s", template, exc)
+    finally:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)

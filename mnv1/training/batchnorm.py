@@ -61,11 +61,12 @@ class BatchNormStats:
         self.model(images, training=True)
 
     def _make_step(self) -> Any:
+        # Named for what it does: its traces show under this name (mnv1.training.traces).
         @tf.function
-        def step(images: Any) -> None:
+        def recalibration_step(images: Any) -> None:
             self.strategy.run(self._forward, args=(images,))
 
-        return step
+        return recalibration_step
 
     def recalibrate(self) -> None:
         """Set the moving statistics to the average of ``num_batches`` training batches."""

@@ -47,8 +47,9 @@ from mnv1.data.types import Datasets
 from mnv1.export.cell import check_export_config, export_cell
 from mnv1.model import build_mobilenet_v1
 from mnv1.runlog import RunLog
-from mnv1.timing import BUILD, CHECKPOINT, DATA, EVALUATE, IMPORT, TRAIN, PhaseRecorder
+from mnv1.timing import BUILD, CHECKPOINT, DATA, EVALUATE, IMPORT, TRACKING, TRAIN, PhaseRecorder
 from mnv1.tracking import schema
+from mnv1.training.background import InBackground
 from mnv1.training.batchnorm import BatchNormStats
 from mnv1.training.bootstrap import apply_run_settings
 from mnv1.training.callbacks import (
@@ -174,7 +175,7 @@ def run_training(
     fitted = fit_run(plan, built, strategy, datasets, streams, store, start, run_log, phases)
     with phases.measure(EVALUATE):
         final = evaluate_run(built.model, streams.val, datasets.val_examples, fitted)
-    log_end(plan, built.model, datasets, final, run_log)
+    log_end(plan, built.model, datasets, final, run_log, phases)
     return run_result(plan, costs, start, fitted, final)
 
 
@@ -377,23 +378,46 @@ def fit_run(
 
 
 def log_end(
-    plan: RunPlan, model: keras.Model, datasets: Datasets, final: dict[str, float], run_log: RunLog
+    plan: RunPlan,
+    model: keras.Model,
+    datasets: Datasets,
+    final: dict[str, float],
+    run_log: RunLog,
+    phases: PhaseRecorder | None = None,
 ) -> None:
-    """The final metrics, then the model and, with ``export.enabled``, its LiteRT exports."""
+    """The final metrics, then the model and, with ``export.enabled``, its LiteRT exports.
+
+    The LoggedModel is written on a thread of its own (``mnv1.training.background``) while the
+    export converts the model; the export waits for it before it logs the flatbuffers onto it
+    and times their latency, and the run waits for it in any case before it goes on, so a
+    failure of either fails the run, as when they ran one after the other. ``phases`` counts
+    the waits as ``tracking``.
+    """
+    phases = phases or PhaseRecorder()
     run_log.log_metrics(final)
+    upload = None
     if plan.cfg.tracking.log_model:
         example = next(iter(datasets.val))[0][:1]
-        run_log.log_model(model, example.numpy())
-    # After the model is logged, so its LiteRT exports join it on its LoggedModel.
-    if plan.cfg.export.enabled:  # LiteRT flatbuffers, int8 top-1, batch-1 latency (mnv1.export)
-        export_cell(
-            model,
-            datasets.train,
-            datasets.val,
-            plan.cfg.export,
-            run_log,
-            final[schema.METRIC_VAL_TOP1],
-        )
+        upload = InBackground(run_log.log_model, model, example.numpy(), name="mnv1-log-model")
+
+    def logged_model() -> None:
+        if upload is not None:
+            with phases.measure(TRACKING):
+                upload.wait()
+
+    try:
+        if plan.cfg.export.enabled:  # LiteRT flatbuffers, int8 top-1, latency (mnv1.export)
+            export_cell(
+                model,
+                datasets.train,
+                datasets.val,
+                plan.cfg.export,
+                run_log,
+                final[schema.METRIC_VAL_TOP1],
+                ready=logged_model,  # its exports join the LoggedModel
+            )
+    finally:
+        logged_model()
 
 
 def evaluate_run(
