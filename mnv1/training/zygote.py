@@ -327,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pid": os.getpid(),
         "import_s": time.perf_counter() - started,
         "threads": thread_names(),
+        "tensorflow": "tensorflow" in sys.modules,
         "problem": problem,
     }
     try:
