@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sweep_support import FAILURE_INJECTION, REPO
+from sweep_support import FAILURE_INJECTION, REPO, Workspace
 from train_support import tiny_config
 
 from mnv1.sweep import warm
@@ -255,3 +255,45 @@ def test_the_zygote_refuses_to_fork_beside_another_python_thread() -> None:
     finally:
         stop.set()
         thread.join()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_two_cells_run_by_warm_workers_share_no_state(ws: Workspace) -> None:
+    """Two real cells in one launch: both forked by its one zygote, each in a process of its own
+    that finds nothing the other left (a module-level variable, Keras's name counter), each
+    training into its own MLflow run."""
+    records = ws.root / "records.jsonl"
+    python_path = os.pathsep.join([str(FAILURE_INJECTION), ws.env()["PYTHONPATH"]])
+    done = ws.train(
+        "-m",
+        "experiment=smoke",
+        "model.alpha=0.25",
+        "model.resolution=32,48",
+        "train.epochs=1",
+        "tracking.log_model=false",
+        "tracking.report=false",
+        env={"PYTHONPATH": python_path, "MNV1_TEST_RECORD_STATE": str(records)},
+    )
+    assert done.returncode == 0, done.stdout
+    # The probe trains in a process of its own too; the cells' workers have a run log.
+    found = [r for r in map(json.loads, records.read_text().splitlines()) if r["run_log"]]
+    children = ws.children()
+    assert (
+        sorted(r["cell"] for r in found)
+        == sorted(children)
+        == [
+            "mnv1_a0.25_r32",
+            "mnv1_a0.25_r48",
+        ]
+    )
+    assert len({r["pid"] for r in found}) == 2
+    [zygote] = {r["ppid"] for r in found}  # one zygote forked both
+    for record in found:
+        assert int(record["parent_pid"]) == zygote != int(record["orchestrator_pid"])
+        assert record["module_state_seen"] is None
+        assert record["keras_uid"] == 1
+        run = children[record["cell"]]
+        assert record["run_log"] == f"mlflow:{run.info.run_id}"
+        assert run.info.status == "FINISHED"
+    assert not warm._alive(zygote)  # it ended with the launch
