@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, str] = {
     "sweep": "mnv1.bench.sweep",
     "latency": "mnv1.bench.latency",
     "tracking": "mnv1.bench.tracking",
+    "spawn": "mnv1.bench.spawn",
 }
 
 

@@ -233,7 +233,7 @@ def _stdout_fd() -> int:
 
 _lock = threading.Lock()
 _current: Zygote | None = None
-_refused: set[tuple[tuple[str, str], ...]] = set()
+_refused: dict[tuple[tuple[str, str], ...], str] = {}  # environments that spawn cold, and why
 _registered = False
 
 
@@ -256,7 +256,7 @@ def _zygote_for(env: Mapping[str, str], key: tuple[tuple[str, str], ...]) -> Zyg
         zygote = _current
         hello = zygote.ready()
         if hello.get("problem"):
-            _refused.add(key)
+            _refused[key] = str(hello["problem"])
             zygote.close()
             _current = None
             log.warning("warm workers off here, each cell starts cold: %s", hello["problem"])
@@ -279,6 +279,14 @@ def start_worker(
         text=True,
         errors="replace",
     )
+
+
+def prestart(env: Mapping[str, str], per_spawn: Iterable[str] = ()) -> dict[str, Any]:
+    """Start this process's zygote for ``env`` now and wait for its imports; its hello
+    (``problem`` set where it cannot serve). A benchmark times warm forks without the start."""
+    key = zygote_key(env, per_spawn)
+    zygote = _zygote_for(env, key)
+    return {"problem": _refused[key]} if zygote is None else zygote.ready()
 
 
 def current() -> Zygote | None:
