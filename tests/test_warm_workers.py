@@ -207,6 +207,14 @@ def test_shutdown_ends_the_zygote_and_the_worker_it_still_runs(
     assert not alive(proc.pid)
 
 
+def test_a_zygote_closed_during_its_imports_is_killed_at_once(records: Path) -> None:
+    # An interrupt during the first cell's start: the launch does not wait for the imports.
+    env = standin_env(records)
+    zygote = warm.Zygote(env, warm.zygote_key(env))
+    zygote.close()
+    assert zygote.process.returncode == -signal.SIGKILL
+
+
 OWNER = """
 import json, os, sys, time
 from mnv1.sweep import warm

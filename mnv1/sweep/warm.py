@@ -215,6 +215,10 @@ class Zygote:
     def close(self) -> None:
         """End the zygote (and any child it still has): end of file on its control socket."""
         self.control.close()
+        if self.hello is None:
+            # Still importing (an interrupt during the first cell's start): it has no child yet,
+            # and nothing to finish; do not make the interrupted launch wait for its imports.
+            self.process.kill()
         try:
             self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
@@ -244,6 +248,8 @@ def _zygote_for(env: Mapping[str, str], key: tuple[tuple[str, str], ...]) -> Zyg
         if _current is not None and _current.owner != os.getpid():
             _current = None  # a forked copy of the orchestrator: the zygote is its parent's
         if _current is not None and (_current.key != key or not _current.alive()):
+            changed = sorted({name for name, _ in set(_current.key) ^ set(key)})
+            log.debug("a new zygote: %s", changed or "the last one ended")
             _current.close()
             _current = None
         if _current is None:
