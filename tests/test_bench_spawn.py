@@ -27,6 +27,6 @@ def test_one_cold_and_one_warm_worker_give_every_figure(capsys: pytest.CaptureFi
     assert len(rows["cold"]["runs"]) == len(rows["warm"]["runs"]) == 1
     meta = report["meta"]
     assert meta["repeats (A B alternated)"] == 1
-    assert meta["zygote threads after imports"].startswith("python")
+    assert meta["zygote threads after imports"].startswith("mnv1-zygote")
     assert "load average before/after" in meta and "CPU" in meta
     assert warm.current() is None  # the benchmark's zygote is closed

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,13 @@ def alive(pid: int) -> bool:
     return warm._alive(pid)
 
 
+def until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while not condition():
+        assert time.monotonic() < deadline, "not in time"
+        time.sleep(0.05)
+
+
 def until_gone(*pids: int) -> None:
     deadline = time.monotonic() + DEADLINE_SECONDS
     while any(alive(pid) for pid in pids):
@@ -97,7 +104,7 @@ def test_a_warm_worker_is_a_child_of_the_zygote_and_reports_exit_and_phases(
     assert proc.wait() == 0, proc.stderr.read()
     zygote = warm.current()
     assert zygote is not None and zygote.hello is not None
-    assert zygote.hello["problem"] is None and zygote.hello["threads"][0] == "python"
+    assert zygote.hello["problem"] is None and zygote.hello["threads"][0] == "mnv1-zygote"
     found = record_of(records, proc.pid)
     # Forked by the zygote (its death armed on it), asked for by this process.
     assert found["ppid"] == zygote.process.pid == int(found["parent_pid"])
@@ -143,7 +150,11 @@ def test_a_signal_ends_a_warm_worker_with_a_negative_code_read_as_killed(
         with pytest.raises(subprocess.TimeoutExpired):
             proc.wait(timeout=0.2)
         assert proc.poll() is None
-        assert Path(f"/proc/{proc.pid}/cwd").resolve() == tmp_path.resolve()
+        # Once the child has taken the request over (it runs on, so this holds for good):
+        # named as a worker, in the requester's directory.
+        proc_dir = Path(f"/proc/{proc.pid}")
+        until(lambda: (proc_dir / "comm").read_text() == "mnv1-worker\n")  # noqa: B023
+        until(lambda: (proc_dir / "cwd").resolve() == tmp_path.resolve())  # noqa: B023
         # In this process's group: a terminal's Ctrl-C reaches it.
         assert os.getpgid(proc.pid) == os.getpgid(0)
         getattr(proc, stop)()

@@ -52,6 +52,7 @@ found it (Python's handler, or ignored under ``nohup``), as a fresh worker would
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import importlib
 import os
@@ -84,6 +85,9 @@ PRELOAD: tuple[str, ...] = (
 STOP_GRACE_SECONDS = 20.0
 # The select timeout: children are reaped on SIGCHLD; this only bounds a missed wake-up.
 _TICK_SECONDS = 1.0
+_PR_SET_NAME = 15  # from <linux/prctl.h>
+ZYGOTE_NAME = "mnv1-zygote"
+WORKER_NAME = "mnv1-worker"
 
 
 def thread_names() -> list[str]:
@@ -94,6 +98,14 @@ def thread_names() -> list[str]:
         with contextlib.suppress(OSError), open(f"/proc/self/task/{task}/comm") as comm:
             names.append(comm.read().strip())
     return names
+
+
+def name_process(name: str) -> None:
+    """Set this process's name as ``ps`` and ``top`` show it (``/proc/self/comm``): a forked worker
+    keeps the zygote's command line, so its name tells the two apart."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
 def _devices_initialised() -> bool:
@@ -269,6 +281,7 @@ class Server:
 
 def become_worker(request: dict[str, Any], zygote: int) -> NoReturn:
     """Take the request's directory, environment and arguments, and run the worker's main."""
+    name_process(WORKER_NAME)
     os.chdir(request["cwd"])
     # Variables read from here on (CUDA_VISIBLE_DEVICES at the device query, MLFLOW_TRACKING_URI,
     # the spawn time) are the request's; os.environ writes through to the C environment.
@@ -313,6 +326,7 @@ def _quiet_first_device_query() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     control = socket.socket(fileno=int(args[0]))
+    name_process(ZYGOTE_NAME)
     child_sigint = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     started = time.perf_counter()
