@@ -24,8 +24,9 @@ import pytest
 from sweep_support import FAILURE_INJECTION, REPO, Workspace
 from train_support import tiny_config
 
+from mnv1.config import from_dict
 from mnv1.sweep import warm
-from mnv1.sweep.orchestrate import _run_worker, exit_status
+from mnv1.sweep.orchestrate import _run_worker, exit_status, run_attempt
 from mnv1.training.zygote import fork_problem
 from mnv1.worker_contract import EXIT_FAILED, EXIT_USAGE, spawn_env
 
@@ -179,6 +180,32 @@ def test_the_orchestrator_keeps_the_tail_of_a_warm_workers_stderr(
     assert "RuntimeError: stand-in: told to fail every trial" in tail
     assert warm.current() is not None  # it ran warm
     assert "traceback.txt" in [a.path for a in client(uri).list_artifacts(run_id)]
+
+
+@pytest.mark.parametrize("warm_workers", [True, False])
+def test_distribute_warm_workers_chooses_a_fork_or_a_fresh_interpreter_for_the_run(
+    tmp_path: Path, records: Path, monkeypatch: pytest.MonkeyPatch, warm_workers: bool
+) -> None:
+    from mnv1.tracking import runs
+    from mnv1.tracking.store import client
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_id = runs.create(uri, client(uri).create_experiment("warm"), "cell", {})
+    cfg = from_dict(tiny_config(tmp_path, distribute={"warm_workers": warm_workers}))
+    for key, value in standin_env(records).items():
+        monkeypatch.setenv(key, value)
+    attempt = run_attempt(cfg, uri, run_id, tmp_path / "work")
+    assert attempt.status == "FINISHED", attempt
+    [found] = [
+        r
+        for r in map(json.loads, records.read_text().splitlines())
+        if r["run_log"] == f"mlflow:{run_id}"
+    ]
+    zygote = warm.current()
+    if warm_workers:
+        assert zygote is not None and found["ppid"] == zygote.process.pid
+    else:
+        assert found["ppid"] == os.getpid() and found["parent_pid"] is None
 
 
 def test_another_environment_gets_another_zygote_and_the_old_one_ends(
