@@ -51,6 +51,8 @@ _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 def spawn_env(base: Mapping[str, str]) -> dict[str, str]:
     """``base`` plus what a spawned child reads: the spawn time and this process's pid."""
     env = dict(base)
+    # A zygote sets it for the worker it forks; a process this one spawns has another parent.
+    env.pop(ENV_PARENT_PID, None)
     env[ENV_SPAWN_TIME] = f"{time.time():.6f}"
     env[ENV_ORCHESTRATOR_PID] = str(os.getpid())
     return env

@@ -343,3 +343,9 @@ def test_two_cells_run_by_warm_workers_share_no_state(ws: Workspace) -> None:
         assert record["run_log"] == f"mlflow:{run.info.run_id}"
         assert run.info.status == "FINISHED"
     assert not warm._alive(zygote)  # it ended with the launch
+
+
+def test_a_spawned_process_never_inherits_its_spawners_zygote_as_parent() -> None:
+    env = spawn_env({"MNV1_WORKER_PARENT_PID": "12345", "KEEP": "1"})
+    assert "MNV1_WORKER_PARENT_PID" not in env and env["KEEP"] == "1"
+    assert env["MNV1_ORCHESTRATOR_PID"] == str(os.getpid())
