@@ -23,6 +23,7 @@ The 1-minute load average before and after, and the hardware, are printed beside
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -164,13 +165,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.repeats < 1:
         raise SystemExit("--repeats must be at least 1")
-    # The workers print their epochs on stdout, where this prints its result (--format json):
-    # theirs go to stderr for the span of the measurement.
+    # The workers print their epochs on stdout (file descriptor 1) and TFDS its preparation
+    # (sys.stdout), where this prints its result (--format json): theirs go to stderr for the
+    # span of the measurement.
     sys.stdout.flush()
     saved = os.dup(1)
     os.dup2(2, 1)
     try:
-        with tempfile.TemporaryDirectory(prefix="mnv1-bench-spawn-") as tmp:
+        with (
+            contextlib.redirect_stdout(sys.stderr),
+            tempfile.TemporaryDirectory(prefix="mnv1-bench-spawn-") as tmp,
+        ):
             rows, meta = measure(args, Path(tmp))
     except RuntimeError as err:
         print(f"mnv1-bench spawn: {err}", file=sys.stderr)
