@@ -159,6 +159,10 @@ class DistributeConfig:
     inter_op_threads: int | None = None
     """Ops run concurrently (None: TensorFlow's default). Both are set by
     ``mnv1.training.bootstrap``."""
+    warm_workers: bool = True
+    """Fork the run's worker process from a warm zygote that has already imported Python,
+    TensorFlow, Keras and MLflow (``mnv1.sweep.warm``); false: start a fresh interpreter per run
+    (``python -m mnv1.training.worker``). Either way each run has a process of its own."""
 
 
 @dataclass
@@ -524,6 +528,7 @@ RULES: tuple[Rule, ...] = (
     _int("distribute.gpus_per_run", 0, optional=True, doc="0: train on the CPU"),
     _int("distribute.intra_op_threads", 1, optional=True, doc="null: every core"),
     _int("distribute.inter_op_threads", 1, optional=True, doc="null: TensorFlow's default"),
+    _flag("distribute.warm_workers"),
     _text_rule(
         "tracking.uri",
         optional=True,

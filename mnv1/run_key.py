@@ -33,6 +33,8 @@ VOLATILE_PREFIXES: tuple[str, ...] = (
     "train.target_minutes",
     # How many seeds the sweep runs per cell; each run's own train.seed is in its key.
     "seeds",
+    # How the run's process is started (forked warm or a fresh interpreter), not what it trains.
+    "distribute.warm_workers",
 )
 
 KEY_LENGTH = 16  # hex digits: 64 bits, collision-free for any sweep a store will hold

@@ -13,8 +13,9 @@ checkpoint, so a rerun continues after the last epoch it finished, like the work
 for the tests, from the environment:
 
 * ``MNV1_STANDIN_KILL_TRIAL=<id>``: in that trial, after its first epoch and only when it did not
-  resume from a checkpoint, SIGKILL itself (``MNV1_STANDIN_KILL=self``, the default) or its
-  parent, the tuner or worker that started it, and then itself (``MNV1_STANDIN_KILL=parent``);
+  resume from a checkpoint, SIGKILL itself (``MNV1_STANDIN_KILL=self``, the default) or the
+  tuner or worker that started it (its ``MNV1_ORCHESTRATOR_PID``: the parent of a cold worker,
+  the zygote's owner for a warm one), and then itself (``MNV1_STANDIN_KILL=parent``);
 * ``MNV1_STANDIN_FAIL_ABOVE=<key>=<x>``: raise when the trial's value of ``key`` exceeds ``x``;
   ``MNV1_STANDIN_FAIL=always``: raise in every trial;
 * ``MNV1_STANDIN_EPOCH_SECONDS=<s>``: sleep that long per epoch (trials then overlap in time).
@@ -83,7 +84,7 @@ def _train_epochs(cfg: RunConfig, run_log: RunLog, environ: dict[str, str]) -> f
         kill = environ.get("MNV1_STANDIN_KILL_TRIAL")
         if kill and kill == environ.get("MNV1_TUNE_TRIAL_ID") and epoch == 1 and not resumed:
             if environ.get("MNV1_STANDIN_KILL", "self") == "parent":
-                os.kill(os.getppid(), signal.SIGKILL)
+                os.kill(int(environ["MNV1_ORCHESTRATOR_PID"]), signal.SIGKILL)
             os.kill(os.getpid(), signal.SIGKILL)
     run_log.log_metrics({"val_top1": final})
     return final

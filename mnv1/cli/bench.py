@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, str] = {
     "latency": "mnv1.bench.latency",
     "tracking": "mnv1.bench.tracking",
     "fixed": "mnv1.bench.fixed",
+    "spawn": "mnv1.bench.spawn",
 }
 
 

@@ -10,9 +10,10 @@ The Hydra job calls ``run_cell``. It looks the run key up in MLflow:
 
 One run key, one checkpoint directory and one MLflow run stay paired, so a resumed run continues
 its own epochs and never duplicates one. Training runs in ``python -m mnv1.training.worker``, a
-fresh
-process per cell (several MirroredStrategy trainings of different shapes cannot share a process,
-tensorflow/tensorflow#61314), and the child's exit becomes the run's status: exit 0 FINISHED, an
+process of its own per cell (several MirroredStrategy trainings of different shapes cannot share a
+process, tensorflow/tensorflow#61314): forked from this process's warm zygote, which imported
+TensorFlow, Keras and MLflow once (``mnv1.sweep.warm``), or a fresh interpreter with
+``distribute.warm_workers=false``. The child's exit becomes the run's status: exit 0 FINISHED, an
 exception FAILED (the worker attaches ``traceback.txt``), death by a signal KILLED.
 """
 
@@ -40,12 +41,13 @@ from mnv1.run_key import checkpoint_dir, identity_params, run_key
 from mnv1.sweep.gpu_slots import gpu_slot
 from mnv1.sweep.scheduler import TAG_SCHEDULER_JOB, current_job
 from mnv1.sweep.validate import check
+from mnv1.sweep.warm import start_worker
 from mnv1.timing import METRIC_CELL, METRIC_WORKER_WALL
 from mnv1.tracking import runs, schema
 from mnv1.tracking.claim import RESUME, SKIP, claim_run
 from mnv1.tracking.store import ensure_experiment, resolve_uri
 from mnv1.tuned import tuned_entry
-from mnv1.worker_contract import EXIT_FINISHED, WORKER_MODULE, spawn_env
+from mnv1.worker_contract import EXIT_FINISHED, spawn_env
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +143,10 @@ def _run_worker(
     cuda_visible: str | None,
     *,
     extra_env: dict[str, str] | None = None,
+    warm: bool = True,
 ) -> tuple[int, str]:
-    """Train in ``python -m mnv1.training.worker``; return its exit code and the tail of its
-    stderr."""
+    """Train in ``python -m mnv1.training.worker`` (forked warm, or cold); return its exit code
+    and the tail of its stderr."""
     # The worker measures its own start-up against the spawn time (time_process_start_s), and
     # arms its own death with this process from the pid (mnv1.worker_contract).
     env = spawn_env(os.environ)
@@ -151,17 +154,10 @@ def _run_worker(
     env["MLFLOW_TRACKING_URI"] = uri
     if cuda_visible is not None:
         env["CUDA_VISIBLE_DEVICES"] = cuda_visible
-    cmd = [
-        sys.executable,
-        "-m",
-        WORKER_MODULE,
-        "--config",
-        str(config_path),
-        "--run-log",
-        f"mlflow:{run_id}",
-    ]
+    args = ["--config", str(config_path), "--run-log", f"mlflow:{run_id}"]
     tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, errors="replace")
+    # The launch's extras are per worker (a trial's id): they must not key the zygote.
+    proc = start_worker(args, env, warm=warm, per_spawn=extra_env or ())
     assert proc.stderr is not None
     pump = threading.Thread(target=_pump, args=(proc.stderr, tail), daemon=True)
     pump.start()
@@ -363,10 +359,12 @@ class Attempt:
 Launch = Callable[[Path, str, str, str | None], tuple[int, str]]
 
 
-def worker_launch(extra_env: dict[str, str] | None = None) -> Launch:
+def worker_launch(extra_env: dict[str, str] | None = None, *, warm: bool = True) -> Launch:
     """Train in ``python -m mnv1.training.worker --config run.json --run-log mlflow:RUN_ID``,
-    with ``extra_env`` added to the worker's environment."""
-    return functools.partial(_run_worker, extra_env=extra_env)
+    with ``extra_env`` added to the worker's environment (variables the worker reads after its
+    start, such as a trial's id), forked from the warm zygote when ``warm``
+    (``distribute.warm_workers``)."""
+    return functools.partial(_run_worker, extra_env=extra_env, warm=warm)
 
 
 def run_attempt(
@@ -382,11 +380,11 @@ def run_attempt(
     (exit 0 FINISHED, an exception FAILED, a signal KILLED).
 
     Shared by the sweep's cells and the tuner's trials; ``launch`` (default: the worker process,
-    ``worker_launch()``) is what trains. Never raises for a failure inside training; an
+    ``worker_launch``) is what trains. Never raises for a failure inside training; an
     interruption of this process ends the run KILLED and propagates.
     """
     started = time.perf_counter() if started is None else started
-    launch = launch or worker_launch()
+    launch = launch or worker_launch(warm=cfg.distribute.warm_workers)
     try:
         resolved = replace(cfg, tracking=replace(cfg.tracking, uri=uri))
         workdir.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,10 @@
 
 Every run trains in a process of its own: ``bootstrap`` must configure TensorFlow before its
 devices exist, and several ``MirroredStrategy`` trainings of different shapes cannot share a
-process (tensorflow/tensorflow#61314). The sweep launches one worker per cell.
+process (tensorflow/tensorflow#61314). The sweep launches one worker per cell: by default forked
+from a zygote that imported this module, TensorFlow, Keras and MLflow once but initialised no
+device (``mnv1.training.zygote``; the child runs ``process_main`` as this module's ``__main__``
+does), or as a fresh interpreter with ``distribute.warm_workers=false``.
 
 RunLog specs:
 
@@ -12,7 +15,9 @@ RunLog specs:
 
 When the run finishes, the worker logs where its time went as final metrics ``time_<phase>_s``
 (``mnv1.timing``): process start (from the spawn time an orchestrator passes in
-``$MNV1_SPAWN_TIME``), TensorFlow import, data, build, training, evaluation, checkpoints, tracking.
+``$MNV1_SPAWN_TIME``: when it asked for this process, whether started fresh or forked), TensorFlow
+import (with bootstrap; a forked worker finds the modules imported), data, build, training,
+evaluation, checkpoints, tracking.
 
 Exit status (``mnv1.worker_contract``): 0 when the run finished; 1 when it failed (the traceback
 goes to stderr and to the run log as ``traceback.txt``; a NaN loss fails the run the same way,
@@ -211,7 +216,9 @@ def exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
-if __name__ == "__main__":
+def process_main(argv: Sequence[str] | None = None) -> NoReturn:
+    """The whole life of a worker process: ``python -m mnv1.training.worker`` runs this, and so
+    does a worker forked by the zygote (``mnv1.training.zygote``), with the same arguments."""
     # Ctrl-C reaches the whole process group, this worker included. Its orchestrator marks the
     # run KILLED and says so; here the default action (die by SIGINT, which the orchestrator reads
     # as KILLED) replaces Python's KeyboardInterrupt, whose traceback would only be noise.
@@ -221,4 +228,8 @@ if __name__ == "__main__":
         signal.signal(signal.SIGINT, signal.SIG_DFL)
     # Quiet as the console script that started this worker asked (TF_CPP_MIN_LOG_LEVEL).
     native_log.install()
-    exit_now(main())
+    exit_now(main(argv))
+
+
+if __name__ == "__main__":
+    process_main()

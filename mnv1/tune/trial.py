@@ -98,7 +98,9 @@ class TrialRunner:
             existing = self._trial_run(trial_id)
             assert existing is not None
             return self._objective(existing.run_id, trial_id)
-        launch = self.launch or worker_launch({ENV_TRIAL_ID: trial_id})
+        launch = self.launch or worker_launch(
+            {ENV_TRIAL_ID: trial_id}, warm=cfg.distribute.warm_workers
+        )
         attempt = run_attempt(
             cfg, self.uri, run_id, self.project.trial_dir(trial_id), launch=launch
         )

@@ -27,6 +27,12 @@ kill.
 ``mnv1.training.bootstrap`` and ``mnv1.training.run``, the two modules the worker imports to
 train, so a tuner's trial processes run the real worker around a known objective.
 
+``MNV1_TEST_RECORD_STATE=FILE`` makes every worker append one JSON line to FILE as its training
+starts (``mnv1.training.run.run_training``): its cell, run id, pid, parent and orchestrator pids,
+and what it found of an earlier cell's state in its own process (a module-level variable that each
+worker then sets, and Keras's global name counter, which each worker then advances), so a test can
+tell that each cell had a process of its own with nothing left from another.
+
 ``MNV1_TEST_COUNT_COMPOSITIONS=FILE`` counts Hydra's config compositions: every call of the
 config loader's ``load_configuration``, in any process of the launch, appends one line to FILE
 (the run mode and the overrides), so a test can tell how many times one launch composed.
@@ -54,6 +60,7 @@ ENV_TRIAL_STANDIN = "MNV1_TEST_TRIAL_STANDIN"
 STANDIN_FILE = Path(__file__).resolve().parent.parent / "tune_standin.py"
 STANDIN_TARGETS = ("mnv1.training.bootstrap", "mnv1.training.run")
 ENV_COUNT_COMPOSITIONS = "MNV1_TEST_COUNT_COMPOSITIONS"
+ENV_RECORD_STATE = "MNV1_TEST_RECORD_STATE"
 LOADER_TARGET = "hydra._internal.config_loader_impl"
 TARGET = "mnv1.training.run"
 EXPORT_TARGET = "mnv1.export.convert"
@@ -143,6 +150,39 @@ def _hold_after(module: ModuleType, epoch: int, marker: str) -> None:
     store.save = save
 
 
+def _record_state(module: ModuleType, path: str) -> None:
+    original = module.run_training
+
+    def run_training(cfg: Any, *args: Any, **kwargs: Any) -> Any:
+        import json
+
+        from mnv1.config import run_name
+
+        argv = sys.argv
+        # Keras as the run imported it (the tuning tests' stand-in imports none).
+        keras = sys.modules.get("keras")
+        record = {
+            "cell": run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant),
+            "run_log": argv[argv.index("--run-log") + 1] if "--run-log" in argv[:-1] else None,
+            "pid": os.getpid(),
+            "ppid": os.getppid(),
+            "orchestrator_pid": os.environ.get("MNV1_ORCHESTRATOR_PID"),
+            "parent_pid": os.environ.get("MNV1_WORKER_PARENT_PID"),
+            # What an earlier cell in this same process would have left behind.
+            "module_state_seen": getattr(module, "_TEST_STATE", None),
+            "keras_uid": None if keras is None else keras.backend.get_uid("mnv1_test_state"),
+        }
+        module._TEST_STATE = record["cell"]
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, (json.dumps(record) + "\n").encode())
+        finally:
+            os.close(fd)
+        return original(cfg, *args, **kwargs)
+
+    module.run_training = run_training
+
+
 def _count_compositions(module: ModuleType, path: str) -> None:
     loader = module.ConfigLoaderImpl
     original = loader.load_configuration
@@ -221,6 +261,9 @@ if os.environ.get(ENV_HOLD_AFTER_EPOCH) and os.environ.get(ENV_HOLD_MARKER):
     _held = int(os.environ[ENV_HOLD_AFTER_EPOCH])
     _marker = os.environ[ENV_HOLD_MARKER]
     _PATCHES[CHECKPOINT_TARGET] = lambda module: _hold_after(module, _held, _marker)
+if os.environ.get(ENV_RECORD_STATE):
+    _record_path = os.environ[ENV_RECORD_STATE]
+    _PATCHES[TARGET] = lambda module: _record_state(module, _record_path)
 if os.environ.get(ENV_COUNT_COMPOSITIONS):
     _count_path = os.environ[ENV_COUNT_COMPOSITIONS]
     _PATCHES[LOADER_TARGET] = lambda module: _count_compositions(module, _count_path)
