@@ -55,6 +55,7 @@ STEP_QUANTUM = 5
 SOURCE_FINISHED = "finished"  # the newest finished cell of this host like it (mnv1.sweep.learned)
 SOURCE_PROBE = "probe"  # the probe's short run of this very shape
 SOURCE_MODEL = "model"  # placed between the probed shapes by its work per step
+SOURCES = (SOURCE_FINISHED, SOURCE_PROBE, SOURCE_MODEL)
 
 
 def shape_of(cfg: RunConfig) -> str:
@@ -263,6 +264,11 @@ class Plan:
         """Estimated seconds per cell, by run key (for the live progress)."""
         return {c.run_key: c.seconds for c in self.cells if c.seconds is not None}
 
+    def sources(self) -> dict[str, int]:
+        """How many cells each source estimated, in ``SOURCE_*`` order (none: left out)."""
+        counts = {s: sum(1 for c in self.cells if c.source == s) for s in SOURCES}
+        return {s: n for s, n in counts.items() if n}
+
 
 def _cell_plan(cfg: RunConfig, probe: Probe | None, seen: HostHistory | None) -> CellPlan:
     train_size, val_size = split_sizes(cfg)
@@ -459,11 +465,10 @@ def _sources(plan: Plan) -> list[str]:
     """Where the estimates come from: how many cells from each source, this host's start-up,
     the probe's own figures."""
     out = []
-    counts = {src: sum(1 for c in plan.cells if c.source == src) for src in _SOURCE_TEXT}
-    parts = [_SOURCE_TEXT[src](n, plan) for src, n in counts.items() if n]
-    if parts:
-        out.append("  figures: " + ", ".join(parts))
-    if plan.startup is not None and counts[SOURCE_PROBE] + counts[SOURCE_MODEL]:
+    counts = plan.sources()
+    if counts:
+        out.append("  figures: " + ", ".join(_SOURCE_TEXT[s](n, plan) for s, n in counts.items()))
+    if plan.startup is not None and (SOURCE_PROBE in counts or SOURCE_MODEL in counts):
         st = plan.startup
         out.append(
             f"  start-up (process, imports) of the others: {st.seconds:.1f} s, the median of this "
