@@ -201,7 +201,7 @@ def test_the_probe_plans_its_shape_as_a_short_run_of_that_cell_on_stand_in_data(
     cfg = smoke_config(tmp_path, train={"steps_per_epoch": 500, "epochs": 5, "warmup_epochs": 2.5})
     cfg.export.enabled = True
     uri = f"sqlite:///{tmp_path / 'probe.db'}"
-    probed = probe_config(cfg, 4, probe_val_examples(1000), tmp_path / "run", uri)
+    probed = probe_config(cfg, 4, probe_val_examples(5000), tmp_path / "run", uri)
     t = probed.train
     # 2 of the 5 epochs, 3 skipped and 3 timed steps each; the warm-up shortened with them.
     assert (t.epochs, t.steps_per_epoch, t.warmup_epochs) == (2, SKIPPED_STEPS + TIMED_STEPS, 1.0)
@@ -212,7 +212,7 @@ def test_the_probe_plans_its_shape_as_a_short_run_of_that_cell_on_stand_in_data(
     assert (probed.tracking.uri, probed.tracking.experiment) == (uri, "probe")
     assert probed.tracking.log_model == cfg.tracking.log_model and not probed.export.enabled
     s = probed.data.synthetic
-    # The cell's synthetic images, 256 validation images at most, 2 × 6 batches of 16 to train.
+    # The cell's synthetic images, 1024 validation images at most, 2 × 6 batches of 16 to train.
     assert (probed.data.source, probed.data.data_dir) == ("synthetic", str(tmp_path / "run/tfds"))
     assert (s.image_size, s.num_classes, s.val_size, s.train_size) == (
         cfg.data.synthetic.image_size, 4, PROBE_VAL_EXAMPLES, 2 * 6 * 16,

@@ -1,27 +1,31 @@
 """A sweep's plan before it runs: per cell, the steps, the images and an estimated wall time.
 
 Arithmetic over the cells' configs (with their datasets' split sizes, where they are known
-without reading the data: ``mnv1.data.known_sizes``) and a measured probe (``mnv1.sweep.probe``):
-a few timed training steps of the costliest and the cheapest cell of the grid, in a process
-started like a cell's worker. Every other cell is placed between those two by its work per step
-(mult-adds × global batch): the probe measures the two ends, a straight line joins them, so the
-fixed costs a small cell still pays (Python, the per-step host sync) are not scaled away.
+without reading the data: ``mnv1.data.known_sizes``) and measured figures, from the best source
+each cell has (``source``):
 
-What one cell costs, as estimated::
+* ``finished``: the newest cell of this host with the same timing identity that finished before
+  (``mnv1.sweep.learned``): what it took, scaled to this budget;
+* ``probe``: the probe's short real run of this shape (``mnv1.sweep.probe``), in a process
+  started like a cell's worker, with this host's start-up from its finished cells where it has
+  any;
+* ``model``: placed between the probe's two shapes (the grid's costliest and cheapest) by its
+  work per step (mult-adds × global batch): a straight line joins the two ends, so the fixed
+  costs a small cell still pays (Python, the per-step host sync) are not scaled away.
 
-    start-up (spawn, TensorFlow, model build) + the tracking import
-    + first training step (tracing) + epochs × steps × seconds per step
-    + first evaluation (tracing) + epochs × (validation + BatchNorm re-estimation batches)
-      × seconds per evaluation batch
-    + epochs × one checkpoint
+What one cell costs, as estimated (``mnv1.sweep.figures``)::
 
-Not estimated: preparing the dataset (once per sweep, before the first cell), decoding input
-images (it overlaps training in background threads), and the final report. The live progress
-(``SweepProgress``) corrects the remaining estimate by how the finished cells compared with
-theirs.
+    start-up + once per cell + epochs × (per epoch + evaluation batches × per batch)
+    + epochs × steps per epoch × one steady step
+    (+ the LiteRT export's measured parts, with ``export.enabled``, for a probe's estimate)
+
+Not estimated: preparing the dataset (once per sweep, before the first cell) and the final
+report. The live progress (``SweepProgress``) corrects the remaining estimate by how the
+finished cells compared with theirs.
 
 ``choose_steps`` picks the training budget (steps per epoch, the same for every cell) that makes
-the plan fit a wall-time target: the adaptive budget of ``train.target_minutes``. The target is
+the plan fit a wall-time target: the adaptive budget of ``train.target_minutes``, from the probe
+alone (``mnv1.cli.plan``), so a relaunch chooses the same budget and finds its runs. The target is
 per cell of the grid, not per run: a cell swept over seeds (``train.seed=range(3)``, a study's
 ``seeds: 3``) counts once, so every seed trains at the budget one seed would, seed 0's runs are
 the single-seed sweep's runs (same budget, same run keys), and three seeds cost three times the

@@ -114,9 +114,9 @@ def probe_key(cells: Sequence[RunConfig]) -> str:
 
 
 def _throwaway_run(folder: Path, name: str) -> tuple[str, str]:
-    """A new SQLite store in ``folder`` (as a sweep's default store) and a run in it, opened
-    here as the orchestrator opens a cell's run: the probe process logs into it as a worker
-    does."""
+    """A run in a SQLite store in ``folder`` (as a sweep's default store; created by the first
+    call, as a sweep creates its store before its cells), opened here as the orchestrator opens
+    a cell's run: the probe process logs into it as a worker does."""
     from mnv1.tracking import runs
     from mnv1.tracking.store import ensure_experiment
 
@@ -132,13 +132,17 @@ def _throwaway_run(folder: Path, name: str) -> tuple[str, str]:
     return uri, runs.create(uri, experiment, name, {})
 
 
-def _run_probe(request: ProbeRequest) -> tuple[ProbeResult, float]:
+def _run_probe(request: ProbeRequest, shared: Path) -> tuple[ProbeResult, float]:
     """The probe process's answer, and the seconds its exit took (from the moment it had
-    nothing left to do, as it said, to the moment this process saw it gone)."""
+    nothing left to do, as it said, to the moment this process saw it gone). The throwaway
+    store and the stand-in data live in ``shared``, which the probes of one grid share (the
+    second finds both made)."""
     with tempfile.TemporaryDirectory(prefix="mnv1-probe-") as tmp:
         folder = Path(tmp)
-        uri, run_id = _throwaway_run(folder, request.time)
-        request = dataclasses.replace(request, run_uri=uri, run_id=run_id)
+        uri, run_id = _throwaway_run(shared, request.time)
+        request = dataclasses.replace(
+            request, run_uri=uri, run_id=run_id, data_dir=str(shared / "tfds")
+        )
         (folder / "request.json").write_text(json.dumps(request.to_dict()))
         env = spawn_env(os.environ)  # the probe measures its start-up from the spawn time
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -186,11 +190,18 @@ def _val_examples(shapes: dict[str, RunConfig]) -> dict[str, int]:
 def measure(cells: Sequence[RunConfig], say: Callable[[str], None] = print) -> Probe:
     """A short run of the costliest and of the cheapest shape of the grid, each in a fresh
     process logging into a throwaway store."""
+    with tempfile.TemporaryDirectory(prefix="mnv1-probe-shared-") as shared:
+        return _measure(cells, Path(shared), say)
+
+
+def _measure(cells: Sequence[RunConfig], shared: Path, say: Callable[[str], None]) -> Probe:
     shapes = shapes_of(cells)
     classes = {s: num_classes(c) for s, c in shapes.items()}
     val = _val_examples(shapes)
     say(f"probe: a short run of the costliest of {len(shapes)} shape(s) in a fresh process")
-    first, exit_s = _run_probe(ProbeRequest(shapes, classes, "max", count=tuple(shapes), val=val))
+    first, exit_s = _run_probe(
+        ProbeRequest(shapes, classes, "max", count=tuple(shapes), val=val), shared
+    )
     mult_adds = first.mult_adds
     points = [_point(first, exit_s)]
     cheapest = min(mult_adds, key=lambda s: mult_adds[s] * shapes[s].train.batch_size)
@@ -203,7 +214,8 @@ def measure(cells: Sequence[RunConfig], say: Callable[[str], None] = print) -> P
                 cheapest,
                 known={cheapest: mult_adds[cheapest]},
                 val=val,
-            )
+            ),
+            shared,
         )
         points.append(_point(second, exit_s))
     return Probe(

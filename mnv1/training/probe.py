@@ -2,13 +2,14 @@
 
 Started like a cell's worker (a fresh interpreter, spawned the way the orchestrator spawns one),
 it runs a short but real cell of the timed shape: the same ``bootstrap`` and ``run_training`` a
-worker runs, logging into a throwaway MLflow store (a SQLite file, as the default store of a
-sweep) through the same run log, on a stand-in dataset prepared in a temporary directory. Every
-second a cell pays besides its training budget is then measured the way a cell measures it
-(``mnv1.timing``: start-up, TensorFlow import, data, build, first step, evaluation, checkpoints,
-tracking with the model logged, the rest), not assumed; only the probe's own work (counting the
-grid's mult-adds, creating the store, preparing the stand-in data) is kept apart, as phase
-``probe_own``, and the parent times the process's exit (``mnv1.sweep.probe``).
+worker runs, logging through the same run log into a run of a throwaway MLflow store (a SQLite
+file, as the default store of a sweep, created by the parent as a sweep creates its store), on a
+stand-in dataset prepared in a temporary directory. Every second a cell pays besides its
+training budget is then measured the way a cell measures it (``mnv1.timing``: start-up,
+TensorFlow import, data, build, first step, evaluation, checkpoints, tracking with the model
+logged, the rest), not assumed; only the probe's own work (counting the grid's mult-adds,
+preparing the stand-in data) is kept apart, as phase ``probe_own``, and the parent times the
+process's exit (``mnv1.sweep.probe``).
 
 The short run: ``SKIPPED_STEPS + TIMED_STEPS`` steps per epoch (the throughput meter leaves the
 first ``SKIPPED_STEPS`` of each epoch out), the cell's epochs up to ``PROBE_EPOCHS``, its
@@ -59,11 +60,15 @@ TIMED_STEPS = 3
 SKIPPED_STEPS = 3
 """The first steps of each epoch, which the throughput meter leaves out (``Throughput.skip``)."""
 PROBE_EPOCHS = 2
-PROBE_VAL_EXAMPLES = 256
+PROBE_VAL_EXAMPLES = 1024
+"""At most this many validation images in the probe's run. A cell with more is estimated by
+scaling the probe's evaluation per batch, which spreads the evaluation's one-off tracing over the
+probe's batches and so counts it again for every further batch: such a cell errs long (until
+its own finished runs correct it)."""
 STANDIN_IMAGE_SIZE = 256
 PROBE_OWN = "probe_own"
-"""Phase of the probe's own work, which no cell pays: counting mult-adds, the throwaway store,
-the stand-in dataset."""
+"""Phase of the probe's own work, which no cell pays: counting mult-adds, preparing the
+stand-in dataset."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,9 @@ class ProbeRequest:
     """The throwaway store and the run in it that the probe's run logs into, opened by the
     parent as the orchestrator opens a cell's run (so this process pays what a worker pays to
     open the store, not to create it)."""
+    data_dir: str = ""
+    """Where the stand-in dataset is prepared (the probes of one grid share it); empty: in this
+    process's temporary directory."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # the configs too: asdict recurses into them
@@ -99,6 +107,7 @@ class ProbeRequest:
             val={shape: int(n) for shape, n in data.get("val", {}).items()},
             run_uri=str(data.get("run_uri", "")),
             run_id=str(data.get("run_id", "")),
+            data_dir=str(data.get("data_dir", "")),
         )
 
 
@@ -151,8 +160,8 @@ def probe_val_examples(val_examples: int | None) -> int:
     return min(val_examples or PROBE_VAL_EXAMPLES, PROBE_VAL_EXAMPLES)
 
 
-def standin_data(cfg: RunConfig, num_classes: int, val_examples: int, folder: Path) -> DataConfig:
-    """The probe run's dataset: synthetic, in ``folder``, with the cell's image size, classes
+def standin_data(cfg: RunConfig, num_classes: int, val_examples: int, data_dir: Path) -> DataConfig:
+    """The probe run's dataset: synthetic, in ``data_dir``, with the cell's image size, classes
     and augmentation where the cell's data is synthetic too, and just enough training images
     for the short run (read once, as a short cell reads its split: no training cache)."""
     t = cfg.train
@@ -171,7 +180,7 @@ def standin_data(cfg: RunConfig, num_classes: int, val_examples: int, folder: Pa
     defaults = DataConfig()
     return dataclasses.replace(
         defaults,
-        data_dir=str(folder / "tfds"),
+        data_dir=str(data_dir),
         augment=cfg.data.augment,
         cache=cfg.data.cache,
         synthetic=synthetic,
@@ -179,12 +188,18 @@ def standin_data(cfg: RunConfig, num_classes: int, val_examples: int, folder: Pa
 
 
 def probe_config(
-    cfg: RunConfig, num_classes: int, val_examples: int, folder: Path, uri: str
+    cfg: RunConfig,
+    num_classes: int,
+    val_examples: int,
+    folder: Path,
+    uri: str,
+    data_dir: Path | None = None,
 ) -> RunConfig:
     """The timed shape's short run: the cell's model, batch, recipe and distribution; its
     epochs up to ``PROBE_EPOCHS`` (a warm-up shortened with them, so it fits the schedule as
-    it fits the cell's), ``SKIPPED_STEPS + TIMED_STEPS`` steps each; the stand-in data and
-    checkpoints in ``folder``; the throwaway store at ``uri``; export off (timed apart)."""
+    it fits the cell's), ``SKIPPED_STEPS + TIMED_STEPS`` steps each; checkpoints in
+    ``folder``; the stand-in data in ``data_dir`` (default: ``folder``/tfds); the throwaway
+    store at ``uri``; export off (timed apart)."""
     t = cfg.train
     epochs = min(t.epochs, PROBE_EPOCHS)
     train = dataclasses.replace(
@@ -198,7 +213,7 @@ def probe_config(
     tracking = dataclasses.replace(cfg.tracking, uri=uri, experiment="probe", rerun=False)
     return dataclasses.replace(
         cfg,
-        data=standin_data(cfg, num_classes, val_examples, folder),
+        data=standin_data(cfg, num_classes, val_examples, data_dir or folder / "tfds"),
         train=train,
         tracking=tracking,
         export=dataclasses.replace(cfg.export, enabled=False),
@@ -263,7 +278,8 @@ def _run_shape(
 
     cell = request.configs[shape]
     val = probe_val_examples(request.val.get(shape))
-    cfg = probe_config(cell, request.classes[shape], val, folder, request.run_uri)
+    data_dir = Path(request.data_dir) if request.data_dir else None
+    cfg = probe_config(cell, request.classes[shape], val, folder, request.run_uri, data_dir)
     with phases.measure(PROBE_OWN):
         prepare(cfg.data)
     with phases.measure(TRACKING):  # as a worker opens its run log (system metrics included)
