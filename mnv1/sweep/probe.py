@@ -141,7 +141,11 @@ def _run_probe(request: ProbeRequest, shared: Path) -> tuple[ProbeResult, float]
         folder = Path(tmp)
         uri, run_id = _throwaway_run(shared, request.time)
         request = dataclasses.replace(
-            request, run_uri=uri, run_id=run_id, data_dir=str(shared / "tfds")
+            request,
+            run_uri=uri,
+            run_id=run_id,
+            data_dir=str(shared / "tfds"),
+            work_dir=str(folder / "run"),
         )
         (folder / "request.json").write_text(json.dumps(request.to_dict()))
         env = spawn_env(os.environ)  # the probe measures its start-up from the spawn time
@@ -198,7 +202,7 @@ def _measure(cells: Sequence[RunConfig], shared: Path, say: Callable[[str], None
     shapes = shapes_of(cells)
     classes = {s: num_classes(c) for s, c in shapes.items()}
     val = _val_examples(shapes)
-    say(f"probe: a short run of the costliest of {len(shapes)} shape(s) in a fresh process")
+    say(f"probe: timing the costliest of {len(shapes)} shape(s), a short run in a fresh process")
     first, exit_s = _run_probe(
         ProbeRequest(shapes, classes, "max", count=tuple(shapes), val=val), shared
     )
@@ -206,7 +210,7 @@ def _measure(cells: Sequence[RunConfig], shared: Path, say: Callable[[str], None
     points = [_point(first, exit_s)]
     cheapest = min(mult_adds, key=lambda s: mult_adds[s] * shapes[s].train.batch_size)
     if cheapest != points[0].shape:
-        say(f"probe: a short run of the cheapest, {cheapest}")
+        say(f"probe: timing the cheapest, {cheapest}")
         second, exit_s = _run_probe(
             ProbeRequest(
                 {cheapest: shapes[cheapest]},

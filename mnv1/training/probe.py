@@ -90,8 +90,11 @@ class ProbeRequest:
     parent as the orchestrator opens a cell's run (so this process pays what a worker pays to
     open the store, not to create it)."""
     data_dir: str = ""
-    """Where the stand-in dataset is prepared (the probes of one grid share it); empty: in this
-    process's temporary directory."""
+    """Where the stand-in dataset is prepared (the probes of one grid share it); empty: in the
+    run's folder."""
+    work_dir: str = ""
+    """The run's folder (checkpoints): the parent's temporary directory, removed with it even
+    when this process is killed; empty: a temporary directory of this process."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # the configs too: asdict recurses into them
@@ -108,6 +111,7 @@ class ProbeRequest:
             run_uri=str(data.get("run_uri", "")),
             run_id=str(data.get("run_id", "")),
             data_dir=str(data.get("data_dir", "")),
+            work_dir=str(data.get("work_dir", "")),
         )
 
 
@@ -240,6 +244,10 @@ def probe(request: ProbeRequest, phases: PhaseRecorder) -> ProbeResult:
     if shape == "max":
         configs = request.configs
         shape = max(mult_adds, key=lambda s: mult_adds[s] * configs[s].train.batch_size)
+    if request.work_dir:
+        return ProbeResult(
+            mult_adds, _run_shape(request, shape, mult_adds[shape], Path(request.work_dir), phases)
+        )
     with tempfile.TemporaryDirectory(prefix="mnv1-probe-run-") as tmp:
         timings = _run_shape(request, shape, mult_adds[shape], Path(tmp), phases)
     return ProbeResult(mult_adds, timings)
