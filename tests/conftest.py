@@ -58,6 +58,23 @@ def store_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ[ENV_TEMPLATE_DIR] = previous
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_default_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A tracking store of the session's own (never created unless a test writes to it) where
+    ``MLFLOW_TRACKING_URI`` is unset: a plan reads this host's finished cells from the default
+    store (``mnv1.sweep.learned``), and a developer's ``./mlflow.db`` must not change a
+    test's numbers."""
+    name = "MLFLOW_TRACKING_URI"
+    if os.environ.get(name):
+        yield
+        return
+    os.environ[name] = f"sqlite:///{tmp_path_factory.mktemp('default-store') / 'mlflow.db'}"
+    try:
+        yield
+    finally:
+        os.environ.pop(name, None)
+
+
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
     """A launch directory with its own SQLite store and TFDS data directory, for running the

@@ -5,6 +5,7 @@ timings back from a real SQLite store, logging a benchmark run, and one real swe
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from mnv1.tracking.benchmarks import REPORT_TEXT, log_benchmark
 from mnv1.tracking.queries import sweep_metrics
 from mnv1.tracking.store import ensure_experiment
 
-from mnv1.bench.sweep import COMPONENTS, breakdown, experiment_of
+from mnv1.bench.sweep import COMPONENTS, PlanCheck, breakdown, experiment_of, plan_check
 from mnv1.cli.bench import build_parser, main
 from mnv1.timing import PHASES
 
@@ -128,6 +129,16 @@ def test_parser_passes_overrides_through() -> None:
     )
 
 
+def test_the_plan_is_checked_against_the_cells_its_launch_trained() -> None:
+    parent = {"plan_estimate_s": 120.0, "plan_estimate_trained_s": 90.0, "plan_actual_s": 100.0}
+    check = plan_check(parent)
+    assert check == PlanCheck(90.0, 100.0) and check.error == pytest.approx(-0.1)
+    assert check.line() == "plan 90.0 s, cells 100.0 s, error -10.0%"
+    assert plan_check({"plan_estimate_s": 115.0, "plan_actual_s": 100.0}) == PlanCheck(115, 100)
+    assert plan_check({"plan_actual_s": 100.0}) is None  # no probe, no estimate
+    assert plan_check({"plan_estimate_s": 1.0}) is None  # nothing trained
+
+
 @pytest.mark.slow
 def test_a_real_sweep_breaks_down_into_well_formed_parts(
     tmp_path: Path, capsys: pytest.CaptureFixture
@@ -158,6 +169,10 @@ def test_a_real_sweep_breaks_down_into_well_formed_parts(
     assert meta["pure training seconds"] == pytest.approx(pure, abs=0.1)
     assert meta["overhead share"] == pytest.approx(1 - pure / wall, abs=0.01)
     assert [c["cell"] for c in report["cells"]] == ["mnv1_a0.25_r32"]
+    # The plan the sweep printed, against what its cell took.
+    assert re.fullmatch(
+        r"plan \d+\.\d s, cells \d+\.\d s, error [+-]\d+\.\d%", meta["plan vs cells"]
+    )
 
     [logged] = MlflowClient(log_uri).search_runs(
         [MlflowClient(log_uri).get_experiment_by_name("benchmarks").experiment_id]

@@ -109,3 +109,21 @@ def test_decode_gives_three_channels(mode: str, fmt: str) -> None:
     if mode == "L":  # grayscale replicated to RGB
         d = decoded.numpy()
         assert np.array_equal(d[..., 0], d[..., 1]) and np.array_equal(d[..., 1], d[..., 2])
+
+
+@pytest.mark.parametrize("resolution", PAPER_RESOLUTIONS)
+def test_a_crop_that_only_grows_is_resized_as_antialiasing_would(resolution: int) -> None:
+    """Antialiasing widens the kernel only where a side shrinks: a crop no larger than ρ gets
+    the plain bilinear kernel (cheaper), the same pixels up to float rounding; a crop with a
+    side larger than ρ gets exactly ``antialias=True``."""
+    size = [resolution, resolution]
+    for h, w in ((72, 90), (resolution, resolution // 2), (resolution, resolution)):
+        image = _random_image(h, w)
+        reference = tf.image.resize(image, size, method="bilinear", antialias=True)
+        resized = preprocess._resize(image, resolution)
+        assert resized.shape == (resolution, resolution, 3)
+        assert float(tf.reduce_max(tf.abs(resized - reference))) < 0.01
+    for h, w in ((256, 256), (resolution + 1, 40), (30, resolution + 1)):
+        image = _random_image(h, w)
+        reference = tf.image.resize(image, size, method="bilinear", antialias=True)
+        assert np.array_equal(preprocess._resize(image, resolution).numpy(), reference.numpy())

@@ -381,6 +381,7 @@ def test_the_plan_adds_the_probed_export_cost_to_each_cell_and_prints_it() -> No
     cfg.data.synthetic.val_size = 30
     cfg.export.enabled, cfg.export.threads, cfg.export.warmup, cfg.export.repeats = True, 2, 5, 45
     shape = shape_of(cfg)
+    run = {"time_import_s": 10.0, "time_trace_s": 2.0, "train_images_per_sec": 10.0}
     probe = Probe(
         "host",
         "key",
@@ -390,13 +391,11 @@ def test_the_plan_adds_the_probed_export_cost_to_each_cell_and_prints_it() -> No
                 shape,
                 1000,
                 10,
-                10.0,
-                1.0,
-                2.0,
-                1.0,
-                1.0,
-                0.5,
-                0.25,
+                1,
+                6,
+                30,
+                0,
+                run,
                 export_convert_s=4.0,
                 export_fp32_run_s=0.002,
                 export_int8_run_s=0.001,

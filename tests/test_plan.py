@@ -36,47 +36,118 @@ def cell(alpha: float, resolution: int, steps: int | None = 10) -> RunConfig:
     return cfg
 
 
-def point(shape: str, mult_adds: int, step_s: float, startup_s: float) -> ProbePoint:
+def run_metrics(
+    *,
+    process_start: float = 0.0,
+    imports: float = 0.0,
+    data: float = 0.0,
+    build: float = 0.0,
+    trace: float = 0.0,
+    train: float = 0.0,
+    evaluate: float = 0.0,
+    checkpoint: float = 0.0,
+    tracking: float = 0.0,
+    other: float = 0.0,
+    ips: float | None = None,
+) -> dict[str, float]:
+    """A run's final metrics as a worker logs them (``mnv1.timing``)."""
+    metrics = {
+        "time_process_start_s": process_start,
+        "time_import_s": imports,
+        "time_data_s": data,
+        "time_build_s": build,
+        "time_trace_s": trace,
+        "time_train_s": train,
+        "time_evaluate_s": evaluate,
+        "time_checkpoint_s": checkpoint,
+        "time_tracking_s": tracking,
+        "time_worker_other_s": other,
+    }
+    if ips is not None:
+        metrics["train_images_per_sec"] = ips
+    return metrics
+
+
+def point(shape: str, mult_adds: int, step_s: float, metrics: dict[str, float]) -> ProbePoint:
+    """A probe's short run of ``shape``: 2 epochs × 6 steps of 10 images, 30 validation images
+    and 1 BatchNorm batch (4 evaluation batches an epoch), exit 0.5 s."""
     return ProbePoint(
         shape=shape,
         mult_adds=mult_adds,
         batch=10,
-        startup_s=startup_s,
-        tracking_import_s=1.0,
-        trace_s=2.0,
-        step_s=step_s,
-        eval_trace_s=1.0,
-        eval_batch_s=0.5,
-        checkpoint_s=0.25,
+        epochs=2,
+        steps_per_epoch=6,
+        val_examples=30,
+        bn_batches=1,
+        metrics={**metrics, "train_images_per_sec": 10 / step_s},
+        exit_s=0.5,
     )
 
 
 BIG, MID, SMALL = cell(1.0, 224), cell(0.5, 160), cell(0.25, 128)
+# BIG's probe run: start-up 1 + 9; data, build, tracking, the rest and its first step 2 + 1 + 3
+# + 0.5 + 2; 11 steady steps of 1 s and 1 s more in training; checkpoints 0.5; evaluation 4.
+BIG_RUN = run_metrics(
+    process_start=1, imports=9, data=2, build=1, tracking=3, other=0.5, trace=2, train=12,
+    checkpoint=0.5, evaluate=4,
+)  # fmt: skip
+# SMALL's: start-up 6; 1 + 0.5 + 2 + 0.5 + 1; 11 steps of 0.2 s and 0.2 s more; 0.3; 2.
+SMALL_RUN = run_metrics(
+    imports=6, data=1, build=0.5, tracking=2, other=0.5, trace=1, train=2.4, checkpoint=0.3,
+    evaluate=2,
+)  # fmt: skip
 PROBE = Probe(
     host="h",
     key="k",
     measured_at="now",
-    points=(point(shape_of(BIG), 500, 1.0, 10.0), point(shape_of(SMALL), 100, 0.2, 6.0)),
+    points=(
+        point(shape_of(BIG), 500, 1.0, BIG_RUN),
+        point(shape_of(SMALL), 100, 0.2, SMALL_RUN),
+    ),
     mult_adds={shape_of(BIG): 500, shape_of(MID): 200, shape_of(SMALL): 100},
 )
+BIG_FIXED = 10 + 8.0 + 2 * (0.75 + 4 * 0.5)  # 23.5: see the test of a cell's estimate
+SMALL_FIXED = 6 + 5.3 + 2 * (0.25 + 4 * 0.25)  # 13.8
+
+
+def test_a_probed_run_splits_into_the_parts_the_plan_scales() -> None:
+    f = PROBE.points[0].figures
+    assert f.startup_s == pytest.approx(1 + 9)  # process start, imports
+    # data, build, tracking, the rest, first step, exit, less the steady step the first one is
+    assert f.once_s == pytest.approx(2 + 1 + 3 + 0.5 + 2 + 0.5 - 1.0)
+    # per epoch: a checkpoint and the training time beyond 11 steady steps: (0.5 + 1) / 2
+    assert f.per_epoch_s == pytest.approx(0.75)
+    assert f.eval_batch_s == pytest.approx(4 / (2 * 4))  # 2 epochs of 3 + 1 batches
+    assert f.step_s == pytest.approx(1.0)  # 10 images at 10 images/s
+    # For the probe's own run the parts add up to what it took: its phases and its exit.
+    took = sum(BIG_RUN.values()) + 0.5
+    assert f.fixed_s(2, 4) + f.per_step_s(2) * 6 == pytest.approx(took)
 
 
 def test_cells_between_the_probed_ones_are_placed_by_work_per_step() -> None:
     mid = PROBE.at(shape_of(MID), 10)
     # 200 lies a quarter of the way from 100 to 500.
-    assert mid.step_s == pytest.approx(0.4)
-    assert mid.startup_s == pytest.approx(7.0)
-    assert PROBE.at(shape_of(BIG), 10).step_s == 1.0
+    assert not mid.measured and mid.figures.step_s == pytest.approx(0.2 + 0.8 / 4)
+    assert mid.figures.startup_s == pytest.approx(6 + 4 / 4)
+    assert mid.figures.once_s == pytest.approx(5.3 + 2.7 / 4)
+    big = PROBE.at(shape_of(BIG), 10)
+    assert big.measured and big.figures.step_s == 1.0
 
 
-def test_a_cell_estimate_adds_start_up_tracing_training_evaluation_and_checkpoints() -> None:
+def test_a_cell_estimate_adds_start_up_once_per_cell_epochs_batches_and_steps() -> None:
     [big] = make_plan([BIG], PROBE).cells
-    assert (big.steps, big.images, big.eval_batches) == (20, 200, 3 + 1)
-    # 10 start-up + 1 tracking import + 2 first step + 20 × 1.0 training
-    # + 1 first evaluation + 2 epochs × 4 batches × 0.5 + 2 × 0.25 checkpoint
-    assert big.seconds == pytest.approx(10 + 1 + 2 + 20 + 1 + 4 + 0.5)
+    assert (big.steps, big.images, big.eval_batches, big.source) == (20, 200, 3 + 1, "probe")
+    # 10 start-up + 8 once + 2 epochs × (0.75 + 4 batches × 0.5) + 2 epochs × 10 steps × 1.0
+    assert big.fixed_s == pytest.approx(BIG_FIXED)
+    assert big.seconds == pytest.approx(23.5 + 20)
     plan = make_plan([BIG, SMALL], PROBE)
-    assert plan.total_s == pytest.approx(38.5 + (6 + 1 + 2 + 20 * 0.2 + 1 + 4 + 0.5))
+    assert plan.total_s == pytest.approx(43.5 + (SMALL_FIXED + 20 * 0.2))
+    # Three epochs of 50 validation images: 3 × (0.75 + (5 + 1) × 0.5) more than none.
+    longer = cell(1.0, 224)
+    longer.train.epochs, longer.data.synthetic.val_size = 3, 50
+    [three] = make_plan([longer], PROBE).cells
+    assert three.fixed_s == pytest.approx(10 + 8 + 3 * (0.75 + 6 * 0.5))
+    assert three.per_step_s == pytest.approx(3 * 1.0)
 
 
 def test_without_a_probe_or_a_known_split_the_plan_says_it_does_not_know() -> None:
@@ -124,18 +195,18 @@ def test_does_not_fit_says_why_and_blames_the_fixed_costs_only_when_they_exceed_
     None
 ):
     plan = make_plan([BIG, SMALL], PROBE)
-    fixed = (10 + 1 + 2 + 1 + 4 + 0.5) + (6 + 1 + 2 + 1 + 4 + 0.5)  # the cells without steps
+    fixed = BIG_FIXED + SMALL_FIXED  # the cells without steps: 37.3 s
     per_step = 2 * (1.0 + 0.2)
     assert choose_steps(plan, 100).fixed_s == pytest.approx(fixed)
     # Room for 3 steps per epoch, not the 5 of the smallest budget: the fixed costs fit.
     short = choose_steps(plan, fixed + 3 * per_step)
     assert (short.steps_per_epoch, short.fits) == (5, False)
     text = format_plan(with_steps(plan, short))
-    assert "which it does NOT fit: the smallest budget, 5 steps per epoch, takes 45 s " in text
-    assert "(33 s of it fixed costs)" in text and "fixed costs alone" not in text
+    assert "which it does NOT fit: the smallest budget, 5 steps per epoch, takes 49 s " in text
+    assert "(37 s of it fixed costs)" in text and "fixed costs alone" not in text
     over = choose_steps(plan, fixed - 1)
     text = format_plan(with_steps(plan, over))
-    assert "which it does NOT fit: the fixed costs alone (33 s: start-up," in text
+    assert "which it does NOT fit: the fixed costs alone (37 s: start-up," in text
     fits = choose_steps(plan, fixed + 6 * per_step)
     assert fits.fits and "which it fits;" in format_plan(with_steps(plan, fits))
 
@@ -153,7 +224,8 @@ def test_a_target_budgets_each_cell_once_whatever_its_seeds() -> None:
     plan = make_plan(seeded, PROBE)
     assert len({c.run_key for c in plan.cells}) == 6 and len({c.cell_key for c in plan.cells}) == 2
     one, three = choose_steps(single, 300), choose_steps(plan, 300)
-    assert one.steps_per_epoch == three.steps_per_epoch == 110
+    # (300 - 37.3) / 2.4 = 109.5 steps, rounded down to a multiple of 5
+    assert one.steps_per_epoch == three.steps_per_epoch == 105
     assert (one.seeds, three.seeds) == (1, 3)
     assert with_steps(plan, three).total_s == pytest.approx(3 * with_steps(single, one).total_s)
     text = format_plan(with_steps(plan, three))
@@ -164,10 +236,11 @@ def test_the_plan_text() -> None:
     plan = with_steps(make_plan([BIG, SMALL], PROBE), choose_steps(make_plan([BIG], PROBE), 600))
     text = format_plan(plan)
     assert text.startswith("Plan: 2 cell(s)\n")
-    assert re.search(r"mnv1_a1\.0_r224\s+0\.0M\s+2×\d+\s+[\d,]+\s+\d+ min \d\d s", text)
+    assert re.search(r"mnv1_a1\.0_r224\s+0\.0M\s+2×\d+\s+[\d,]+\s+\d+ min \d\d s\s+probe", text)
     assert "total (cells, one after another): " in text
     assert "chosen from the probe for a 10 min 00 s target" in text
-    assert "probe on h (measured now, now)" in text
+    assert "probe on h (measured now, now): " in text
+    assert "figures: 2 from the probe of that shape" in text
 
 
 def test_durations() -> None:

@@ -255,6 +255,12 @@ def test_the_plan_comes_first_and_progress_reaches_k_of_k(smoke: SmokeSweep) -> 
     assert parent.data.metrics["plan_actual_s"] > 0
     assert parent.data.metrics["time_plan_s"] > 0  # the plan's own time, probe included
     assert ws.text(parent, "plan.txt").startswith("Plan: 4 cell(s)")
+    # The first launch stood on the probe (its two shapes, the other two between them); the
+    # relaunch learned from the three cells the first finished on this host, and the failed
+    # cell's shape is the probed costliest one (mnv1.sweep.learned).
+    assert smoke.failing.parent.data.tags["mnv1.plan.sources"] == "probe 2, model 2"
+    assert parent.data.tags["mnv1.plan.sources"] == "finished 3, probe 1"
+    assert "figures: 3 cell(s) from the same cell finished on this host" in done.stdout
 
 
 @pytest.mark.slow

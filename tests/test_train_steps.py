@@ -21,11 +21,14 @@ from mnv1.timing import PhaseRecorder
 from mnv1.training.checkpoint import CheckpointState, CheckpointStore
 from mnv1.training.plan import Platform, plan_run, planned_train_images
 from mnv1.training.probe import (
+    PROBE_VAL_EXAMPLES,
+    SKIPPED_STEPS,
     TIMED_STEPS,
     ProbeRequest,
     ProbeResult,
     ProbeTimings,
     probe_config,
+    probe_val_examples,
 )
 from mnv1.training.recipe import make_optimizer
 from mnv1.training.run import (
@@ -187,24 +190,46 @@ def test_the_start_log_holds_the_costs_the_plan_tags_and_the_texts(built):
 
 def test_the_probe_request_and_result_cross_a_process_as_json(tmp_path):
     cfg = smoke_config(tmp_path)
-    request = ProbeRequest({"a": cfg}, {"a": 4}, "max", count=("a",), known={"b": 7})
+    request = ProbeRequest(
+        {"a": cfg}, {"a": 4}, "max", count=("a",), known={"b": 7}, val={"a": 32}, run_id="r"
+    )
     assert ProbeRequest.from_dict(json.loads(json.dumps(request.to_dict()))) == request
 
-    timings = ProbeTimings("a", 123, 16, 1.5, 0.25, 0.5, 0.125, 0.0, 0.0625, 0.03125)
+    timings = ProbeTimings("a", 123, 16, 2, 6, 32, 2, {"time_train_s": 1.5}, 7.25, 0.5)
     result = ProbeResult({"a": 123, "b": 7}, timings)
     assert ProbeResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
 
 
-def test_the_probe_plans_its_shape_as_a_short_run_of_that_cell(tmp_path):
-    # A warm-up of one epoch must still fit the probe's schedule, as it fits the cell's.
-    cfg = smoke_config(tmp_path, train={"steps_per_epoch": 500, "warmup_epochs": 1.0})
-    probed = probe_config(cfg)
-    assert (probed.train.epochs, probed.train.steps_per_epoch) == (2, TIMED_STEPS + 1)
-    assert dataclasses.replace(probed.train, steps_per_epoch=500) == cfg.train
+def test_the_probe_plans_its_shape_as_a_short_run_of_that_cell_on_stand_in_data(tmp_path):
+    cfg = smoke_config(tmp_path, train={"steps_per_epoch": 500, "epochs": 5, "warmup_epochs": 2.5})
+    cfg.export.enabled = True
+    uri = f"sqlite:///{tmp_path / 'probe.db'}"
+    probed = probe_config(cfg, 4, probe_val_examples(5000), tmp_path / "run", uri)
+    t = probed.train
+    # 2 of the 5 epochs, 3 skipped and 3 timed steps each; the warm-up shortened with them.
+    assert (t.epochs, t.steps_per_epoch, t.warmup_epochs) == (2, SKIPPED_STEPS + TIMED_STEPS, 1.0)
+    assert (t.target_minutes, t.checkpoint_dir) == (None, str(tmp_path / "run" / "checkpoints"))
+    assert dataclasses.replace(t, epochs=5, steps_per_epoch=500, warmup_epochs=2.5,
+                               checkpoint_dir=cfg.train.checkpoint_dir) == cfg.train  # fmt: skip
     assert probed.model == cfg.model and probed.distribute == cfg.distribute
-    plan = plan_run(probed, CPU, train_examples=0, num_classes=4)
-    assert (plan.steps_per_epoch, plan.tags["mnv1.warmup_steps"]) == (4, "4")
+    assert (probed.tracking.uri, probed.tracking.experiment) == (uri, "probe")
+    assert probed.tracking.log_model == cfg.tracking.log_model and not probed.export.enabled
+    s = probed.data.synthetic
+    # The cell's synthetic images, 1024 validation images at most, 2 × 6 batches of 16 to train.
+    assert (probed.data.source, probed.data.data_dir) == ("synthetic", str(tmp_path / "run/tfds"))
+    assert (s.image_size, s.num_classes, s.val_size, s.train_size) == (
+        cfg.data.synthetic.image_size, 4, PROBE_VAL_EXAMPLES, 2 * 6 * 16,
+    )  # fmt: skip
+    plan = plan_run(probed, CPU, train_examples=s.train_size, num_classes=4)
+    assert (plan.steps_per_epoch, plan.tags["mnv1.warmup_steps"]) == (6, "6")
     make_optimizer(probed.train, plan.steps_per_epoch)  # the schedule accepts it
+    # Another source: synthetic stand-in images of 256 px, at most 25 classes.
+    cfg.data.source, cfg.data.name = "tfds", "imagenet2012"
+    standin = probe_config(cfg, 1000, 50, tmp_path / "run", uri).data
+    assert (standin.source, standin.synthetic.image_size, standin.synthetic.num_classes) == (
+        "synthetic", 256, 25,
+    )  # fmt: skip
+    assert standin.synthetic.val_size == 50
 
 
 @pytest.mark.slow
@@ -218,6 +243,8 @@ def test_a_real_probe_process_answers_the_typed_request(tmp_path, monkeypatch):
 
     monkeypatch.setenv("MNV1_PROBE_DIR", str(tmp_path / "probe"))
     cfg = smoke_config(tmp_path)
+    s = cfg.data.synthetic
+    s.train_size, s.val_size, s.image_size = 64, 32, 64
     probed = measure([cfg], say=lambda line: None)
 
     shape = shape_of(cfg)
@@ -225,7 +252,14 @@ def test_a_real_probe_process_answers_the_typed_request(tmp_path, monkeypatch):
     assert probed.mult_adds == {shape: mult_adds}
     [point] = probed.points
     assert (point.shape, point.mult_adds, point.batch) == (shape, mult_adds, 16)
-    assert point.step_s > 0 and point.trace_s > 0 and point.checkpoint_s > 0
+    # A short real run of the cell: its epochs, 6 steps each, its 32 validation images.
+    assert (point.epochs, point.steps_per_epoch, point.val_examples) == (2, 6, 32)
+    m = point.metrics
+    for phase in ("import", "data", "build", "trace", "train", "evaluate", "checkpoint"):
+        assert m[f"time_{phase}_s"] > 0, phase
+    assert m["time_tracking_s"] > 0 and m["train_images_per_sec"] > 0  # its run log: MLflow
+    assert "time_probe_own_s" not in m  # the probe's own work is no cell's
+    assert point.exit_s >= 0 and point.figures.step_s > 0
     assert point.export_convert_s == 0.0  # export is off
 
 

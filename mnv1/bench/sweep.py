@@ -19,6 +19,14 @@ wall time into parts that add up to it exactly:
 
 The overhead share is ``1 - pure training / wall``. A sweep takes minutes: it is run once, not
 repeated, so the figures carry the machine's load (printed beside them).
+
+Beside the breakdown: **the plan against the cells** (``plan X s, cells Y s, error Z%``), the
+estimate the sweep printed before its first cell (``plan_estimate_trained_s``) against the time
+its cells took one after another (``plan_actual_s``, both on the parent run). With
+``--relaunch`` the same sweep runs a second time in the same directory with
+``tracking.rerun=true``: every cell trains again, and its plan learns from the first launch's
+finished cells (``mnv1.sweep.learned``), so both estimates are checked, the probe's and the
+learned one.
 """
 
 from __future__ import annotations
@@ -38,6 +46,11 @@ from typing import Any
 
 import mnv1
 from mnv1.bench import render
+from mnv1.sweep.plan_record import (
+    METRIC_PLAN_ACTUAL,
+    METRIC_PLAN_ESTIMATE,
+    METRIC_PLAN_ESTIMATE_TRAINED,
+)
 from mnv1.timing import (
     METRIC_CELL,
     METRIC_PLAN,
@@ -158,6 +171,35 @@ def breakdown(
     return Breakdown(wall_seconds, totals, per_cell)
 
 
+@dataclass(frozen=True)
+class PlanCheck:
+    """The plan a launch printed against what its cells took."""
+
+    estimate_s: float
+    actual_s: float
+
+    @property
+    def error(self) -> float:
+        """Relative error of the estimate: +0.1 is 10% too long."""
+        return self.estimate_s / self.actual_s - 1.0
+
+    def line(self) -> str:
+        return (
+            f"plan {self.estimate_s:.1f} s, cells {self.actual_s:.1f} s, "
+            f"error {100 * self.error:+.1f}%"
+        )
+
+
+def plan_check(parent: Mapping[str, float]) -> PlanCheck | None:
+    """From a sweep's parent run: the estimate of the cells its last launch trained, and the
+    time they took; None when it recorded no estimate (no probe) or trained nothing."""
+    estimate = parent.get(METRIC_PLAN_ESTIMATE_TRAINED, parent.get(METRIC_PLAN_ESTIMATE))
+    actual = parent.get(METRIC_PLAN_ACTUAL)
+    if estimate is None or actual is None or actual <= 0:
+        return None
+    return PlanCheck(float(estimate), float(actual))
+
+
 def train_command() -> list[str]:
     """The installed ``mnv1-train`` beside this interpreter, else the module itself."""
     script = Path(sys.executable).with_name("mnv1-train")
@@ -235,13 +277,21 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[Breakdown, dict[st
     load_before = os.getloadavg()[0]
     wall, command = run_sweep(args.study, args.overrides, workdir, data_dir, args.timeout)
     load_after = os.getloadavg()[0]
-    found = sweep_metrics(
-        experiment_of(args.study, args.overrides), uri=f"sqlite:///{workdir / 'mlflow.db'}"
-    )
+    store = f"sqlite:///{workdir / 'mlflow.db'}"
+    found = sweep_metrics(experiment_of(args.study, args.overrides), uri=store)
     unfinished = {n: s for n, s in found.statuses.items() if s != "FINISHED"}
     if unfinished:
         raise SweepFailed(f"cells did not finish: {unfinished}")
     result = breakdown(wall, found.parent, found.cells)
+    checks = {"plan vs cells": plan_check(found.parent)}
+    if args.relaunch:
+        # The same sweep again: every cell trains anew, its plan learns from the first launch.
+        run_sweep(
+            args.study, [*args.overrides, "tracking.rerun=true"], workdir, data_dir, args.timeout
+        )
+        again = sweep_metrics(experiment_of(args.study, args.overrides), uri=store)
+        load_after = os.getloadavg()[0]
+        checks["relaunch: plan (learned from the first launch) vs cells"] = plan_check(again.parent)
     meta = {
         "study": args.study,
         "overrides": " ".join(args.overrides) or "none",
@@ -255,6 +305,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[Breakdown, dict[st
         # A shared machine: the 1-minute load average says how busy it was.
         "load average before/after": f"{load_before:.2f} / {load_after:.2f}",
         "repeats": "1 (a sweep is long; expect run-to-run noise)",
+        # The estimate each launch printed against its cells' time (mnv1.sweep.plan).
+        **{name: check.line() if check else "no estimate" for name, check in checks.items()},
     }
     return result, meta
 
@@ -309,6 +361,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout", type=float, default=3600.0, help="seconds before the sweep is stopped"
+    )
+    parser.add_argument(
+        "--relaunch",
+        action="store_true",
+        help="run the sweep a second time (tracking.rerun=true) and check that plan too: it "
+        "learns from the first launch's finished cells",
     )
 
 

@@ -28,6 +28,8 @@ from mnv1.cli import VERBOSE_FLAG, VERBOSE_HELP, quiet_tensorflow
 from mnv1.hydra_app.grid import Expansion, check_command
 
 if TYPE_CHECKING:
+    from mnv1.config import RunConfig
+    from mnv1.sweep.learned import HostHistory
     from mnv1.sweep.plan import Plan
 
 EXIT_INVALID = 2
@@ -117,18 +119,34 @@ def _planned(
                 f"needs the probe, which failed ({exc}); pin it with train.steps_per_epoch=N"
             ) from exc
         return Planned(planning.make_plan(cells, None), expansion, probe_error=str(exc))
-    plan = planning.make_plan(cells, probe)
+    seen = _host_history(cells, say)
+    plan = planning.make_plan(cells, probe, seen=seen)
     if not needs_budget:
         return Planned(plan, expansion)
     target = cells[0].train.target_minutes
     assert target is not None
-    budget = planning.choose_steps(plan, 60.0 * target)
+    # The budget from the probe alone: a relaunch (after cells finished) chooses the same one,
+    # so it finds its runs again; the estimate printed uses the best figures.
+    budget = planning.choose_steps(planning.make_plan(cells, probe), 60.0 * target)
     extra = [f"train.steps_per_epoch={budget.steps_per_epoch}"]
     final = check([*overrides, *extra])
     if final.errors:
         raise PlanError("with the chosen budget: " + "; ".join(final.errors))
-    plan = planning.with_steps(planning.make_plan([c.config for c in final.cells], probe), budget)
+    final_cells = [c.config for c in final.cells]
+    plan = planning.with_steps(planning.make_plan(final_cells, probe, seen=seen), budget)
     return Planned(plan, final, extra)
+
+
+def _host_history(cells: Sequence[RunConfig], say: Callable[[str], None]) -> HostHistory | None:
+    """This host's finished cells in the grid's store (``mnv1.sweep.learned``); None, said,
+    when the store cannot be read (the plan then stands on the probe)."""
+    from mnv1.sweep.learned import host_history
+
+    try:
+        return host_history(cells[0].tracking.uri)
+    except Exception as exc:  # a store that cannot be read only costs the learned figures
+        say(f"plan: this host's finished cells could not be read ({type(exc).__name__}: {exc})")
+        return None
 
 
 @interrupt.guarded("mnv1-plan", "nothing was written", "Run the same command again")

@@ -11,7 +11,9 @@
 * **Scaling**: pixels to [-1, 1] (``x / 127.5 - 1``), as MobileNetV1's reference checkpoints.
 
 Resizing is bilinear with antialiasing, so a smaller ρ sees a genuinely blurrier image instead of
-an aliased one: ρ is meant to measure how much input detail a variant gets. All randomness is
+an aliased one: ρ is meant to measure how much input detail a variant gets. (A crop that only
+grows is resized by the plain bilinear kernel, which antialiasing leaves as it is: the same
+pixels, cheaper.) All randomness is
 stateless and comes from explicit seeds, so a pipeline seed reproduces the same augmentations.
 """
 
@@ -43,7 +45,23 @@ def to_unit_range(image: tf.Tensor) -> tf.Tensor:
 
 
 def _resize(image: tf.Tensor, resolution: int) -> tf.Tensor:
-    resized = tf.image.resize(image, [resolution, resolution], method="bilinear", antialias=True)
+    """Bilinear to ``resolution`` × ``resolution``, antialiased wherever a side shrinks.
+
+    Antialiasing widens the bilinear (triangle) kernel by the downscaling factor; where no side
+    shrinks the kernel keeps its width, so the plain bilinear resize gives the same pixels (up
+    to float rounding: under 0.01 of 255, ``tests/test_data_preprocess.py``) at a fraction of
+    the cost of ``antialias=True``'s general kernel. Random crops of the training images are
+    often smaller than ρ (at ρ = 224 most are), and this is the per-image cost the input
+    pipeline pays most (``mnv1-bench data``: input wait share of a fit step).
+    """
+    shape = tf.shape(image)
+    shrinks = tf.logical_or(shape[0] > resolution, shape[1] > resolution)
+    size = [resolution, resolution]
+    resized = tf.cond(
+        shrinks,
+        lambda: tf.image.resize(image, size, method="bilinear", antialias=True),
+        lambda: tf.image.resize(image, size, method="bilinear", antialias=False),
+    )
     resized.set_shape([resolution, resolution, 3])
     return resized
 

@@ -1,27 +1,31 @@
 """A sweep's plan before it runs: per cell, the steps, the images and an estimated wall time.
 
 Arithmetic over the cells' configs (with their datasets' split sizes, where they are known
-without reading the data: ``mnv1.data.known_sizes``) and a measured probe (``mnv1.sweep.probe``):
-a few timed training steps of the costliest and the cheapest cell of the grid, in a process
-started like a cell's worker. Every other cell is placed between those two by its work per step
-(mult-adds × global batch): the probe measures the two ends, a straight line joins them, so the
-fixed costs a small cell still pays (Python, the per-step host sync) are not scaled away.
+without reading the data: ``mnv1.data.known_sizes``) and measured figures, from the best source
+each cell has (``source``):
 
-What one cell costs, as estimated::
+* ``finished``: the newest cell of this host with the same timing identity that finished before
+  (``mnv1.sweep.learned``): what it took, scaled to this budget;
+* ``probe``: the probe's short real run of this shape (``mnv1.sweep.probe``), in a process
+  started like a cell's worker, with this host's start-up from its finished cells where it has
+  any;
+* ``model``: placed between the probe's two shapes (the grid's costliest and cheapest) by its
+  work per step (mult-adds × global batch): a straight line joins the two ends, so the fixed
+  costs a small cell still pays (Python, the per-step host sync) are not scaled away.
 
-    start-up (spawn, TensorFlow, model build) + the tracking import
-    + first training step (tracing) + epochs × steps × seconds per step
-    + first evaluation (tracing) + epochs × (validation + BatchNorm re-estimation batches)
-      × seconds per evaluation batch
-    + epochs × one checkpoint
+What one cell costs, as estimated (``mnv1.sweep.figures``)::
 
-Not estimated: preparing the dataset (once per sweep, before the first cell), decoding input
-images (it overlaps training in background threads), and the final report. The live progress
-(``SweepProgress``) corrects the remaining estimate by how the finished cells compared with
-theirs.
+    start-up + once per cell + epochs × (per epoch + evaluation batches × per batch)
+    + epochs × steps per epoch × one steady step
+    (+ the LiteRT export's measured parts, with ``export.enabled``, for a probe's estimate)
+
+Not estimated: preparing the dataset (once per sweep, before the first cell) and the final
+report. The live progress (``SweepProgress``) corrects the remaining estimate by how the
+finished cells compared with theirs.
 
 ``choose_steps`` picks the training budget (steps per epoch, the same for every cell) that makes
-the plan fit a wall-time target: the adaptive budget of ``train.target_minutes``. The target is
+the plan fit a wall-time target: the adaptive budget of ``train.target_minutes``, from the probe
+alone (``mnv1.cli.plan``), so a relaunch chooses the same budget and finds its runs. The target is
 per cell of the grid, not per run: a cell swept over seeds (``train.seed=range(3)``, a study's
 ``seeds: 3``) counts once, so every seed trains at the budget one seed would, seed 0's runs are
 the single-seed sweep's runs (same budget, same run keys), and three seeds cost three times the
@@ -34,10 +38,15 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from mnv1.config import RunConfig, run_name
 from mnv1.run_key import run_key
+from mnv1.sweep.figures import Figures, RunShape, eval_batches, from_metrics, mix, scaled
 from mnv1.training.probe import ProbeTimings
+
+if TYPE_CHECKING:
+    from mnv1.sweep.learned import HostHistory, Startup
 
 # The smallest budget a target may choose: the throughput meter needs a few steps per epoch.
 MIN_STEPS_PER_EPOCH = 5
@@ -46,6 +55,11 @@ MIN_STEPS_PER_EPOCH = 5
 # hence the same run keys. Budgets of 5 to 9 steps stay as chosen: rounding them down to 5 would
 # take up to 4 of 9 steps (44%) of the training a slow machine can afford.
 STEP_QUANTUM = 5
+# Where a cell's estimate comes from.
+SOURCE_FINISHED = "finished"  # the newest finished cell of this host like it (mnv1.sweep.learned)
+SOURCE_PROBE = "probe"  # the probe's short run of this very shape
+SOURCE_MODEL = "model"  # placed between the probed shapes by its work per step
+SOURCES = (SOURCE_FINISHED, SOURCE_PROBE, SOURCE_MODEL)
 
 
 def shape_of(cfg: RunConfig) -> str:
@@ -83,12 +97,38 @@ def split_sizes(cfg: RunConfig) -> tuple[int | None, int | None]:
 
 @dataclass(frozen=True)
 class ProbePoint(ProbeTimings):
-    """One probed cell: the seconds the probe process measured (``ProbeTimings`` names each),
-    and the work per step the plan interpolates in."""
+    """One probed cell: its short run as the probe process measured it (``ProbeTimings``
+    names each part), the exit of that process as its parent timed it, and the work per step
+    the plan interpolates in."""
+
+    exit_s: float = 0.0
 
     @property
     def work(self) -> float:
         return float(self.mult_adds * self.batch)
+
+    @property
+    def figures(self) -> Figures:
+        """The probed run's figures (``mnv1.sweep.figures``)."""
+        shape = RunShape(
+            self.epochs,
+            self.steps_per_epoch,
+            self.batch,
+            eval_batches(self.val_examples, self.batch, self.bn_batches),
+        )
+        return from_metrics(self.metrics, shape, self.exit_s)
+
+
+@dataclass(frozen=True)
+class ShapeCosts:
+    """The probe's figures for one shape, with the LiteRT export's measured parts."""
+
+    figures: Figures
+    measured: bool
+    """Probed itself (False: placed between the probed shapes by its work per step)."""
+    export_convert_s: float = 0.0
+    export_fp32_run_s: float = 0.0
+    export_int8_run_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -101,61 +141,37 @@ class Probe:
     """Mult-adds of every shape of the grid (by ``shape_of``)."""
     cached: bool = False
 
-    def at(self, shape: str, batch: int) -> ProbePoint:
+    def at(self, shape: str, batch: int) -> ShapeCosts:
         """The probe's figures for ``shape``: measured, or interpolated in work per step."""
         work = float(self.mult_adds[shape] * batch)
         points = sorted(self.points, key=lambda p: p.work)
         for p in points:
             if p.shape == shape:
-                return p
+                return _costs(p.figures, True, p, p, 0.0)
         lo, hi = points[0], points[-1]
         if hi.work == lo.work:
-            return _scaled(lo, shape, self.mult_adds[shape], batch)
+            ratio = work / lo.work if lo.work else 1.0
+            return _costs(scaled(lo.figures, ratio), False, lo, lo, 0.0, ratio)
         t = (work - lo.work) / (hi.work - lo.work)
-        return _between(lo, hi, shape, self.mult_adds[shape], batch, t)
+        return _costs(mix(lo.figures, hi.figures, t), False, lo, hi, t)
 
 
-def _between(
-    lo: ProbePoint, hi: ProbePoint, shape: str, mult_adds: int, batch: int, t: float
-) -> ProbePoint:
-    def mix(a: float, b: float) -> float:
-        # Never below zero when a cell lies outside the probed range.
+def _costs(
+    figures: Figures, measured: bool, lo: ProbePoint, hi: ProbePoint, t: float, ratio: float = 1.0
+) -> ShapeCosts:
+    """``figures`` with the export's parts a fraction ``t`` of the way from ``lo`` to ``hi``
+    (the per-image runs times ``ratio`` for a shape scaled from one probed point)."""
+
+    def part(name: str) -> float:
+        a, b = getattr(lo, name), getattr(hi, name)
         return max(0.0, a + (b - a) * t)
 
-    return ProbePoint(
-        shape=shape,
-        mult_adds=mult_adds,
-        batch=batch,
-        startup_s=mix(lo.startup_s, hi.startup_s),
-        tracking_import_s=mix(lo.tracking_import_s, hi.tracking_import_s),
-        trace_s=mix(lo.trace_s, hi.trace_s),
-        step_s=mix(lo.step_s, hi.step_s),
-        eval_trace_s=mix(lo.eval_trace_s, hi.eval_trace_s),
-        eval_batch_s=mix(lo.eval_batch_s, hi.eval_batch_s),
-        checkpoint_s=mix(lo.checkpoint_s, hi.checkpoint_s),
-        export_convert_s=mix(lo.export_convert_s, hi.export_convert_s),
-        export_fp32_run_s=mix(lo.export_fp32_run_s, hi.export_fp32_run_s),
-        export_int8_run_s=mix(lo.export_int8_run_s, hi.export_int8_run_s),
-    )
-
-
-def _scaled(p: ProbePoint, shape: str, mult_adds: int, batch: int) -> ProbePoint:
-    """One probed point for a grid of one work size: per-step costs scale with work."""
-    ratio = (mult_adds * batch) / p.work if p.work else 1.0
-    return ProbePoint(
-        shape=shape,
-        mult_adds=mult_adds,
-        batch=batch,
-        startup_s=p.startup_s,
-        tracking_import_s=p.tracking_import_s,
-        trace_s=p.trace_s,
-        step_s=p.step_s * ratio,
-        eval_trace_s=p.eval_trace_s,
-        eval_batch_s=p.eval_batch_s * ratio,
-        checkpoint_s=p.checkpoint_s,
-        export_convert_s=p.export_convert_s,
-        export_fp32_run_s=p.export_fp32_run_s * ratio,
-        export_int8_run_s=p.export_int8_run_s * ratio,
+    return ShapeCosts(
+        figures,
+        measured,
+        export_convert_s=part("export_convert_s"),
+        export_fp32_run_s=part("export_fp32_run_s") * ratio,
+        export_int8_run_s=part("export_int8_run_s") * ratio,
     )
 
 
@@ -179,6 +195,11 @@ class CellPlan:
     wall-time target budgets once (empty: the run key)."""
     export_s: float | None = None
     """Of ``fixed_s``: the LiteRT export after training (``export.enabled``), else None."""
+    source: str = ""
+    """Where the estimate comes from: ``SOURCE_FINISHED``, ``SOURCE_PROBE``, ``SOURCE_MODEL``
+    (empty: no estimate)."""
+    source_when: str = ""
+    """When the finished cell it was learned from ended."""
 
     @property
     def steps(self) -> int | None:
@@ -233,6 +254,8 @@ class Plan:
     budget: Budget | None = None
     no_estimate: str | None = None
     """Why there is no probe (so no estimate), and what an estimate would need."""
+    startup: Startup | None = None
+    """This host's start-up from its finished cells, used in place of the probe's."""
 
     @property
     def total_s(self) -> float | None:
@@ -245,16 +268,21 @@ class Plan:
         """Estimated seconds per cell, by run key (for the live progress)."""
         return {c.run_key: c.seconds for c in self.cells if c.seconds is not None}
 
+    def sources(self) -> dict[str, int]:
+        """How many cells each source estimated, in ``SOURCE_*`` order (none: left out)."""
+        counts = {s: sum(1 for c in self.cells if c.source == s) for s in SOURCES}
+        return {s: n for s, n in counts.items() if n}
 
-def _cell_plan(cfg: RunConfig, probe: Probe | None) -> CellPlan:
+
+def _cell_plan(cfg: RunConfig, probe: Probe | None, seen: HostHistory | None) -> CellPlan:
     train_size, val_size = split_sizes(cfg)
     t = cfg.train
     steps = t.steps_per_epoch
     if steps is None and train_size is not None:
         steps = train_size // t.batch_size
-    eval_batches = None
+    batches = None
     if val_size is not None:
-        eval_batches = math.ceil(val_size / t.batch_size) + t.bn_recalibration_batches
+        batches = eval_batches(val_size, t.batch_size, t.bn_recalibration_batches)
     shape = shape_of(cfg)
     base = CellPlan(
         name=run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant),
@@ -264,25 +292,37 @@ def _cell_plan(cfg: RunConfig, probe: Probe | None) -> CellPlan:
         epochs=t.epochs,
         steps_per_epoch=steps,
         batch=t.batch_size,
-        eval_batches=eval_batches,
+        eval_batches=batches,
     )
+    learned = seen.match(cfg) if seen is not None else None
+    if learned is not None:
+        # What this very cell took on this host: its export (if any) included.
+        return replace(
+            base,
+            mult_adds=base.mult_adds if base.mult_adds is not None else learned.mult_adds,
+            fixed_s=learned.figures.fixed_s(t.epochs, batches),
+            per_step_s=learned.figures.per_step_s(t.epochs),
+            source=SOURCE_FINISHED,
+            source_when=learned.when,
+        )
     if probe is None or shape not in probe.mult_adds:
         return base
     p = probe.at(shape, t.batch_size)
-    evaluation = p.eval_trace_s + t.epochs * (eval_batches or 0) * p.eval_batch_s
-    fixed = p.startup_s + p.tracking_import_s + p.trace_s + evaluation + t.epochs * p.checkpoint_s
+    figures = p.figures
+    startup = seen.startup() if seen is not None else None
+    if startup is not None:
+        figures = replace(figures, startup_s=startup.seconds)
     export = export_seconds(cfg, p, val_size)
-    return CellPlan(
-        **{
-            **base.__dict__,
-            "fixed_s": fixed + (export or 0.0),
-            "per_step_s": t.epochs * p.step_s,
-            "export_s": export,
-        },
+    return replace(
+        base,
+        fixed_s=figures.fixed_s(t.epochs, batches) + (export or 0.0),
+        per_step_s=figures.per_step_s(t.epochs),
+        export_s=export,
+        source=SOURCE_PROBE if p.measured else SOURCE_MODEL,
     )
 
 
-def export_seconds(cfg: RunConfig, p: ProbePoint, val_size: int | None) -> float | None:
+def export_seconds(cfg: RunConfig, p: ShapeCosts, val_size: int | None) -> float | None:
     """What ``mnv1.export.cell`` adds to a cell, from the probe's measured conversion and runs:
     the conversions, the int8 model over the validation images (none counted when their number
     is unknown here), and the timed runs of both flatbuffers at 1 thread and at
@@ -300,9 +340,21 @@ def export_seconds(cfg: RunConfig, p: ProbePoint, val_size: int | None) -> float
 
 
 def make_plan(
-    cells: Sequence[RunConfig], probe: Probe | None, no_estimate: str | None = None
+    cells: Sequence[RunConfig],
+    probe: Probe | None,
+    no_estimate: str | None = None,
+    seen: HostHistory | None = None,
 ) -> Plan:
-    return Plan(tuple(_cell_plan(c, probe) for c in cells), probe, no_estimate=no_estimate)
+    """Every cell's plan: from the newest finished cell of this host with its timing identity
+    where ``seen`` has one (``mnv1.sweep.learned``), else from the probe (with this host's
+    start-up where ``seen`` knows it), else none."""
+    startup = seen.startup() if seen is not None else None
+    return Plan(
+        tuple(_cell_plan(c, probe, seen) for c in cells),
+        probe,
+        no_estimate=no_estimate,
+        startup=startup,
+    )
 
 
 def choose_steps(plan: Plan, target_s: float) -> Budget:
@@ -336,7 +388,7 @@ def with_steps(plan: Plan, budget: Budget) -> Plan:
     cells = tuple(
         CellPlan(**{**c.__dict__, "steps_per_epoch": budget.steps_per_epoch}) for c in plan.cells
     )
-    return Plan(cells, plan.probe, budget, plan.no_estimate)
+    return replace(plan, cells=cells, budget=budget)
 
 
 # --- text -------------------------------------------------------------------------------------
@@ -360,7 +412,7 @@ def _count(value: int | None) -> str:
 
 def format_plan(plan: Plan) -> str:
     """The plan as printed by ``mnv1-plan`` and by ``mnv1-train -m`` before its first cell."""
-    rows = [("cell", "mult-adds", "steps", "images", "estimate")]
+    rows = [("cell", "mult-adds", "steps", "images", "estimate", "from")]
     for c in plan.cells:
         rows.append(
             (
@@ -369,6 +421,7 @@ def format_plan(plan: Plan) -> str:
                 "?" if c.steps is None else f"{c.epochs}×{c.steps_per_epoch}",
                 _count(c.images),
                 duration(c.seconds),
+                c.source or "-",
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -405,23 +458,53 @@ def format_plan(plan: Plan) -> str:
             f"{b.verdict()}; pass train.steps_per_epoch={b.steps_per_epoch} to pin it on another "
             "machine"
         )
+    out += _sources(plan)
+    out.append(
+        "  not estimated: dataset preparation, the final report; a relaunch skips FINISHED cells"
+    )
+    return "\n".join(out) + "\n"
+
+
+def _sources(plan: Plan) -> list[str]:
+    """Where the estimates come from: how many cells from each source, this host's start-up,
+    the probe's own figures."""
+    out = []
+    counts = plan.sources()
+    if counts:
+        out.append("  figures: " + ", ".join(_SOURCE_TEXT[s](n, plan) for s, n in counts.items()))
+    if plan.startup is not None and (SOURCE_PROBE in counts or SOURCE_MODEL in counts):
+        st = plan.startup
+        out.append(
+            f"  start-up (process, imports) of the others: {st.seconds:.1f} s, the median of this "
+            f"host's {st.cells} newest finished cell(s) (the newest ended {st.newest})"
+        )
     p = plan.probe
     if p is None:
         out.append(f"  no estimate: {plan.no_estimate or 'the estimates need a probe'}")
-    else:
-        measured = ", ".join(
-            f"{pt.shape} {pt.step_s:.3f} s/step ({pt.batch / pt.step_s:.1f} img/s), "
-            f"start-up {pt.startup_s + pt.tracking_import_s:.1f} s, first step {pt.trace_s:.1f} s"
-            for pt in sorted(p.points, key=lambda pt: -pt.work)
-            if pt.step_s > 0
-        )
-        origin = "cached" if p.cached else "measured now"
-        out.append(f"  probe on {p.host} ({origin}, {p.measured_at}): {measured}")
-    out.append(
-        "  not estimated: dataset preparation, input decoding beyond what overlaps training, "
-        "the final report; a relaunch skips FINISHED cells"
+        return out
+    measured = ", ".join(
+        f"{pt.shape} {f.step_s:.3f} s/step ({pt.batch / f.step_s:.1f} img/s), start-up "
+        f"{f.startup_s:.1f} s, once per cell {f.once_s:.1f} s"
+        for pt, f in ((pt, pt.figures) for pt in sorted(p.points, key=lambda pt: -pt.work))
+        if f.step_s > 0
     )
-    return "\n".join(out) + "\n"
+    origin = "cached" if p.cached else "measured now"
+    out.append(f"  probe on {p.host} ({origin}, {p.measured_at}): {measured}")
+    return out
+
+
+def _newest_finished(plan: Plan) -> str:
+    return max(c.source_when for c in plan.cells if c.source == SOURCE_FINISHED)
+
+
+_SOURCE_TEXT: dict[str, Callable[[int, Plan], str]] = {
+    SOURCE_FINISHED: lambda n, plan: (
+        f"{n} cell(s) from the same cell finished on this host (the newest ended "
+        f"{_newest_finished(plan)})"
+    ),
+    SOURCE_PROBE: lambda n, plan: f"{n} from the probe of that shape",
+    SOURCE_MODEL: lambda n, plan: f"{n} placed between the probed shapes by work per step",
+}
 
 
 # --- live progress ----------------------------------------------------------------------------

@@ -24,6 +24,8 @@ METRIC_PLAN_ESTIMATE_TRAINED = "plan_estimate_trained_s"
 TAG_PLAN_PROBE = "mnv1.plan.probe"
 TAG_PLAN_BUDGET = "mnv1.plan.steps_per_epoch"
 TAG_PLAN_TARGET = "mnv1.plan.target_minutes"
+# How many cells each source estimated ("finished 12, probe 2", mnv1.sweep.plan.SOURCES).
+TAG_PLAN_SOURCES = "mnv1.plan.sources"
 
 
 def record_estimate(sweep: SweepRef, plan: Plan, seconds: float) -> None:
@@ -32,6 +34,9 @@ def record_estimate(sweep: SweepRef, plan: Plan, seconds: float) -> None:
     tags: dict[str, str] = {}
     if plan.probe is not None:
         tags[TAG_PLAN_PROBE] = f"{plan.probe.key} on {plan.probe.host} ({plan.probe.measured_at})"
+    sources = plan.sources()
+    if sources:
+        tags[TAG_PLAN_SOURCES] = ", ".join(f"{src} {n}" for src, n in sources.items())
     if plan.budget is not None:
         tags[TAG_PLAN_BUDGET] = str(plan.budget.steps_per_epoch)
         tags[TAG_PLAN_TARGET] = f"{plan.budget.target_s / 60:g}"

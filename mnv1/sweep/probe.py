@@ -1,28 +1,35 @@
 """Measure (or recall) the plan's probe: how fast the grid's costliest and cheapest cells train on
 this machine.
 
-Each probed cell is timed in its own fresh process, ``python -m mnv1.training.probe``, started the
-way ``mnv1.sweep.orchestrate`` starts a cell's worker (so the start-up it measures is a cell's
-start-up), in a temporary directory. The first process also counts the mult-adds of every shape
-of the grid, which places the other cells between the two probed ones (``mnv1.sweep.plan``).
+Each probed cell is a short real run in its own fresh process, ``python -m mnv1.training.probe``,
+started the way ``mnv1.sweep.orchestrate`` starts a cell's worker (so the start-up it measures is
+a cell's start-up), in a temporary directory, logging into a throwaway SQLite store opened here
+as a cell's run is; its exit is timed here. The first process also counts the mult-adds of every
+shape of the grid, which places the other cells between the two probed ones
+(``mnv1.sweep.plan``).
 
 The result is cached per host and per probe identity, in ``$MNV1_PROBE_DIR`` or else
 ``~/.cache/mnv1/probe/<key>.json``: a relaunch of the same sweep on the same machine reuses it, so
 it pays no probe and, for a study with ``train.target_minutes``, chooses the same budget (the same
 run keys). The identity covers what decides a step's speed (model shape, batch, precision, XLA,
-distribution, thread settings), the versions of TensorFlow, Keras and mnv1, and the devices this
-process may see; not the training budget, which the plan derives from the probe.
+distribution, thread settings) and what the short run measures besides (the epochs it runs, its
+validation images, the data's kind, what is tracked), the versions of TensorFlow, Keras and mnv1,
+and the devices this process may see; not the training budget, which the plan derives from the
+probe.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import os
 import platform
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -32,8 +39,8 @@ from typing import Any
 
 from mnv1.config import RunConfig, to_dict
 from mnv1.run_key import short_key
-from mnv1.sweep.plan import Probe, ProbePoint, num_classes, shape_of
-from mnv1.training.probe import ProbeRequest, ProbeResult
+from mnv1.sweep.plan import Probe, ProbePoint, num_classes, shape_of, split_sizes
+from mnv1.training.probe import PROBE_EPOCHS, ProbeRequest, ProbeResult, probe_val_examples
 from mnv1.worker_contract import spawn_env
 
 ENV_PROBE_DIR = "MNV1_PROBE_DIR"
@@ -58,12 +65,27 @@ def _version(package: str) -> str:
 
 
 def _speed_identity(cfg: RunConfig) -> dict[str, Any]:
+    """What the probe's short run of ``cfg`` depends on: its step (model, batch, precision, XLA,
+    distribution) and what it measures besides (the epochs it runs, the validation images, the
+    stand-in data, what is tracked, export)."""
     d = to_dict(cfg)
-    train = d["train"]
+    train, data, tracking = d["train"], d["data"], d["tracking"]
     return {
         "model": d["model"],
         "classes": num_classes(cfg),
-        "train": {k: train[k] for k in ("batch_size", "precision", "jit_compile", "optimizer")},
+        "train": {
+            **{k: train[k] for k in ("batch_size", "precision", "jit_compile", "optimizer")},
+            "probe_epochs": min(cfg.train.epochs, PROBE_EPOCHS),
+            "bn_recalibration_batches": train["bn_recalibration_batches"],
+        },
+        "val": probe_val_examples(split_sizes(cfg)[1]),
+        "data": {
+            "source": data["source"],
+            "augment": data["augment"],
+            "cache": data["cache"],
+            "image_size": data["synthetic"]["image_size"],
+        },
+        "tracking": {k: tracking[k] for k in ("log_model", "system_metrics_interval_s")},
         "distribute": d["distribute"],
         # With export on, the probe also times the LiteRT conversion and interpreter runs.
         "export": d["export"]["enabled"],
@@ -91,9 +113,40 @@ def probe_key(cells: Sequence[RunConfig]) -> str:
     return short_key(payload)
 
 
-def _run_probe(request: ProbeRequest) -> ProbeResult:
+def _throwaway_run(folder: Path, name: str) -> tuple[str, str]:
+    """A run in a SQLite store in ``folder`` (as a sweep's default store; created by the first
+    call, as a sweep creates its store before its cells), opened here as the orchestrator opens
+    a cell's run: the probe process logs into it as a worker does."""
+    from mnv1.tracking import runs
+    from mnv1.tracking.store import ensure_experiment
+
+    uri = f"sqlite:///{folder / 'probe.db'}"
+    # MLflow announces the new store's tables; this store is the probe's own, thrown away.
+    quiet = logging.getLogger("mlflow.store.db.utils")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        experiment = ensure_experiment(uri, "probe")
+    finally:
+        quiet.setLevel(level)
+    return uri, runs.create(uri, experiment, name, {})
+
+
+def _run_probe(request: ProbeRequest, shared: Path) -> tuple[ProbeResult, float]:
+    """The probe process's answer, and the seconds its exit took (from the moment it had
+    nothing left to do, as it said, to the moment this process saw it gone). The throwaway
+    store and the stand-in data live in ``shared``, which the probes of one grid share (the
+    second finds both made)."""
     with tempfile.TemporaryDirectory(prefix="mnv1-probe-") as tmp:
         folder = Path(tmp)
+        uri, run_id = _throwaway_run(shared, request.time)
+        request = dataclasses.replace(
+            request,
+            run_uri=uri,
+            run_id=run_id,
+            data_dir=str(shared / "tfds"),
+            work_dir=str(folder / "run"),
+        )
         (folder / "request.json").write_text(json.dumps(request.to_dict()))
         env = spawn_env(os.environ)  # the probe measures its start-up from the spawn time
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -119,33 +172,56 @@ def _run_probe(request: ProbeRequest) -> ProbeResult:
             )
         except subprocess.TimeoutExpired as exc:
             raise ProbeError(f"the probe process took over {PROBE_TIMEOUT_S:.0f} s") from exc
+        gone = time.time()
         result_file = folder / "result.json"
         if done.returncode != 0 or not result_file.exists():
             tail = (done.stderr or "")[-STDERR_TAIL_CHARS:]
             raise ProbeError(f"the probe process exited {done.returncode}:\n{tail}")
-        return ProbeResult.from_dict(json.loads(result_file.read_text()))
+        result = ProbeResult.from_dict(json.loads(result_file.read_text()))
+        return result, max(0.0, gone - result.point.ended_at)
+
+
+def _point(result: ProbeResult, exit_s: float) -> ProbePoint:
+    return ProbePoint(**{**asdict(result.point), "exit_s": exit_s})
+
+
+def _val_examples(shapes: dict[str, RunConfig]) -> dict[str, int]:
+    """The validation images a cell of each shape evaluates, where known before its data is."""
+    known = {s: split_sizes(c)[1] for s, c in shapes.items()}
+    return {s: n for s, n in known.items() if n is not None}
 
 
 def measure(cells: Sequence[RunConfig], say: Callable[[str], None] = print) -> Probe:
-    """Time the costliest and the cheapest shape of the grid, each in a fresh process."""
+    """A short run of the costliest and of the cheapest shape of the grid, each in a fresh
+    process logging into a throwaway store."""
+    with tempfile.TemporaryDirectory(prefix="mnv1-probe-shared-") as shared:
+        return _measure(cells, Path(shared), say)
+
+
+def _measure(cells: Sequence[RunConfig], shared: Path, say: Callable[[str], None]) -> Probe:
     shapes = shapes_of(cells)
     classes = {s: num_classes(c) for s, c in shapes.items()}
-    say(f"probe: timing the costliest of {len(shapes)} shape(s) in a fresh process")
-    first = _run_probe(ProbeRequest(shapes, classes, "max", count=tuple(shapes)))
+    val = _val_examples(shapes)
+    say(f"probe: timing the costliest of {len(shapes)} shape(s), a short run in a fresh process")
+    first, exit_s = _run_probe(
+        ProbeRequest(shapes, classes, "max", count=tuple(shapes), val=val), shared
+    )
     mult_adds = first.mult_adds
-    points = [ProbePoint(**asdict(first.point))]
+    points = [_point(first, exit_s)]
     cheapest = min(mult_adds, key=lambda s: mult_adds[s] * shapes[s].train.batch_size)
     if cheapest != points[0].shape:
         say(f"probe: timing the cheapest, {cheapest}")
-        second = _run_probe(
+        second, exit_s = _run_probe(
             ProbeRequest(
                 {cheapest: shapes[cheapest]},
                 {cheapest: classes[cheapest]},
                 cheapest,
                 known={cheapest: mult_adds[cheapest]},
-            )
+                val=val,
+            ),
+            shared,
         )
-        points.append(ProbePoint(**asdict(second.point)))
+        points.append(_point(second, exit_s))
     return Probe(
         host=socket.gethostname(),
         key=probe_key(cells),

@@ -1,9 +1,24 @@
 """The plan's probe process: ``python -m mnv1.training.probe --in REQUEST.json --out RESULT.json``.
 
-Started like a cell's worker (a fresh interpreter, ``bootstrap`` first, then the same steps as
-``run_training``: ``start_strategy``, ``plan_run`` and ``build_model``), it times what a cell
-pays besides its training budget, and a few training steps, on a tiny in-memory batch of random
-images: no dataset is opened, no run is logged, nothing is written outside a temporary directory.
+Started like a cell's worker (a fresh interpreter, spawned the way the orchestrator spawns one),
+it runs a short but real cell of the timed shape: the same ``bootstrap`` and ``run_training`` a
+worker runs, logging through the same run log into a run of a throwaway MLflow store (a SQLite
+file, as the default store of a sweep, created by the parent as a sweep creates its store), on a
+stand-in dataset prepared in a temporary directory. Every second a cell pays besides its
+training budget is then measured the way a cell measures it (``mnv1.timing``: start-up,
+TensorFlow import, data, build, first step, evaluation, checkpoints, tracking with the model
+logged, the rest), not assumed; only the probe's own work (counting the grid's mult-adds,
+preparing the stand-in data) is kept apart, as phase ``probe_own``, and the parent times the
+process's exit (``mnv1.sweep.probe``).
+
+The short run: ``SKIPPED_STEPS + TIMED_STEPS`` steps per epoch (the throughput meter leaves the
+first ``SKIPPED_STEPS`` of each epoch out), the cell's epochs up to ``PROBE_EPOCHS``, its
+validation images up to ``PROBE_VAL_EXAMPLES``; the plan scales the per-epoch and per-batch parts
+to the cell's (``mnv1.sweep.figures``). The stand-in dataset is the embedded synthetic one with
+the cell's image size, classes and augmentation where the cell trains on it; for another source,
+synthetic images of ``STANDIN_IMAGE_SIZE`` px and at most ``SYNTHETIC_MAX_CLASSES`` classes (what
+that data costs a cell is learned from the cell's own runs: ``mnv1.sweep.learned``). With
+``export.enabled`` the LiteRT conversion and single-image runs are timed apart, after the run.
 
 The request (``ProbeRequest``, as JSON) names the configs of the grid's shapes
 (``mnv1.sweep.plan.shape_of``); the probe counts the mult-adds of ``count`` of them and times
@@ -16,25 +31,44 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import itertools
 import json
-import os
-import statistics
+import math
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mnv1.config import RunConfig, from_dict
-from mnv1.worker_contract import ENV_SPAWN_TIME
-
-if TYPE_CHECKING:
-    from mnv1.training.plan import RunPlan
+from mnv1.config import SYNTHETIC_MAX_CLASSES, DataConfig, RunConfig, SyntheticConfig, from_dict
+from mnv1.runlog import TimedRunLog
+from mnv1.timing import (
+    DATA,
+    IMPORT,
+    PHASES,
+    PROCESS_START,
+    TRACKING,
+    WORKER_OTHER,
+    PhaseRecorder,
+    metric_name,
+)
+from mnv1.tracking.schema import METRIC_TRAIN_IPS
+from mnv1.worker_contract import spawn_seconds
 
 TIMED_STEPS = 3
-EVAL_BATCHES = 4
+"""Steady steps per epoch that the throughput meter times (``Throughput``)."""
+SKIPPED_STEPS = 3
+"""The first steps of each epoch, which the throughput meter leaves out (``Throughput.skip``)."""
+PROBE_EPOCHS = 2
+PROBE_VAL_EXAMPLES = 1024
+"""At most this many validation images in the probe's run. A cell with more is estimated by
+scaling the probe's evaluation per batch, which spreads the evaluation's one-off tracing over the
+probe's batches and so counts it again for every further batch: such a cell errs long (until
+its own finished runs correct it)."""
+STANDIN_IMAGE_SIZE = 256
+PROBE_OWN = "probe_own"
+"""Phase of the probe's own work, which no cell pays: counting mult-adds, preparing the
+stand-in dataset."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +82,19 @@ class ProbeRequest:
     """A shape, or ``"max"``: the one with the most work per step among the counted ones."""
     count: tuple[str, ...] = ()
     known: dict[str, int] = field(default_factory=dict)
+    val: dict[str, int] = field(default_factory=dict)
+    """Validation images a cell of each shape evaluates, where known before its data is."""
+    run_uri: str = ""
+    run_id: str = ""
+    """The throwaway store and the run in it that the probe's run logs into, opened by the
+    parent as the orchestrator opens a cell's run (so this process pays what a worker pays to
+    open the store, not to create it)."""
+    data_dir: str = ""
+    """Where the stand-in dataset is prepared (the probes of one grid share it); empty: in the
+    run's folder."""
+    work_dir: str = ""
+    """The run's folder (checkpoints): the parent's temporary directory, removed with it even
+    when this process is killed; empty: a temporary directory of this process."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # the configs too: asdict recurses into them
@@ -60,28 +107,33 @@ class ProbeRequest:
             time=str(data["time"]),
             count=tuple(data.get("count", ())),
             known={shape: int(n) for shape, n in data.get("known", {}).items()},
+            val={shape: int(n) for shape, n in data.get("val", {}).items()},
+            run_uri=str(data.get("run_uri", "")),
+            run_id=str(data.get("run_id", "")),
+            data_dir=str(data.get("data_dir", "")),
+            work_dir=str(data.get("work_dir", "")),
         )
 
 
 @dataclass(frozen=True)
 class ProbeTimings:
-    """Seconds measured for the timed shape in a worker-like process (the sweep's plan extends
-    it as ``mnv1.sweep.plan.ProbePoint`` with what it derives from them)."""
+    """The timed shape's short run, measured in a worker-like process (the sweep's plan extends
+    it as ``mnv1.sweep.plan.ProbePoint`` with what the parent measured)."""
 
     shape: str
     mult_adds: int
     batch: int
-    startup_s: float
-    """Spawn to a compiled model: interpreter, TensorFlow import, bootstrap, model build."""
-    tracking_import_s: float
-    """Importing the MLflow run log, which every cell's worker does."""
-    trace_s: float
-    """The first training step (tracing, graph building)."""
-    step_s: float
-    """One steady training step (median of the timed ones)."""
-    eval_trace_s: float
-    eval_batch_s: float
-    checkpoint_s: float
+    epochs: int
+    steps_per_epoch: int
+    val_examples: int
+    bn_batches: int
+    """The run's shape: epochs × steps, validation images and BatchNorm re-estimation batches."""
+    metrics: dict[str, float]
+    """Named as a cell's final metrics are: ``time_<phase>_s`` of every phase
+    (``mnv1.timing.PHASES``) and ``train_images_per_sec`` (the steady training rate)."""
+    ended_at: float = 0.0
+    """Wall-clock time (``time.time()``) when the process had nothing left but to exit: the
+    parent times the exit from it."""
     export_convert_s: float = 0.0
     """Both LiteRT conversions (float32, int8 with calibration); 0 when export is off."""
     export_fp32_run_s: float = 0.0
@@ -91,7 +143,7 @@ class ProbeTimings:
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """The counted mult-adds of every shape asked (and known), and the timed shape's seconds."""
+    """The counted mult-adds of every shape asked (and known), and the timed shape's run."""
 
     mult_adds: dict[str, int]
     point: ProbeTimings
@@ -107,38 +159,98 @@ class ProbeResult:
         )
 
 
-def _since_spawn() -> float:
-    try:
-        return time.time() - float(os.environ[ENV_SPAWN_TIME])
-    except (KeyError, ValueError):
-        return 0.0
+def probe_val_examples(val_examples: int | None) -> int:
+    """Validation images of the probe's run: the cell's, up to ``PROBE_VAL_EXAMPLES``."""
+    return min(val_examples or PROBE_VAL_EXAMPLES, PROBE_VAL_EXAMPLES)
 
 
-def probe_config(cfg: RunConfig) -> RunConfig:
-    """The timed shape's config as the probe plans it: epochs of the timed steps (and one for
-    tracing), the cell's epoch count kept so its warm-up fits the schedule as it does the cell's;
-    the probe trains the first of them."""
-    train = dataclasses.replace(cfg.train, steps_per_epoch=TIMED_STEPS + 1)
-    return dataclasses.replace(cfg, train=train)
+def standin_data(cfg: RunConfig, num_classes: int, val_examples: int, data_dir: Path) -> DataConfig:
+    """The probe run's dataset: synthetic, in ``data_dir``, with the cell's image size, classes
+    and augmentation where the cell's data is synthetic too, and just enough training images
+    for the short run (read once, as a short cell reads its split: no training cache)."""
+    t = cfg.train
+    epochs = min(t.epochs, PROBE_EPOCHS)
+    images = epochs * (SKIPPED_STEPS + TIMED_STEPS) * t.batch_size
+    classes = min(num_classes, SYNTHETIC_MAX_CLASSES)
+    base = cfg.data.synthetic if cfg.data.source == "synthetic" else SyntheticConfig()
+    image_size = base.image_size if cfg.data.source == "synthetic" else STANDIN_IMAGE_SIZE
+    synthetic = dataclasses.replace(
+        base,
+        train_size=max(images, classes, t.bn_recalibration_batches * t.batch_size),
+        val_size=val_examples,
+        num_classes=classes,
+        image_size=image_size,
+    )
+    defaults = DataConfig()
+    return dataclasses.replace(
+        defaults,
+        data_dir=str(data_dir),
+        augment=cfg.data.augment,
+        cache=cfg.data.cache,
+        synthetic=synthetic,
+    )
 
 
-def probe(request: ProbeRequest) -> ProbeResult:
-    """Answer one request in this fresh process: bootstrap as a cell's worker does (before
-    TensorFlow is imported), count the mult-adds, then time the chosen shape."""
+def probe_config(
+    cfg: RunConfig,
+    num_classes: int,
+    val_examples: int,
+    folder: Path,
+    uri: str,
+    data_dir: Path | None = None,
+) -> RunConfig:
+    """The timed shape's short run: the cell's model, batch, recipe and distribution; its
+    epochs up to ``PROBE_EPOCHS`` (a warm-up shortened with them, so it fits the schedule as
+    it fits the cell's), ``SKIPPED_STEPS + TIMED_STEPS`` steps each; checkpoints in
+    ``folder``; the stand-in data in ``data_dir`` (default: ``folder``/tfds); the throwaway
+    store at ``uri``; export off (timed apart)."""
+    t = cfg.train
+    epochs = min(t.epochs, PROBE_EPOCHS)
+    train = dataclasses.replace(
+        t,
+        epochs=epochs,
+        steps_per_epoch=SKIPPED_STEPS + TIMED_STEPS,
+        target_minutes=None,
+        warmup_epochs=t.warmup_epochs * epochs / t.epochs,
+        checkpoint_dir=str(folder / "checkpoints"),
+    )
+    tracking = dataclasses.replace(cfg.tracking, uri=uri, experiment="probe", rerun=False)
+    return dataclasses.replace(
+        cfg,
+        data=standin_data(cfg, num_classes, val_examples, data_dir or folder / "tfds"),
+        train=train,
+        tracking=tracking,
+        export=dataclasses.replace(cfg.export, enabled=False),
+        tuned=None,
+    )
+
+
+def probe(request: ProbeRequest, phases: PhaseRecorder) -> ProbeResult:
+    """Answer one request in this fresh process: bootstrap and import as a cell's worker does
+    (before TensorFlow is imported), count the mult-adds, then run the chosen shape's short
+    cell."""
     first = next(iter(request.configs.values()))
 
-    from mnv1.training.bootstrap import bootstrap
+    with phases.measure(IMPORT):  # what a worker imports and runs before training
+        from mnv1.training.bootstrap import bootstrap
 
-    bootstrap(first.distribute, first.train)
-
-    counting = time.perf_counter()
-    mult_adds = _count(request)
-    counting_s = time.perf_counter() - counting
+        bootstrap(first.distribute, first.train)
+        import mnv1.training.run
+    with phases.measure(DATA):  # the data layer (TensorFlow Datasets), as a run loads it
+        import mnv1.data.pipeline  # noqa: F401
+    with phases.measure(PROBE_OWN):
+        mult_adds = _count(request)
     shape = request.time
     if shape == "max":
         configs = request.configs
         shape = max(mult_adds, key=lambda s: mult_adds[s] * configs[s].train.batch_size)
-    return ProbeResult(mult_adds, _time_shape(request, shape, mult_adds[shape], counting_s))
+    if request.work_dir:
+        return ProbeResult(
+            mult_adds, _run_shape(request, shape, mult_adds[shape], Path(request.work_dir), phases)
+        )
+    with tempfile.TemporaryDirectory(prefix="mnv1-probe-run-") as tmp:
+        timings = _run_shape(request, shape, mult_adds[shape], Path(tmp), phases)
+    return ProbeResult(mult_adds, timings)
 
 
 def _count(request: ProbeRequest) -> dict[str, int]:
@@ -158,113 +270,67 @@ def _count(request: ProbeRequest) -> dict[str, int]:
     return mult_adds
 
 
-def _time_shape(
-    request: ProbeRequest, shape: str, mult_adds: int, counting_s: float
+def _run_shape(
+    request: ProbeRequest,
+    shape: str,
+    mult_adds: int,
+    folder: Path,
+    phases: PhaseRecorder,
 ) -> ProbeTimings:
-    """Build the shape's model the way its cell does (the same plan and build steps), then time
-    its first and steady training steps, evaluation, a checkpoint and the tracking import."""
-    import numpy as np
-    import tensorflow as tf
+    """The shape's short cell: the stand-in data first (the probe's own), then the run log and
+    ``run_training`` as a worker opens and runs them, the run log counted as tracking; the
+    timings are this process's phases, as a worker logs them."""
+    from mnv1.data.prepare import prepare
+    from mnv1.training.run import run_training
+    from mnv1.training.worker import make_run_log
 
-    from mnv1.training.plan import plan_run
-    from mnv1.training.run import (
-        build_model,
-        platform_of,
-        start_strategy,
-        training_data,
-        validation_data,
-    )
-
-    cfg = probe_config(request.configs[shape])
-    batch = cfg.train.batch_size
-    num_classes = request.classes[shape]
-    strategy = start_strategy(cfg)
-    plan = plan_run(cfg, platform_of(strategy), batch * (TIMED_STEPS + 1), num_classes)
-    model = build_model(plan, strategy).model
-    # Counting the grid's mult-adds is the probe's own work, not a cell's start-up.
-    startup_s = _since_spawn() - counting_s
-
-    rng = np.random.default_rng(0)
-    size = cfg.model.resolution
-    x = rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
-    y = rng.integers(0, num_classes, (batch,)).astype(np.int32)
-    batch_ds = tf.data.Dataset.from_tensors((x, y))
-
-    trace_s, step_s = _time_steps(model, training_data(batch_ds, num_classes), plan)
-
-    def evaluate(batches: int) -> float:
-        val = validation_data(batch_ds.repeat(batches), batches * batch, batch, num_classes)
-        start = time.perf_counter()
-        model.evaluate(val, verbose=0)
-        return time.perf_counter() - start
-
-    first_eval = evaluate(1)
-    eval_batch_s = evaluate(EVAL_BATCHES) / EVAL_BATCHES
-    checkpoint_s = _time_checkpoint(model)
-    tracking_import_s = _time_tracking_import()
-    export = _probe_export(model, x, cfg.export) if cfg.export.enabled else {}
+    cell = request.configs[shape]
+    val = probe_val_examples(request.val.get(shape))
+    data_dir = Path(request.data_dir) if request.data_dir else None
+    cfg = probe_config(cell, request.classes[shape], val, folder, request.run_uri, data_dir)
+    with phases.measure(PROBE_OWN):
+        prepare(cfg.data)
+    with phases.measure(TRACKING):  # as a worker opens its run log (system metrics included)
+        run_log = make_run_log(f"mlflow:{request.run_id}", cfg)
+    result = run_training(cfg, TimedRunLog(run_log, phases), phases=phases)
+    phases.end(WORKER_OTHER)
+    metrics = {metric_name(p): 0.0 for p in PHASES}
+    metrics.update(phases.metrics())
+    metrics.pop(metric_name(PROBE_OWN), None)
+    # The worker's last write, outside its phases like this one.
+    run_log.log_metrics(metrics)
+    if math.isfinite(result.train_images_per_sec):
+        metrics[METRIC_TRAIN_IPS] = result.train_images_per_sec
+    export = _probe_export(cell, request.classes[shape]) if cell.export.enabled else {}
     return ProbeTimings(
         shape=shape,
         mult_adds=mult_adds,
-        batch=batch,
-        startup_s=startup_s,
-        tracking_import_s=tracking_import_s,
-        trace_s=trace_s,
-        step_s=step_s,
-        eval_trace_s=max(0.0, first_eval - eval_batch_s),
-        eval_batch_s=eval_batch_s,
-        checkpoint_s=checkpoint_s,
+        batch=cfg.train.batch_size,
+        epochs=cfg.train.epochs,
+        steps_per_epoch=SKIPPED_STEPS + TIMED_STEPS,
+        val_examples=result.val_examples,
+        bn_batches=cfg.train.bn_recalibration_batches,
+        metrics=metrics,
         **export,
     )
 
 
-def _time_steps(model: Any, train_data: Any, plan: RunPlan) -> tuple[float, float]:
-    """The first training step (tracing included) and the median of the steady ones after it."""
-    import keras
+def _probe_export(cfg: RunConfig, num_classes: int) -> dict[str, float]:
+    """What ``mnv1.export.cell`` costs this shape: both conversions (calibrated on one batch of
+    random images, as many times as the cell's representative batches), and one single-image
+    run of each flatbuffer (median of a few, after one warm-up)."""
+    import numpy as np
 
-    ends: list[float] = []
-
-    class StepClock(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-            ends.append(time.perf_counter())
-
-    began = time.perf_counter()
-    model.fit(
-        train_data,
-        epochs=1,
-        steps_per_epoch=plan.steps_per_epoch,
-        callbacks=[StepClock()],
-        verbose=0,
-        shuffle=False,
-    )
-    return ends[0] - began, statistics.median(b - a for a, b in itertools.pairwise(ends))
-
-
-def _time_checkpoint(model: Any) -> float:
-    from mnv1.training.checkpoint import CheckpointState, CheckpointStore
-
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        CheckpointStore(Path(tmp)).save(model, CheckpointState(1, 0, TIMED_STEPS + 1))
-        return time.perf_counter() - start
-
-
-def _time_tracking_import() -> float:
-    start = time.perf_counter()
-    import mnv1.tracking.runlog  # noqa: F401  (every cell's worker imports it: mlflow)
-
-    return time.perf_counter() - start
-
-
-def _probe_export(model: Any, images: Any, cfg: Any) -> dict[str, float]:
-    """What ``mnv1.export.cell`` costs this shape: both conversions (calibrated on the probe's
-    batch, as many times as the cell's representative batches), and one single-image run of
-    each flatbuffer (median of a few, after one warm-up)."""
     from mnv1.export.convert import to_flatbuffers
     from mnv1.export.runtime import time_flatbuffer
+    from mnv1.model import build_mobilenet_v1
 
+    m = cfg.model
+    model = build_mobilenet_v1(m.alpha, m.resolution, num_classes, variant=m.variant)
+    size, batch = m.resolution, cfg.train.batch_size
+    images = np.random.default_rng(0).uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
     start = time.perf_counter()
-    flat = to_flatbuffers(model, [images] * cfg.representative_batches)
+    flat = to_flatbuffers(model, [images] * cfg.export.representative_batches)
     convert_s = time.perf_counter() - start
     return {
         "export_convert_s": convert_s,
@@ -274,17 +340,29 @@ def _probe_export(model: Any, images: Any, cfg: Any) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    phases = PhaseRecorder()
+    started = spawn_seconds()
+    if started is not None:
+        phases.add(PROCESS_START, started)
+    phases.begin(WORKER_OTHER)  # as a worker: the outermost phase, what no other claims
     parser = argparse.ArgumentParser(prog="python -m mnv1.training.probe")
     parser.add_argument("--in", dest="request", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
-    result = probe(ProbeRequest.from_dict(json.loads(args.request.read_text())))
+    request = ProbeRequest.from_dict(json.loads(args.request.read_text()))
+    with phases.measure(TRACKING):  # a worker's MLflow run log imports mlflow first
+        import mnv1.tracking.runlog  # noqa: F401
+    result = probe(request, phases)
+    point = dataclasses.replace(result.point, ended_at=time.time())
+    result = dataclasses.replace(result, point=point)
     args.out.write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
     return 0
 
 
 if __name__ == "__main__":
+    from mnv1.native_log import install
     from mnv1.training.worker import exit_now
 
+    install()  # quiet as a worker is (TF_CPP_MIN_LOG_LEVEL)
     sys.stdout.flush()
     exit_now(main())

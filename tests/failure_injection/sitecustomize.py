@@ -33,6 +33,11 @@ and what it found of an earlier cell's state in its own process (a module-level 
 worker then sets, and Keras's global name counter, which each worker then advances), so a test can
 tell that each cell had a process of its own with nothing left from another.
 
+None of the cell behaviours above reaches the plan's probe process (``python -m
+mnv1.training.probe``, told apart by its command line): the probe runs ``run_training`` on a
+short run of its own, on stand-in data, and an injection aimed at a sweep's cell must not break
+the plan that precedes the cells.
+
 ``MNV1_TEST_COUNT_COMPOSITIONS=FILE`` counts Hydra's config compositions: every call of the
 config loader's ``load_configuration``, in any process of the launch, appends one line to FILE
 (the run mode and the overrides), so a test can tell how many times one launch composed.
@@ -245,19 +250,23 @@ class _StandInOnImport(importlib.abc.MetaPathFinder):
         return importlib.util.spec_from_file_location(name, self.source)
 
 
-if os.environ.get(ENV_TRIAL_STANDIN) == "1":
+# The plan's probe (``python -m mnv1.training.probe``): no cell behaviour applies there.
+_PROBE = "mnv1.training.probe" in getattr(sys, "orig_argv", ())
+_CELLS = not _PROBE
+
+if _CELLS and os.environ.get(ENV_TRIAL_STANDIN) == "1":
     sys.meta_path.insert(0, _StandInOnImport(STANDIN_TARGETS, STANDIN_FILE))
 
 _PATCHES: dict[str, Any] = {}
-if os.environ.get(ENV_FAIL_CELL):
+if _CELLS and os.environ.get(ENV_FAIL_CELL):
     _PATCHES[TARGET] = lambda module: _patch(module, os.environ[ENV_FAIL_CELL])
-elif os.environ.get(ENV_FAIL_EXPORT_CELL):
+elif _CELLS and os.environ.get(ENV_FAIL_EXPORT_CELL):
     _PATCHES[TARGET] = lambda module: _mark_export_cell(module, os.environ[ENV_FAIL_EXPORT_CELL])
     _PATCHES[EXPORT_TARGET] = _break_int8
-if os.environ.get(ENV_KILL_AFTER_EPOCH):
+if _CELLS and os.environ.get(ENV_KILL_AFTER_EPOCH):
     _epoch = int(os.environ[ENV_KILL_AFTER_EPOCH])
     _PATCHES[CHECKPOINT_TARGET] = lambda module: _kill_after(module, _epoch)
-if os.environ.get(ENV_HOLD_AFTER_EPOCH) and os.environ.get(ENV_HOLD_MARKER):
+if _CELLS and os.environ.get(ENV_HOLD_AFTER_EPOCH) and os.environ.get(ENV_HOLD_MARKER):
     _held = int(os.environ[ENV_HOLD_AFTER_EPOCH])
     _marker = os.environ[ENV_HOLD_MARKER]
     _PATCHES[CHECKPOINT_TARGET] = lambda module: _hold_after(module, _held, _marker)
