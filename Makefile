@@ -38,16 +38,24 @@ typecheck: $(STAMP)
 system-deps:
 	.ci/system-deps
 
+# Both test targets run pytest on TEST_WORKERS pytest-xdist workers (two: one per core of the
+# 2-vCPU machines the suite is sized for; TEST_WORKERS=0 runs it in this one process). Tests
+# that share a module- or session-scoped fixture (a sweep, a server) form one group that stays
+# on one worker (--dist loadgroup), and the work is handed out longest first, in the order
+# tests/schedule_support.py gives it (--no-loadscope-reorder keeps that order).
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+
 # The whole suite: fast tests and the slow end-to-end ones (marker `slow`) in one pytest run,
 # ending with its 15 slowest tests. The suite runs on the CPU (no test needs a GPU): TensorFlow
 # is kept from looking for one, and its start-up lines are hidden.
 test: system-deps lint typecheck
 	CUDA_VISIBLE_DEVICES= TF_CPP_MIN_LOG_LEVEL=2 \
-	    $(BIN)/python -m pytest -m "slow or not slow" --durations=15 $(PYTEST_ARGS)
+	    $(BIN)/python -m pytest -m "slow or not slow" $(XDIST) --durations=15 $(PYTEST_ARGS)
 
 # Fast tests only: what a developer runs between edits.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # The 16-cell α × ρ grid on the embedded synthetic dataset; the sweep ends by writing its report
 # to reports/demo/ (and logging it on the sweep's parent run in MLflow).

@@ -2,32 +2,42 @@
 
 Tiers: ``pytest`` runs the fast tests; ``pytest -m "slow or not slow"`` (``make test``) adds the
 slow end-to-end ones. Every test has a time limit (``timeout`` in pyproject.toml; longer ones
-carry ``@pytest.mark.timeout``).
+carry ``@pytest.mark.timeout``). ``make test`` and ``make test-fast`` run on two pytest-xdist
+workers; how the tests are grouped and ordered for them is in tests/schedule_support.py.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from schedule_support import arrange, built_once
 
 if TYPE_CHECKING:
+    from smoke_support import SmokeSweep
     from sweep_support import Workspace
 
 # Tests never look for a GPU and keep TensorFlow's C++ logging quiet; set before any import of TF.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the tests
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    arrange(config, items)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def probe_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One probe cache for the whole session (``mnv1.sweep.probe``): the sweeps of the tests
-    share their grids, so only the first pays the probe, and ~/.cache is never touched."""
+    """One probe cache for the whole run (``mnv1.sweep.probe``), shared by the xdist workers:
+    the sweeps of the tests share their grids, so only the first pays the probe, and ~/.cache is
+    never touched."""
     from mnv1.sweep.probe import ENV_PROBE_DIR
 
-    folder = tmp_path_factory.mktemp("probe")
+    folder = built_once(tmp_path_factory, "probe", lambda folder: None)
     previous = os.environ.get(ENV_PROBE_DIR)
     os.environ[ENV_PROBE_DIR] = str(folder)
     try:
@@ -75,6 +85,28 @@ def no_default_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
         os.environ.pop(name, None)
 
 
+@pytest.fixture(scope="session")
+def store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite tracking store, created once per run: MLflow's migrations take seconds,
+    a copy of their result a few milliseconds."""
+
+    def create(folder: Path) -> None:
+        from mnv1.tracking import sqlite_store
+
+        sqlite_store.create(folder / "mlflow.db")
+
+    return built_once(tmp_path_factory, "store-template", create) / "mlflow.db"
+
+
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> SmokeSweep:
+    """The smoke sweep, launched three times once per run, for the tests that only read it
+    (tests/smoke_support.py)."""
+    from smoke_support import launch_smoke  # imports MLflow: only for the tests that use it
+
+    return launch_smoke(tmp_path_factory.mktemp("smoke"))
+
+
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
     """A launch directory with its own SQLite store and TFDS data directory, for running the
@@ -85,9 +117,11 @@ def ws(tmp_path: Path) -> Workspace:
 
 
 @pytest.fixture
-def sqlite_uri(tmp_path: Path) -> str:
-    """A fresh, empty SQLite tracking store."""
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+def sqlite_uri(tmp_path: Path, store_template: Path) -> str:
+    """A fresh, empty SQLite tracking store (a copy of ``store_template``)."""
+    db = tmp_path / "mlflow.db"
+    shutil.copyfile(store_template, db)
+    return f"sqlite:///{db}"
 
 
 @pytest.fixture

@@ -7,17 +7,29 @@ MLflow run and finish it:
 * the newest weights cut to 1,000 bytes (what a full disk leaves): resume from epoch 1;
 * both checkpoints' weights cut: train again from scratch;
 * ``latest.json`` garbled: scan the checkpoint directories and resume from epoch 2.
+
+The three cells are three seeds of one cell, swept with Hydra's own syntax (``range(3)``), so the
+finished sweep also answers the seeds check: three runs, and the report's grid shows the cell as
+mean ± sd of its seeds (what a separate three-seed sweep used to be trained for). The sweep is
+one module-scoped fixture; both tests only read what it left.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from mlflow.entities import Run
+from mnv1.tracking import schema
 from mnv1.tracking.schema import PER_EPOCH_METRICS
 from sweep_support import FAILURE_INJECTION, Workspace
+
+from mnv1.cli.report import main as report_main
 
 ARGS = (
     "-m",
@@ -25,8 +37,9 @@ ARGS = (
     "model.alpha=0.25",
     "model.resolution=32",
     "train.epochs=3",
-    "train.seed=0,1,2",
+    "train.seed=range(3)",
 )
+CELL = "mnv1_a0.25_r32"
 NEWEST, BOTH, POINTER = "mnv1_a0.25_r32_s0", "mnv1_a0.25_r32_s1", "mnv1_a0.25_r32_s2"
 EPOCH1, EPOCH2, EPOCH3 = "epoch0001-step000000", "epoch0002-step000000", "epoch0003-step000000"
 WEIGHTS = "state.weights.h5"
@@ -45,32 +58,65 @@ def _truncate(path: Path) -> int:
     return whole
 
 
+@dataclass
+class Damaged:
+    """The sweep killed after epoch 2, its checkpoints damaged, and the relaunch."""
+
+    ws: Workspace
+    killed: subprocess.CompletedProcess[str]
+    runs: dict[str, Run]  # as the killed launch left them
+    epochs: dict[str, list[int]]  # the val_top1 steps each had then
+    folders: dict[str, Path]  # each cell's checkpoint directory
+    listed: dict[str, list[str]]  # what each held before the damage
+    pointers: dict[str, int]  # each latest.json's epochs_done before the damage
+    sizes: dict[tuple[str, str], int]  # the cut weights' sizes as written
+    done: subprocess.CompletedProcess[str]  # the relaunch
+
+
+@pytest.fixture(scope="module")
+def damaged(tmp_path_factory: pytest.TempPathFactory) -> Damaged:
+    ws = Workspace(tmp_path_factory.mktemp("damaged"))
+    killed = ws.train(*ARGS, env=_kill_after_epoch_2(ws))
+    runs = ws.children()
+    epochs = {name: ws.steps(run, "val_top1") for name, run in runs.items()}
+    folders = {
+        name: ws.root / ".mnv1" / "checkpoints" / run.data.tags["mnv1.run_key"]
+        for name, run in runs.items()
+    }
+    listed = {name: sorted(p.name for p in f.iterdir()) for name, f in folders.items()}
+    pointers = {
+        name: json.loads((f / "latest.json").read_text())["epochs_done"]
+        for name, f in folders.items()
+    }
+    sizes = {}
+    if sorted(runs) == [NEWEST, BOTH, POINTER]:  # else the test names what the kill left
+        sizes = {
+            (NEWEST, EPOCH2): _truncate(folders[NEWEST] / EPOCH2 / WEIGHTS),
+            (BOTH, EPOCH2): _truncate(folders[BOTH] / EPOCH2 / WEIGHTS),
+            (BOTH, EPOCH1): _truncate(folders[BOTH] / EPOCH1 / WEIGHTS),
+        }
+        (folders[POINTER] / "latest.json").write_text('{"epochs_done": 2, "step_in')
+    done = ws.train(*ARGS)
+    return Damaged(ws, killed, runs, epochs, folders, listed, pointers, sizes, done)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_damaged_checkpoints_fall_back_and_every_cell_finishes_in_its_own_run(
-    ws: Workspace,
+    damaged: Damaged,
 ) -> None:
-    killed = ws.train(*ARGS, env=_kill_after_epoch_2(ws))
+    ws, killed, runs = damaged.ws, damaged.killed, damaged.runs
     assert killed.returncode == 1, killed.stdout + killed.stderr
-    runs = ws.children()
     assert sorted(runs) == [NEWEST, BOTH, POINTER]
-    folders = {}
+    folders = damaged.folders
     for name, run in runs.items():
         assert run.info.status == "KILLED", name
-        assert ws.steps(run, "val_top1") == [1, 2], name
-        folder = ws.root / ".mnv1" / "checkpoints" / run.data.tags["mnv1.run_key"]
-        assert sorted(p.name for p in folder.iterdir()) == [EPOCH1, EPOCH2, "latest.json"]
-        assert json.loads((folder / "latest.json").read_text())["epochs_done"] == 2
-        folders[name] = folder
+        assert damaged.epochs[name] == [1, 2], name
+        assert damaged.listed[name] == [EPOCH1, EPOCH2, "latest.json"]
+        assert damaged.pointers[name] == 2
 
-    sizes = {
-        (NEWEST, EPOCH2): _truncate(folders[NEWEST] / EPOCH2 / WEIGHTS),
-        (BOTH, EPOCH2): _truncate(folders[BOTH] / EPOCH2 / WEIGHTS),
-        (BOTH, EPOCH1): _truncate(folders[BOTH] / EPOCH1 / WEIGHTS),
-    }
-    (folders[POINTER] / "latest.json").write_text('{"epochs_done": 2, "step_in')
-
-    done = ws.train(*ARGS)
+    sizes = damaged.sizes
+    done = damaged.done
     output = done.stdout + done.stderr  # the workers' lines come through the sweep's stderr
     assert done.returncode == 0, output
     lines = [line for line in output.splitlines() if line.startswith(DAMAGE_LINE)]
@@ -119,3 +165,47 @@ def test_damaged_checkpoints_fall_back_and_every_cell_finishes_in_its_own_run(
         # Two good checkpoints again, the damaged ones replaced.
         assert sorted(p.name for p in folders[name].iterdir()) == [EPOCH2, EPOCH3, "latest.json"]
     assert len(ws.runs()) == 4  # the parent and the three cells: no run was added
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_one_cell_three_seeds_three_runs_and_mean_sd_in_the_grid(
+    damaged: Damaged, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws, done = damaged.ws, damaged.done
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "all cells FINISHED" in done.stdout
+
+    [parent] = ws.parents()
+    grid = json.loads(ws.text(parent, "grid.json"))["cells"]
+    assert [(c["name"], c["seed"]) for c in grid] == [(CELL, s) for s in range(3)]
+    children = ws.children()
+    assert sorted(children) == [f"{CELL}_s{s}" for s in range(3)]
+    keys = set()
+    for seed in range(3):
+        run = children[f"{CELL}_s{seed}"]
+        tags = run.data.tags
+        assert run.info.status == "FINISHED"
+        assert tags[schema.TAG_CELL] == CELL and tags[schema.TAG_SEED] == str(seed)
+        assert run.data.params["train.seed"] == str(seed)
+        assert tags[schema.TAG_DATA_ORDER_SEED] == tags[schema.TAG_INIT_SEED] == str(seed)
+        assert tags[schema.TAG_OP_DETERMINISM] == "off"
+        assert tags[schema.TAG_DEVICE_KIND].startswith("CPU: ")
+        keys.add(tags[schema.TAG_RUN_KEY])
+    assert len(keys) == 3
+
+    # The sweep's own report: one cell in the grid, shown as mean ± sd of its three seeds.
+    markdown = (ws.root / "reports" / "smoke" / "report.md").read_text()
+    matrix = markdown.split("α × ρ grid: validation top-1 (%), mean ± sd over seeds")[1]
+    row = next(line for line in matrix.splitlines() if line.startswith("| 0.25 |"))
+    assert re.fullmatch(r"\| 0\.25 \| \d+\.\d\d ± \d+\.\d\d \|", row), row
+    assert f"| {CELL} | 0.25 | 32 | separable | default | finished |" in markdown
+    assert "| 3/3 |" in markdown
+
+    # Two seeds of the one cell, by run id: the pooled spread of its three seeds decides.
+    ids = [children[f"{CELL}_s{s}"].info.run_id for s in (0, 1)]
+    argv = ["--experiment", "smoke", "--tracking-uri", ws.uri, "--compare", *ids]
+    assert report_main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"A: run {ids[0]} ({CELL}, seed 0)" in out
+    assert "difference A - B in val_top1" in out

@@ -103,8 +103,8 @@ def test_current_job_names_the_slurm_array_task_or_ray_task() -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def store(sqlite_uri: str) -> Iterator[tuple[str, str]]:
+    uri = sqlite_uri
     experiment_id = ensure_experiment(uri, "smoke")
     yield uri, experiment_id
 

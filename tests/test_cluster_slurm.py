@@ -26,8 +26,9 @@ SLURM_ARGS = (
     "hydra.launcher.mem_gb=1",
     "hydra.launcher.timeout_min=20",
 )
-# Long enough per cell for a checkpoint to exist well before the cell ends.
-LONGER = ("train.epochs=3", "train.steps_per_epoch=12")
+# Three epochs of the smoke study's two steps: the held cell is killed after epoch 1 and resumes
+# to epoch 3. The hold (tests/failure_injection) places the kill, so no epoch needs to be long.
+THREE_EPOCHS = ("train.epochs=3",)
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def test_smoke_sweep_on_slurm_scancel_then_resume(slurm: SlurmCluster, tmp_path:
     marker = tmp_path / "held"
     ws.extra_env.update(ws.holding_env(marker))
     ws.root.mkdir()
-    args = ("-m", "experiment=smoke", *LONGER, *SLURM_ARGS)
+    args = ("-m", "experiment=smoke", *THREE_EPOCHS, *SLURM_ARGS)
     proc, log = ws.launch_logged(*args)
     try:
         key = wait_until_held(marker, proc, log)

@@ -38,8 +38,8 @@ def test_an_interrupt_in_each_phase_of_a_search_then_a_relaunch_finishes_it(
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     ts.extra_env["TMPDIR"] = str(tmp)
-    # Two seconds an epoch: the signal lands while a trial's process runs.
-    ts.extra_env["MNV1_STANDIN_EPOCH_SECONDS"] = "2"
+    # Each trial is held before its first epoch: the signal lands while a trial's process runs.
+    ts.extra_env["MNV1_STANDIN_HOLD"] = "1"
     ts.extra_env.update(ts.standin_env())
     args = ts.args("tune.max_trials=3")
     command = [_script("mnv1-tune"), *args]
@@ -71,6 +71,7 @@ def test_an_interrupt_in_each_phase_of_a_search_then_a_relaunch_finishes_it(
     assert "Traceback" not in busy.stdout + busy.stderr
     assert "is already running elsewhere" in busy.stderr
 
+    del ts.extra_env["MNV1_STANDIN_HOLD"]  # the relaunch's trials train to the end
     done = ts.cli("mnv1-tune", *args, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr

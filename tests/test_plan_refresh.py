@@ -77,3 +77,34 @@ def test_refresh_probe_measures_again_and_replaces_the_cache(
     code, measured = plan_in_process(ws, probe_dir, monkeypatch)
     assert (code, measured) == (0, [])
     assert "probe on remeasured (cached, now)" in capsys.readouterr().out
+
+
+def test_a_launch_that_finds_the_grid_being_probed_waits_and_reads_that_probe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two launches of one grid at once on one machine pay one probe: while the first holds the
+    # grid's lock (measuring), the second waits, then reads what the first wrote.
+    import threading
+
+    import filelock
+    from probe_support import write_probe
+
+    from mnv1.hydra_app.grid import check_command
+
+    probe_dir = tmp_path / "probe"
+    monkeypatch.setenv(probing.ENV_PROBE_DIR, str(probe_dir))
+    cells = [c.config for c in check_command([*GRID], multirun=True).cells]
+    measured: list[str] = []
+    monkeypatch.setattr(probing, "measure", lambda *_a, **_k: measured.append("measured"))
+    probe_dir.mkdir()
+    found: list[Probe] = []
+    lock = filelock.FileLock(str(probe_dir / f".{probing.probe_key(cells)}.lock"))
+    with lock:
+        second = threading.Thread(target=lambda: found.append(probing.get_probe(cells)))
+        second.start()
+        second.join(timeout=0.5)
+        assert second.is_alive() and found == []  # waiting on the first launch's probe
+        write_probe(probe_dir, cells)  # the first launch's result
+    second.join(timeout=60)
+    assert not second.is_alive()
+    assert measured == [] and [p.host for p in found] == ["seeded"]

@@ -2,10 +2,10 @@
 checked through MLflow's API. Each sweep trains a few tiny cells (α ≤ 0.5, ρ ≤ 48, two steps per
 epoch), each cell in its own worker process, exactly as a user's sweep does.
 
-Starting processes is what costs here, so one module-scoped smoke sweep (launched three times:
-with a failing cell on the joblib launcher, relaunched, relaunched again) serves every test that
-only reads what a sweep leaves behind; the tests that kill a sweep and the single run have their
-own workspace."""
+Starting processes is what costs here, so the session's one smoke sweep (``smoke`` in
+tests/conftest.py, launched three times: with a failing cell on the joblib launcher, relaunched,
+relaunched again; tests/smoke_support.py) serves every test that only reads what a sweep leaves
+behind; the tests that kill a sweep and the single run have their own workspace."""
 
 from __future__ import annotations
 
@@ -16,14 +16,12 @@ import re
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
 
 import pytest
 from mlflow.entities import Run
 from mnv1.tracking.schema import PER_EPOCH_METRICS
-from sweep_support import FAILURE_INJECTION, Workspace
-
-SMOKE_CELLS = ["mnv1_a0.25_r32", "mnv1_a0.25_r48", "mnv1_a0.5_r32", "mnv1_a0.5_r48"]
+from smoke_support import FAILING_CELL, SMOKE_CELLS, SmokeSweep
+from sweep_support import Workspace
 
 # MobileNetV1's body (the paper's Table 1, second-to-last depthwise conv at stride 1):
 # (kind, stride, output channels at α = 1).
@@ -70,39 +68,6 @@ def skipped_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if ": skipped, run " in line]
 
 
-FAILING_CELL = "mnv1_a0.5_r48"
-
-
-@dataclass
-class Launch:
-    """One ``mnv1-train -m experiment=smoke`` and the runs as it left them."""
-
-    done: subprocess.CompletedProcess[str]
-    parent: Run
-    children: dict[str, Run]
-    run_count: int
-    compositions: list[str]
-    """Hydra's config compositions in every process of the launch, one line each: the run mode
-    and the overrides (tests/failure_injection/sitecustomize.py)."""
-
-
-@dataclass
-class SmokeSweep:
-    """The smoke sweep launched three times in one workspace; the tests below only read it.
-
-    1. on the joblib launcher, two cells at once, one cell failing;
-    2. relaunched on the basic launcher: reruns the failed cell only, then writes the report;
-    3. relaunched again: every cell FINISHED, nothing to do.
-    """
-
-    ws: Workspace
-    failing: Launch
-    failed_traceback: str
-    failed_matrix: str
-    fixed: Launch
-    again: Launch
-
-
 PROGRESS = re.compile(
     r"^(\d+)/4 done · [\w ]+ elapsed · ETA [\w ?]+ · mnv1_a[\d.]+_r\d+ val_top1 (\d+\.\d%|—)"
 )
@@ -111,34 +76,6 @@ PROGRESS = re.compile(
 def progress_counts(output: str) -> list[int]:
     """The k of every "k/4 done · ..." progress line, in order."""
     return [int(m.group(1)) for m in map(PROGRESS.match, output.splitlines()) if m]
-
-
-def _launch(ws: Workspace, *extra: str, env: dict[str, str] | None = None) -> Launch:
-    counted = ws.root / f"compositions-{len(list(ws.root.glob('compositions-*')))}.txt"
-    counted.touch()
-    seam = {
-        "PYTHONPATH": os.pathsep.join([str(FAILURE_INJECTION), ws.env()["PYTHONPATH"]]),
-        "MNV1_TEST_COUNT_COMPOSITIONS": str(counted),
-    }
-    done = ws.train("-m", "experiment=smoke", *extra, env={**seam, **(env or {})})
-    [parent] = ws.parents()
-    compositions = counted.read_text().splitlines()
-    return Launch(done, parent, ws.children(), len(ws.runs()), compositions)
-
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> SmokeSweep:
-    ws = Workspace(tmp_path_factory.mktemp("smoke"))
-    # One cell fails in its worker (tests/failure_injection), two cells run at once.
-    failing = _launch(
-        ws, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", env=ws.failing_env(FAILING_CELL)
-    )
-    # Read now: the relaunch moves the traceback aside and rewrites the matrix.
-    failed_traceback = ws.text(failing.children[FAILING_CELL], "traceback.txt")
-    failed_matrix = ws.text(failing.parent, "status_matrix.md")
-    fixed = _launch(ws)
-    again = _launch(ws)
-    return SmokeSweep(ws, failing, failed_traceback, failed_matrix, fixed, again)
 
 
 @pytest.mark.slow

@@ -140,8 +140,8 @@ def test_sweep_against_a_down_server_stops_before_anything(tmp_path: Path) -> No
     print(f"down server: mnv1-train exited {done.returncode} after {elapsed:.1f} s")
 
 
-def test_experiments_open_as_training_experiments(tmp_path: Path) -> None:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_experiments_open_as_training_experiments(tmp_path: Path, sqlite_uri: str) -> None:
+    uri = sqlite_uri
     client = MlflowClient(uri)
     new = ensure_experiment(uri, "fresh")
     assert client.get_experiment(new).tags[EXPERIMENT_KIND_TAG] == EXPERIMENT_KIND_TRAINING

@@ -68,12 +68,12 @@ def test_a_trial_scores_on_the_held_out_tail_of_the_training_split(data_dir: Pat
     assert (held.context, held.split, held.examples) == ("holdout", "train[30:40]", 10)
 
 
-def test_inputs_are_logged_once_with_their_fields(data_dir: Path, tmp_path: Path) -> None:
+def test_inputs_are_logged_once_with_their_fields(data_dir: Path, sqlite_uri: str) -> None:
     from mnv1.tracking import datasets, runs
     from mnv1.tracking.runlog import MLflowRunLog
     from mnv1.tracking.store import client
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_uri
     experiment = client(uri).create_experiment("inputs")
     run_id = runs.create(uri, experiment, "cell", {})
     inputs = _inputs(data_dir)
@@ -107,11 +107,11 @@ def test_a_data_path_with_credentials_is_logged_without_them() -> None:
     assert "secret" not in dataset_input(item).dataset.source
 
 
-def test_system_metrics_sample_a_running_run_and_stop_with_it(tmp_path: Path) -> None:
+def test_system_metrics_sample_a_running_run_and_stop_with_it(sqlite_uri: str) -> None:
     from mnv1.tracking import runs, system_metrics
     from mnv1.tracking.store import client
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_uri
     experiment = client(uri).create_experiment("system")
     run_id = runs.create(uri, experiment, "cell", {})
     assert system_metrics.start(uri, run_id, 0) is None  # 0: off

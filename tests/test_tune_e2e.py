@@ -60,12 +60,15 @@ def test_a_trial_killed_mid_way_resumes_in_its_own_run_after_a_relaunch(ts: Tune
 def test_loopback_chief_and_two_workers_with_a_worker_killed(ts: TuneSpace) -> None:
     ts.extra_env.update(ts.standin_env())
     args = ts.args("tune.max_trials=6", "tune.workers=2")
+    meet = ts.root / "meet"
+    meet.mkdir()
     done = ts.cli(
         "mnv1-tune",
         *args,
         MNV1_STANDIN_KILL_TRIAL="2",
         MNV1_STANDIN_KILL="parent",  # the trial kills the worker that runs it, then itself
-        MNV1_STANDIN_EPOCH_SECONDS="1",
+        # The first trial of each worker waits for the other's: both workers run trials.
+        MNV1_STANDIN_MEET=f"{meet}:2",
     )
     assert done.returncode == 0, done.stdout + done.stderr
     trials = ts.trials()  # asserts one run per trial id

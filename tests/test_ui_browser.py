@@ -1,7 +1,8 @@
 """The MLflow UI opens on a finished sweep, checked in a real browser.
 
-A real smoke sweep, then ``mnv1-ui`` (``mlflow server`` on the sweep's SQLite store) on a free
-loopback port, then Debian's Chromium, headless, on the URL the sweep printed: the rendered page
+The session's smoke sweep (``smoke`` in tests/conftest.py: a real sweep, which this test only
+reads), then ``mnv1-ui`` (``mlflow server`` on the sweep's SQLite store) on a free loopback port,
+then Debian's Chromium, headless, on the URL the sweep printed: the rendered page
 must list the sweep's parent run and every cell run with its ``val_top1``, the compare page
 linked from the parent's description must list the cells, and a cell's run page must show its
 Datasets section and its Logged models entry. A screenshot of the runs table is saved
@@ -23,10 +24,9 @@ from pathlib import Path
 import psutil
 import pytest
 from server_support import free_port, mlflow_command, stop_session, wait_http
-from sweep_support import Workspace
+from smoke_support import SMOKE_CELLS, SmokeSweep
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SMOKE_CELLS = ["mnv1_a0.25_r32", "mnv1_a0.25_r48", "mnv1_a0.5_r32", "mnv1_a0.5_r48"]
 
 
 def chromium(url: str, profile: Path, *action: str, budget_ms: int) -> str:
@@ -90,10 +90,11 @@ def render(url: str, root: Path, expected: list[str]) -> str:
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_the_printed_url_opens_the_sweep_in_a_real_browser(tmp_path: Path) -> None:
-    ws = Workspace(tmp_path / "ws")
-    ws.root.mkdir()
-    done = ws.train("-m", "experiment=smoke")
+def test_the_printed_url_opens_the_sweep_in_a_real_browser(
+    smoke: SmokeSweep, tmp_path: Path
+) -> None:
+    # The sweep's last launch (every cell FINISHED): what a user opens after a sweep.
+    ws, done = smoke.ws, smoke.again.done
     assert done.returncode == 0, done.stdout + done.stderr
     [printed] = re.findall(r"^Runs: (\S+)", done.stdout, flags=re.M)
     assert printed.startswith("http://127.0.0.1:5000/#/experiments/")
@@ -111,7 +112,8 @@ def test_the_printed_url_opens_the_sweep_in_a_real_browser(tmp_path: Path) -> No
     with log.open("w") as out:
         server = subprocess.Popen(
             [mnv1_ui, "--tracking-uri", ws.uri, "--port", str(port)],
-            cwd=ws.root,
+            # Not the sweep's directory: the shared sweep stays as its launches left it.
+            cwd=tmp_path,
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,

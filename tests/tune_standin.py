@@ -18,7 +18,12 @@ for the tests, from the environment:
   the zygote's owner for a warm one), and then itself (``MNV1_STANDIN_KILL=parent``);
 * ``MNV1_STANDIN_FAIL_ABOVE=<key>=<x>``: raise when the trial's value of ``key`` exceeds ``x``;
   ``MNV1_STANDIN_FAIL=always``: raise in every trial;
-* ``MNV1_STANDIN_EPOCH_SECONDS=<s>``: sleep that long per epoch (trials then overlap in time).
+* ``MNV1_STANDIN_HOLD=1``: hold each trial before its first epoch until a signal ends its process
+  (a test stops the search while a trial's process runs, whatever the machine's speed);
+* ``MNV1_STANDIN_MEET=<dir>:<n>``: before its first epoch, each trial waits until trials of ``n``
+  different tuners have arrived (one file per tuner in ``dir``), so the search's workers run
+  trials at the same time, however long each took to start. Both are conditions the tests wait
+  on, not fixed pauses.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ from mnv1.run_key import checkpoint_dir
 from mnv1.runlog import RunLog
 
 CHECKPOINT = "standin.json"
+# How long a trial waits for the other tuners' trials (MNV1_STANDIN_MEET) before it fails.
+MEET_TIMEOUT_S = 300.0
 
 
 def objective(learning_rate: float, dropout: float, label_smoothing: float) -> float:
@@ -64,6 +71,22 @@ def _fail_check(cfg: RunConfig, environ: dict[str, str]) -> None:
             raise RuntimeError(f"stand-in: {key}={value} is above {limit}")
 
 
+def _wait_before_training(environ: dict[str, str]) -> None:
+    """``MNV1_STANDIN_HOLD`` and ``MNV1_STANDIN_MEET`` (the module's docstring)."""
+    if environ.get("MNV1_STANDIN_HOLD") == "1":
+        while True:  # the signal's handler raises, or the signal ends the process
+            signal.pause()
+    meet = environ.get("MNV1_STANDIN_MEET")
+    if meet:
+        folder, _, count = meet.rpartition(":")
+        (Path(folder) / environ.get("KERASTUNER_TUNER_ID", "tuner0")).touch()
+        deadline = time.monotonic() + MEET_TIMEOUT_S
+        while len(list(Path(folder).iterdir())) < int(count):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"stand-in: no {count} tuners met in {folder} in time")
+            time.sleep(0.05)
+
+
 def _train_epochs(cfg: RunConfig, run_log: RunLog, environ: dict[str, str]) -> float:
     """The stand-in training; its final val_top1. Raises where the tests make it fail."""
     run_log.log_params(flatten(to_dict(cfg)))
@@ -76,9 +99,8 @@ def _train_epochs(cfg: RunConfig, run_log: RunLog, environ: dict[str, str]) -> f
     run_log.set_tags({"mnv1.resumed_from_epoch": str(done)})
     final = objective_of(cfg)
     epochs = cfg.train.epochs
-    pause = float(environ.get("MNV1_STANDIN_EPOCH_SECONDS", "0"))
+    _wait_before_training(environ)
     for epoch in range(done + 1, epochs + 1):
-        time.sleep(pause)
         run_log.log_metrics({"val_top1": final * epoch / epochs}, step=epoch)
         state.write_text(json.dumps({"epochs_done": epoch}))
         kill = environ.get("MNV1_STANDIN_KILL_TRIAL")

@@ -37,6 +37,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import filelock
+
 from mnv1.config import RunConfig, to_dict
 from mnv1.run_key import short_key
 from mnv1.sweep.plan import Probe, ProbePoint, num_classes, shape_of, split_sizes
@@ -263,14 +265,25 @@ def cached_probe(cells: Sequence[RunConfig]) -> Probe | None:
 def get_probe(
     cells: Sequence[RunConfig], refresh: bool = False, say: Callable[[str], None] = print
 ) -> Probe:
-    """The cached probe for this grid on this machine, else a fresh one (then cached)."""
-    if not refresh:
-        found = cached_probe(cells)
-        if found is not None:
-            return found
-    probe = measure(cells, say)
+    """The cached probe for this grid on this machine, else a fresh one (then cached).
+
+    One launch at a time probes a grid: another launch of the same grid on this machine (a
+    second sweep started meanwhile, the other worker of a parallel test run) waits on the lock
+    and then reads the result, instead of timing the same cells again at the same time."""
     folder = probe_dir()
     folder.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(str(folder / f".{probe_key(cells)}.lock")):
+        if not refresh:
+            found = cached_probe(cells)
+            if found is not None:
+                return found
+        return _measure_and_cache(cells, folder, say)
+
+
+def _measure_and_cache(
+    cells: Sequence[RunConfig], folder: Path, say: Callable[[str], None]
+) -> Probe:
+    probe = measure(cells, say)
     path = folder / f"{probe.key}.json"
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     tmp.write_text(json.dumps(_to_json(probe), indent=2, sort_keys=True) + "\n")
