@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from schedule_support import arrange, built_once
+from schedule_support import arrange, built_once, check_groups_kept
 
 if TYPE_CHECKING:
     from smoke_support import SmokeSweep
@@ -28,6 +28,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the tests
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     arrange(config, items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    check_groups_kept(session)
 
 
 @pytest.fixture(scope="session", autouse=True)

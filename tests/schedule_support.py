@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -157,3 +158,28 @@ def arrange(config: pytest.Config, items: list[pytest.Item]) -> None:
         units.values(), key=lambda unit: -sum(_cost(item, default_timeout) for item in unit)
     )
     items[:] = [item for unit in ordered for item in unit]
+
+
+def check_groups_kept(session: pytest.Session) -> None:
+    """On an xdist worker under ``--dist loadgroup``: every grouped test's id carries its group
+    (``<id>@<group>``, what the scheduler reads); else say so in the run's warnings. pytest 9.2
+    made xdist 3.8 drop the groups without a word (pytest-dev/pytest-xdist#1386): the tests still
+    pass, but every shared sweep is built on each worker. (A worker that raises here only shows
+    as a crashed worker, without the message.)"""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None or not session.config.getvalue("loadgroup"):
+        return
+    lost = [
+        item.nodeid
+        for item in session.items
+        if item.get_closest_marker("xdist_group") is not None and "@" not in item.nodeid
+    ]
+    if lost:
+        warnings.warn(
+            pytest.PytestWarning(
+                f"--dist loadgroup lost the xdist groups of {len(lost)} tests (e.g. {lost[0]}): "
+                f"this pytest-xdist does not group on pytest {pytest.__version__} "
+                "(pytest-dev/pytest-xdist#1386), so each worker builds every shared sweep; "
+                "install the versions pyproject.toml pins"
+            ),
+            stacklevel=1,
+        )
