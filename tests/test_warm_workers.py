@@ -31,7 +31,7 @@ from mnv1.training.zygote import fork_problem
 from mnv1.worker_contract import EXIT_FAILED, EXIT_USAGE, spawn_env
 
 # The stand-in reads these when it trains, so they may differ per worker under one zygote.
-PER_REQUEST = ("MNV1_STANDIN_FAIL", "MNV1_STANDIN_EPOCH_SECONDS")
+PER_REQUEST = ("MNV1_STANDIN_FAIL", "MNV1_STANDIN_HOLD")
 DEADLINE_SECONDS = 60.0
 
 
@@ -145,7 +145,7 @@ def test_a_signal_ends_a_warm_worker_with_a_negative_code_read_as_killed(
     tmp_path: Path, records: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # the worker works in the requester's directory
-    env = standin_env(records, MNV1_STANDIN_EPOCH_SECONDS="600")
+    env = standin_env(records, MNV1_STANDIN_HOLD="1")
     for signum, stop in ((signal.SIGKILL, "kill"), (signal.SIGTERM, "terminate")):
         proc = start(worker_args(tmp_path, epochs=2), env)
         with pytest.raises(subprocess.TimeoutExpired):
@@ -236,7 +236,7 @@ def test_cold_spawn_is_a_fresh_interpreter_child_of_this_process(
 def test_shutdown_ends_the_zygote_and_the_worker_it_still_runs(
     tmp_path: Path, records: Path
 ) -> None:
-    proc = start(worker_args(tmp_path, 2), standin_env(records, MNV1_STANDIN_EPOCH_SECONDS="600"))
+    proc = start(worker_args(tmp_path, 2), standin_env(records, MNV1_STANDIN_HOLD="1"))
     zygote = warm.current()
     assert zygote is not None
     warm.shutdown()
@@ -267,7 +267,7 @@ time.sleep(600)
 def test_a_killed_orchestrator_takes_its_zygote_and_worker_along(
     tmp_path: Path, records: Path
 ) -> None:
-    env = standin_env(records, MNV1_STANDIN_EPOCH_SECONDS="600")
+    env = standin_env(records, MNV1_STANDIN_HOLD="1")
     owner = subprocess.Popen(
         [sys.executable, "-c", OWNER, json.dumps(env), *worker_args(tmp_path, 2)],
         stdout=subprocess.PIPE,
