@@ -99,10 +99,20 @@ def test_a_launch_that_finds_the_grid_being_probed_waits_and_reads_that_probe(
     probe_dir.mkdir()
     found: list[Probe] = []
     lock = filelock.FileLock(str(probe_dir / f".{probing.probe_key(cells)}.lock"))
+    # The second launch says when it reaches the probe's lock, so the test knows it is waiting
+    # there (not merely slow to start) without watching a clock.
+    reached = threading.Event()
+    real_lock = filelock.FileLock
+
+    def announcing_lock(*args: object, **kwargs: object) -> filelock.BaseFileLock:
+        reached.set()
+        return real_lock(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(probing.filelock, "FileLock", announcing_lock)
     with lock:
         second = threading.Thread(target=lambda: found.append(probing.get_probe(cells)))
         second.start()
-        second.join(timeout=0.5)
+        assert reached.wait(timeout=60), "the second launch never reached the probe's lock"
         assert second.is_alive() and found == []  # waiting on the first launch's probe
         write_probe(probe_dir, cells)  # the first launch's result
     second.join(timeout=60)
