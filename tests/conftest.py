@@ -8,6 +8,7 @@ workers; how the tests are grouped and ordered for them is in tests/schedule_sup
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -23,6 +24,20 @@ if TYPE_CHECKING:
 
 # Tests never look for a GPU and keep TensorFlow's C++ logging quiet; set before any import of TF.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@contextlib.contextmanager
+def _env_set(name: str, value: str) -> Iterator[None]:
+    """``$name`` set to ``value`` for the block, then as it was (unset if it was)."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the tests
@@ -42,15 +57,8 @@ def probe_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     from mnv1.sweep.probe import ENV_PROBE_DIR
 
     folder = built_once(tmp_path_factory, "probe", lambda folder: None)
-    previous = os.environ.get(ENV_PROBE_DIR)
-    os.environ[ENV_PROBE_DIR] = str(folder)
-    try:
+    with _env_set(ENV_PROBE_DIR, str(folder)):
         yield folder
-    finally:
-        if previous is None:
-            os.environ.pop(ENV_PROBE_DIR, None)
-        else:
-            os.environ[ENV_PROBE_DIR] = previous
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -61,15 +69,8 @@ def store_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     from mnv1.tracking.sqlite_store import ENV_TEMPLATE_DIR
 
     folder = tmp_path_factory.mktemp("store_templates")
-    previous = os.environ.get(ENV_TEMPLATE_DIR)
-    os.environ[ENV_TEMPLATE_DIR] = str(folder)
-    try:
+    with _env_set(ENV_TEMPLATE_DIR, str(folder)):
         yield folder
-    finally:
-        if previous is None:
-            os.environ.pop(ENV_TEMPLATE_DIR, None)
-        else:
-            os.environ[ENV_TEMPLATE_DIR] = previous
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -82,11 +83,8 @@ def no_default_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
     if os.environ.get(name):
         yield
         return
-    os.environ[name] = f"sqlite:///{tmp_path_factory.mktemp('default-store') / 'mlflow.db'}"
-    try:
+    with _env_set(name, f"sqlite:///{tmp_path_factory.mktemp('default-store') / 'mlflow.db'}"):
         yield
-    finally:
-        os.environ.pop(name, None)
 
 
 @pytest.fixture(scope="session")
