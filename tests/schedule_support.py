@@ -10,7 +10,8 @@ directory into one ``xdist_group`` with every other test using that fixture (tra
 linked through any such fixture form one group), and ``--dist loadgroup`` sends a group to one
 worker. The groups are derived from the fixtures, so a fixture added later is grouped without a
 mark; a fixture built once for the whole run across workers (``built_once``) is left out, as it
-costs each worker nothing but a lock.
+costs each worker nothing but a lock, and so is every autouse fixture (it applies to every test,
+so it would make the whole suite one group; each worker sets it up for itself).
 
 *Longest first.* ``--dist loadgroup`` hands out work units (a group, or a test alone) in
 collection order, each to the next worker with little left to do. ``arrange`` orders the units
@@ -61,15 +62,15 @@ def built_once(factory: pytest.TempPathFactory, name: str, build: Callable[[Path
     return folder
 
 
-def _ours(definition: pytest.FixtureDef[object]) -> bool:
+def _ours(definition: pytest.FixtureDef[object], root: Path) -> bool:
     try:
         source = inspect.getsourcefile(definition.func)
     except TypeError:
         return False
-    return source is not None and Path(source).resolve().is_relative_to(TESTS)
+    return source is not None and Path(source).resolve().is_relative_to(root)
 
 
-def _shared_keys(item: pytest.Item) -> list[tuple[str, str]]:
+def _shared_keys(item: pytest.Item, root: Path) -> list[tuple[str, str]]:
     """(label, identity) of each module- or session-scoped fixture of ours the test uses."""
     info = getattr(item, "_fixtureinfo", None)
     if info is None:
@@ -79,7 +80,11 @@ def _shared_keys(item: pytest.Item) -> list[tuple[str, str]]:
         definition = definitions[-1]  # the one that applies to this test
         if name in ACROSS_WORKERS or definition.scope not in SHARED_SCOPES:
             continue
-        if not _ours(definition):
+        # An autouse fixture applies to every test under it: it would put them all in one
+        # group (one worker doing everything). Each worker sets it up for itself.
+        if getattr(definition, "_autouse", False):
+            continue
+        if not _ours(definition, root):
             continue  # pytest's or a plugin's own (tmp_path_factory, worker_id)
         if definition.scope in ("session", "package"):
             keys.append((name, f"{definition.scope}:{name}"))
@@ -127,10 +132,11 @@ def _cost(item: pytest.Item, default_timeout: float) -> float:
     return default_timeout
 
 
-def arrange(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group the tests that share a fixture and order the units longest first, in place."""
+def arrange(config: pytest.Config, items: list[pytest.Item], root: Path = TESTS) -> None:
+    """Group the tests that share a fixture defined under ``root`` and order the units longest
+    first, in place."""
     groups = _Groups()
-    keys = [_shared_keys(item) for item in items]
+    keys = [_shared_keys(item, root.resolve()) for item in items]
     for item_keys in keys:
         groups.join(item_keys)
     explicit: dict[str, set[str]] = {}

@@ -98,8 +98,10 @@ def local_ray(cpus: int = 2, env: dict[str, str] | None = None) -> Iterator[RayC
         "--head",
         "--node-ip-address=127.0.0.1",
         f"--port={port}",
-        # Not the fixed default (10001), which another user's Ray on the host may hold.
+        # Not the fixed defaults (10001; the dashboard agent's 52365, which it binds even
+        # without the dashboard), which another Ray on the host may hold.
         f"--ray-client-server-port={free_port()}",
+        f"--dashboard-agent-listen-port={free_port()}",
         f"--num-cpus={cpus}",
         "--num-gpus=0",
         # The object store holds only the cells' small arguments and results.
