@@ -31,6 +31,11 @@ import time
 from collections.abc import Mapping
 
 WORKER_MODULE = "mnv1.training.worker"
+# The plan's probe process: spawned as a worker is (cold, or forked from the same zygote), so the
+# start-up it measures is the start-up a cell will have.
+PROBE_MODULE = "mnv1.training.probe"
+# What a zygote may be asked to become: each module has ``process_main(argv)``.
+SPAWNABLE = (WORKER_MODULE, PROBE_MODULE)
 
 # The wall-clock time (``time.time()``) at which the parent spawned the child, so the child can
 # tell how long it took to start (metric ``time_process_start_s``).

@@ -13,10 +13,15 @@ from mnv1.timing import IMPORT, PHASES, TRACE, TRAIN, metric_name
 
 
 def write_probe(
-    probe_dir: Path, cells: Sequence[RunConfig], step_s: float = 1.0, startup_s: float = 12.0
+    probe_dir: Path,
+    cells: Sequence[RunConfig],
+    step_s: float = 1.0,
+    startup_s: float = 12.0,
+    zygote_start_s: float | None = None,
 ) -> Path:
     """Every cell ``step_s`` per step and ``startup_s`` of start-up, nothing else; keyed for
-    ``cells`` on this host and with this process's ``CUDA_VISIBLE_DEVICES``.
+    ``cells`` on this host and with this process's ``CUDA_VISIBLE_DEVICES``. ``zygote_start_s``
+    None: measured cold, so no once-per-launch zygote start.
 
     The probe's short run (1 epoch of 6 steps) spent ``startup_s`` importing, its first step
     in tracing (one step) and the other 5 at ``step_s``: its figures (``mnv1.sweep.figures``)
@@ -54,6 +59,7 @@ def write_probe(
                 "measured_at": "then",
                 "points": [{**point, "shape": shapes[0]}],
                 "mult_adds": dict.fromkeys(shapes, 1000),
+                "zygote_start_s": zygote_start_s,
             }
         )
     )

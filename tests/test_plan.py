@@ -4,6 +4,7 @@ functions over hand-made probe figures, so every number below is exact."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -150,6 +151,30 @@ def test_a_cell_estimate_adds_start_up_once_per_cell_epochs_batches_and_steps() 
     assert three.per_step_s == pytest.approx(3 * 1.0)
 
 
+def test_a_warm_launch_pays_the_zygote_start_once_unless_the_zygote_is_up() -> None:
+    warm = replace(PROBE, zygote_start_s=7.0)
+    cells = [BIG, SMALL]
+    assert planning.launch_seconds(cells, warm, zygote_up=False) == 7.0
+    # The probe measured just now started the zygote the cells will use: nothing more to pay.
+    assert planning.launch_seconds(cells, warm, zygote_up=True) == 0.0
+    # Cells that start cold pay their start-up each (in their figures), never a zygote's.
+    cold = cell(0.25, 128)
+    cold.distribute.warm_workers = False
+    assert planning.launch_seconds([BIG, cold], warm, zygote_up=False) == 0.0
+    # A probe measured cold (or none at all) knows of no zygote.
+    assert planning.launch_seconds(cells, PROBE, zygote_up=False) == 0.0
+    assert planning.launch_seconds(cells, None, zygote_up=False) == 0.0
+    plan = make_plan(cells, warm, launch_s=7.0)
+    per_cells = make_plan(cells, warm).total_s
+    assert per_cells is not None and plan.total_s == pytest.approx(per_cells + 7.0)
+    assert "warm workers' start (once, at the first cell): 7 s" in format_plan(plan)
+    assert "warm workers' start" not in format_plan(make_plan(cells, warm))
+    # The budget counts it among the fixed costs, once.
+    assert choose_steps(plan, 1000.0).fixed_s == pytest.approx(
+        choose_steps(make_plan(cells, warm), 1000.0).fixed_s + 7.0
+    )
+
+
 def test_without_a_probe_or_a_known_split_the_plan_says_it_does_not_know() -> None:
     plan = make_plan([BIG], None)
     assert plan.total_s is None and plan.cells[0].steps == 20
@@ -280,6 +305,19 @@ def test_the_eta_is_corrected_by_the_cells_already_run_and_reaches_k_of_k() -> N
     line = progress.cell_done("c", "C", "trained", "FINISHED", None)
     assert line.startswith("3/3 done · 50 s elapsed · ETA 0 s · C val_top1 —")
     assert progress.ratio() == pytest.approx((20.0 + 29.5) / 40.0)
+
+
+def test_the_first_cell_trained_carries_the_launchs_zygote_start() -> None:
+    now = [0.0]
+    progress = SweepProgress({"a": 10.0, "b": 10.0}, total=2, clock=lambda: now[0], launch_s=5.0)
+    progress.start()
+    assert progress.eta() == pytest.approx(25.0)  # both cells, and the zygote's start once
+    now[0] = 0.5
+    progress.cell_done("a", "A", "skipped", "FINISHED", None)  # a skipped cell starts nothing
+    assert progress.eta() == pytest.approx(15.0)
+    now[0] = 15.5  # b took its estimate and the start: the estimate was right
+    progress.cell_done("b", "B", "trained", "FINISHED", None)
+    assert progress.ratio() == pytest.approx(1.0)
 
 
 def test_cell_plan_is_frozen_data() -> None:

@@ -5,6 +5,7 @@ probe."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -83,11 +84,21 @@ def test_a_real_probe_is_measured_once_then_cached(ws: Workspace, tmp_path: Path
     probe_dir = tmp_path / "probe"
     first = plan(ws, probe_dir, "-m", "experiment=smoke")
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "probe: timing the costliest of 4 shape(s)" in first.stderr
+    # Started as the smoke cells' workers are (warm, the default): forked from the zygote that
+    # the probe started, whose start is recorded apart.
+    assert "probe: timing the costliest of 4 shape(s), a short run forked as the cells will be" in (
+        first.stderr
+    )
     assert "(measured now, " in first.stdout and "mnv1_a0.5_r48_b8_c10 " in first.stdout
-    assert len(list(probe_dir.glob("*.json"))) == 1
+    [cached] = probe_dir.glob("*.json")
+    zygote_start_s = json.loads(cached.read_text())["zygote_start_s"]
+    assert isinstance(zygote_start_s, float) and zygote_start_s > 0
+    # This launch's zygote is up (the probe started it): its cells would not pay its start.
+    assert "warm workers' start" not in first.stdout
     again = plan(ws, probe_dir, "experiment=smoke")
     assert again.returncode == 0 and "(cached, " in again.stdout and "probe:" not in again.stderr
+    # A launch with the probe cached starts the zygote at its first cell: the plan counts it once.
+    assert "warm workers' start (once, at the first cell)" in again.stdout
     assert sorted(ws.root.iterdir()) == []
 
 

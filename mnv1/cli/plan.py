@@ -17,6 +17,7 @@ says what an estimate would need. Nothing else is created: no run, no directory,
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -120,21 +121,35 @@ def _planned(
             ) from exc
         return Planned(planning.make_plan(cells, None), expansion, probe_error=str(exc))
     seen = _host_history(cells, say)
-    plan = planning.make_plan(cells, probe, seen=seen)
+    launch = planning.launch_seconds(cells, probe, _zygote_up())
+    plan = planning.make_plan(cells, probe, seen=seen, launch_s=launch)
     if not needs_budget:
         return Planned(plan, expansion)
     target = cells[0].train.target_minutes
     assert target is not None
     # The budget from the probe alone: a relaunch (after cells finished) chooses the same one,
-    # so it finds its runs again; the estimate printed uses the best figures.
-    budget = planning.choose_steps(planning.make_plan(cells, probe), 60.0 * target)
+    # so it finds its runs again; the estimate printed uses the best figures. So the budget
+    # always counts the zygote's start, whether or not this launch's probe started it already.
+    always = planning.launch_seconds(cells, probe, zygote_up=False)
+    budget = planning.choose_steps(planning.make_plan(cells, probe, launch_s=always), 60.0 * target)
     extra = [f"train.steps_per_epoch={budget.steps_per_epoch}"]
     final = check([*overrides, *extra])
     if final.errors:
         raise PlanError("with the chosen budget: " + "; ".join(final.errors))
     final_cells = [c.config for c in final.cells]
-    plan = planning.with_steps(planning.make_plan(final_cells, probe, seen=seen), budget)
+    plan = planning.with_steps(
+        planning.make_plan(final_cells, probe, seen=seen, launch_s=launch), budget
+    )
     return Planned(plan, final, extra)
+
+
+def _zygote_up() -> bool:
+    """Whether this process's warm-worker zygote is up for the cells (the probe just measured
+    here started it), so the launch's first cell pays no zygote start."""
+    from mnv1.sweep.warm import serving
+    from mnv1.worker_contract import spawn_env
+
+    return serving(spawn_env(os.environ))
 
 
 def _host_history(cells: Sequence[RunConfig], say: Callable[[str], None]) -> HostHistory | None:

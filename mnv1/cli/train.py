@@ -352,7 +352,9 @@ def _plan(args: argparse.Namespace, expansion: Expansion, state: LaunchState) ->
     if result.probe_error:
         print(f"mnv1-train: no estimate, the probe failed: {result.probe_error}", file=sys.stderr)
     state.plan, state.plan_seconds = result.plan, result.seconds
-    state.progress = SweepProgress(result.plan.estimates(), total=len(result.plan.cells))
+    state.progress = SweepProgress(
+        result.plan.estimates(), total=len(result.plan.cells), launch_s=result.plan.launch_s
+    )
     state.added += result.overrides
     return result.expansion
 

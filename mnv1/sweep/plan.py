@@ -19,9 +19,10 @@ What one cell costs, as estimated (``mnv1.sweep.figures``)::
     + epochs × steps per epoch × one steady step
     (+ the LiteRT export's measured parts, with ``export.enabled``, for a probe's estimate)
 
-Not estimated: preparing the dataset (once per sweep, before the first cell) and the final
-report. The live progress (``SweepProgress``) corrects the remaining estimate by how the
-finished cells compared with theirs.
+Once per launch, at its first cell: the warm workers' zygote start where it is not up yet
+(``launch_seconds``; the probe measured it). Not estimated: preparing the dataset (once per sweep,
+before the first cell) and the final report. The live progress (``SweepProgress``) corrects the
+remaining estimate by how the finished cells compared with theirs.
 
 ``choose_steps`` picks the training budget (steps per epoch, the same for every cell) that makes
 the plan fit a wall-time target: the adaptive budget of ``train.target_minutes``, from the probe
@@ -139,6 +140,9 @@ class Probe:
     points: tuple[ProbePoint, ...]
     mult_adds: dict[str, int]
     """Mult-adds of every shape of the grid (by ``shape_of``)."""
+    zygote_start_s: float | None = None
+    """What starting the warm workers' zygote took (``mnv1.sweep.warm``), which a launch pays
+    once, at its first cell; None where the probe, like the cells, started cold."""
     cached: bool = False
 
     def at(self, shape: str, batch: int) -> ShapeCosts:
@@ -256,13 +260,16 @@ class Plan:
     """Why there is no probe (so no estimate), and what an estimate would need."""
     startup: Startup | None = None
     """This host's start-up from its finished cells, used in place of the probe's."""
+    launch_s: float = 0.0
+    """Paid once by the launch, at its first cell: the warm workers' zygote start, where the
+    zygote is not up yet (``launch_seconds``)."""
 
     @property
     def total_s(self) -> float | None:
         times = [c.seconds for c in self.cells]
         if not times or any(t is None for t in times):
             return None
-        return float(sum(t for t in times if t is not None))
+        return float(sum(t for t in times if t is not None)) + self.launch_s
 
     def estimates(self) -> dict[str, float]:
         """Estimated seconds per cell, by run key (for the live progress)."""
@@ -295,13 +302,19 @@ def _cell_plan(cfg: RunConfig, probe: Probe | None, seen: HostHistory | None) ->
         eval_batches=batches,
     )
     learned = seen.match(cfg) if seen is not None else None
+    startup = seen.startup() if seen is not None else None
     if learned is not None:
-        # What this very cell took on this host: its export (if any) included.
+        # What this very cell took on this host (its export, if any, included), but with the
+        # host's start-up: a cell that happened to be first in its launch also paid the
+        # zygote's start, which the plan counts once per launch (``Plan.launch_s``).
+        figures = learned.figures
+        if startup is not None:
+            figures = replace(figures, startup_s=min(figures.startup_s, startup.seconds))
         return replace(
             base,
             mult_adds=base.mult_adds if base.mult_adds is not None else learned.mult_adds,
-            fixed_s=learned.figures.fixed_s(t.epochs, batches),
-            per_step_s=learned.figures.per_step_s(t.epochs),
+            fixed_s=figures.fixed_s(t.epochs, batches),
+            per_step_s=figures.per_step_s(t.epochs),
             source=SOURCE_FINISHED,
             source_when=learned.when,
         )
@@ -309,7 +322,6 @@ def _cell_plan(cfg: RunConfig, probe: Probe | None, seen: HostHistory | None) ->
         return base
     p = probe.at(shape, t.batch_size)
     figures = p.figures
-    startup = seen.startup() if seen is not None else None
     if startup is not None:
         figures = replace(figures, startup_s=startup.seconds)
     export = export_seconds(cfg, p, val_size)
@@ -344,17 +356,29 @@ def make_plan(
     probe: Probe | None,
     no_estimate: str | None = None,
     seen: HostHistory | None = None,
+    launch_s: float = 0.0,
 ) -> Plan:
     """Every cell's plan: from the newest finished cell of this host with its timing identity
     where ``seen`` has one (``mnv1.sweep.learned``), else from the probe (with this host's
-    start-up where ``seen`` knows it), else none."""
+    start-up where ``seen`` knows it), else none; and ``launch_s``, paid once."""
     startup = seen.startup() if seen is not None else None
     return Plan(
         tuple(_cell_plan(c, probe, seen) for c in cells),
         probe,
         no_estimate=no_estimate,
         startup=startup,
+        launch_s=launch_s,
     )
+
+
+def launch_seconds(cells: Sequence[RunConfig], probe: Probe | None, zygote_up: bool) -> float:
+    """What the launch pays once before its first cell trains: the zygote's start as the probe
+    measured it, where the cells start warm and this process's zygote is not up (a launch whose
+    probe was measured just now started it already; one with a cached probe starts it at its
+    first cell)."""
+    if probe is None or probe.zygote_start_s is None or zygote_up:
+        return 0.0
+    return probe.zygote_start_s if all(c.distribute.warm_workers for c in cells) else 0.0
 
 
 def choose_steps(plan: Plan, target_s: float) -> Budget:
@@ -372,7 +396,7 @@ def choose_steps(plan: Plan, target_s: float) -> Budget:
     per_step = [c.per_step_s for c in once.values()]
     if any(v is None for v in fixed) or any(v is None for v in per_step):
         raise ValueError("a budget needs a probe with figures for every cell")
-    fixed_total = sum(v for v in fixed if v is not None)
+    fixed_total = sum(v for v in fixed if v is not None) + plan.launch_s
     step_total = sum(v for v in per_step if v is not None)
     room = target_s - fixed_total
     steps = math.floor(room / step_total) if step_total > 0 else MIN_STEPS_PER_EPOCH
@@ -436,6 +460,11 @@ def format_plan(plan: Plan) -> str:
 
     out = [f"Plan: {len(plan.cells)} cell(s)", *("  " + line(r) for r in rows)]
     out.append(f"  total (cells, one after another): {duration(plan.total_s)}")
+    if plan.launch_s > 0:
+        out.append(
+            f"  of which the warm workers' start (once, at the first cell): "
+            f"{duration(plan.launch_s)}, as the probe measured it"
+        )
     exports = [c.export_s for c in plan.cells if c.export_s is not None]
     if exports:
         out.append(
@@ -547,6 +576,8 @@ class SweepProgress:
     done: list[str] = field(default_factory=list)
     actual_s: float = 0.0
     estimated_s: float = 0.0
+    launch_s: float = 0.0
+    """``Plan.launch_s``: the first cell trained also pays it."""
 
     def start(self) -> None:
         self.started = self.last = self.clock()
@@ -570,6 +601,8 @@ class SweepProgress:
             return None
         mean = sum(self.estimates.values()) / len(self.estimates)
         remaining = sum(self.estimates[k] for k in pending) + mean * max(0, left - len(pending))
+        if self.estimated_s == 0:  # no cell trained yet: the first still pays the launch's part
+            remaining += self.launch_s
         return remaining * self.ratio()
 
     def cell_done(
@@ -580,6 +613,8 @@ class SweepProgress:
         self.done.append(key)
         estimate = self._estimate(key)
         if action != "skipped" and estimate is not None and estimate > 0:
+            if self.estimated_s == 0:
+                estimate += self.launch_s
             self.actual_s += took
             self.estimated_s += estimate
         return progress_line(

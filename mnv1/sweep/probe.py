@@ -1,12 +1,14 @@
 """Measure (or recall) the plan's probe: how fast the grid's costliest and cheapest cells train on
 this machine.
 
-Each probed cell is a short real run in its own fresh process, ``python -m mnv1.training.probe``,
-started the way ``mnv1.sweep.orchestrate`` starts a cell's worker (so the start-up it measures is
-a cell's start-up), in a temporary directory, logging into a throwaway SQLite store opened here
-as a cell's run is; its exit is timed here. The first process also counts the mult-adds of every
-shape of the grid, which places the other cells between the two probed ones
-(``mnv1.sweep.plan``).
+Each probed cell is a short real run in a process of its own, ``python -m mnv1.training.probe``,
+started the way ``mnv1.sweep.orchestrate`` starts a cell's worker (``mnv1.sweep.warm``: forked from
+this process's zygote where the cells start warm, so the start-up it measures is a cell's start-up,
+and the zygote it starts is the one the cells then use; what starting that zygote took is recorded
+apart, as ``zygote_start_s``, a once-per-launch cost), in a temporary directory, logging into a
+throwaway SQLite store opened here as a cell's run is; its exit is timed here. The first process
+also counts the mult-adds of every shape of the grid, which places the other cells between the two
+probed ones (``mnv1.sweep.plan``).
 
 The result is cached per host and per probe identity, in ``$MNV1_PROBE_DIR`` or else
 ``~/.cache/mnv1/probe/<key>.json``: a relaunch of the same sweep on the same machine reuses it, so
@@ -27,8 +29,8 @@ import os
 import platform
 import socket
 import subprocess
-import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -42,8 +44,9 @@ import filelock
 from mnv1.config import RunConfig, to_dict
 from mnv1.run_key import short_key
 from mnv1.sweep.plan import Probe, ProbePoint, num_classes, shape_of, split_sizes
+from mnv1.sweep.warm import WorkerProcess, prestart, serving, start_worker
 from mnv1.training.probe import PROBE_EPOCHS, ProbeRequest, ProbeResult, probe_val_examples
-from mnv1.worker_contract import spawn_env
+from mnv1.worker_contract import PROBE_MODULE, spawn_env
 
 ENV_PROBE_DIR = "MNV1_PROBE_DIR"
 PROBE_TIMEOUT_S = 900.0
@@ -134,11 +137,12 @@ def _throwaway_run(folder: Path, name: str) -> tuple[str, str]:
     return uri, runs.create(uri, experiment, name, {})
 
 
-def _run_probe(request: ProbeRequest, shared: Path) -> tuple[ProbeResult, float]:
+def _run_probe(request: ProbeRequest, shared: Path, warm: bool) -> tuple[ProbeResult, float]:
     """The probe process's answer, and the seconds its exit took (from the moment it had
     nothing left to do, as it said, to the moment this process saw it gone). The throwaway
     store and the stand-in data live in ``shared``, which the probes of one grid share (the
-    second finds both made)."""
+    second finds both made). The process starts as the grid's cells will (``warm``: forked from
+    this process's zygote, which the cells then reuse)."""
     with tempfile.TemporaryDirectory(prefix="mnv1-probe-") as tmp:
         folder = Path(tmp)
         uri, run_id = _throwaway_run(shared, request.time)
@@ -150,37 +154,58 @@ def _run_probe(request: ProbeRequest, shared: Path) -> tuple[ProbeResult, float]
             work_dir=str(folder / "run"),
         )
         (folder / "request.json").write_text(json.dumps(request.to_dict()))
-        env = spawn_env(os.environ)  # the probe measures its start-up from the spawn time
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        cmd = [
-            sys.executable,
-            "-m",
-            "mnv1.training.probe",
-            "--in",
-            str(folder / "request.json"),
-            "--out",
-            str(folder / "result.json"),
-        ]
-        try:
-            done = subprocess.run(
-                cmd,
-                cwd=folder,
-                env=env,
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=PROBE_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ProbeError(f"the probe process took over {PROBE_TIMEOUT_S:.0f} s") from exc
+        # The environment a cell's worker gets (mnv1.sweep.orchestrate), so a warm probe is
+        # forked by the zygote the cells will use; the probe measures its start-up from the
+        # spawn time.
+        env = spawn_env(os.environ)
+        argv = ["--in", str(folder / "request.json"), "--out", str(folder / "result.json")]
+        code, stderr = _wait(start_worker(argv, env, warm=warm, module=PROBE_MODULE, cwd=tmp))
         gone = time.time()
         result_file = folder / "result.json"
-        if done.returncode != 0 or not result_file.exists():
-            tail = (done.stderr or "")[-STDERR_TAIL_CHARS:]
-            raise ProbeError(f"the probe process exited {done.returncode}:\n{tail}")
+        if code != 0 or not result_file.exists():
+            raise ProbeError(f"the probe process exited {code}:\n{stderr[-STDERR_TAIL_CHARS:]}")
         result = ProbeResult.from_dict(json.loads(result_file.read_text()))
         return result, max(0.0, gone - result.point.ended_at)
+
+
+def _wait(proc: WorkerProcess) -> tuple[int, str]:
+    """The probe process's exit code and its stderr (read as it comes, so a full pipe never
+    stalls it); killed after ``PROBE_TIMEOUT_S`` or when this process is interrupted."""
+    assert proc.stderr is not None
+    stream = proc.stderr
+    chunks: list[str] = []
+    reader = threading.Thread(target=lambda: chunks.extend(stream), daemon=True)
+    reader.start()
+    try:
+        code = proc.wait(timeout=PROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        proc.kill()
+        proc.wait()
+        raise ProbeError(f"the probe process took over {PROBE_TIMEOUT_S:.0f} s") from exc
+    except BaseException:  # Ctrl-C: the probe goes with the launch
+        proc.kill()
+        proc.wait()
+        raise
+    reader.join(timeout=10.0)
+    return code, "".join(chunks)
+
+
+def _zygote_start(warm: bool) -> float | None:
+    """Start this process's zygote for the cells' environment (unless it runs already) and
+    return what that took: the once-per-launch cost a warm sweep pays at its first cell, which
+    the plan adds (``Plan.launch_s``). None where the cells start cold, or the zygote cannot
+    serve here (the probe then starts cold too, as the cells will)."""
+    if not warm:
+        return None
+    env = spawn_env(os.environ)
+    up = serving(env)
+    started = time.perf_counter()
+    hello = prestart(env)
+    seconds = time.perf_counter() - started
+    if hello.get("problem"):
+        return None
+    # Up already (started by an earlier plan of this process): its imports, as it reported them.
+    return float(hello.get("import_s", seconds)) if up else seconds
 
 
 def _point(result: ProbeResult, exit_s: float) -> ProbePoint:
@@ -194,8 +219,8 @@ def _val_examples(shapes: dict[str, RunConfig]) -> dict[str, int]:
 
 
 def measure(cells: Sequence[RunConfig], say: Callable[[str], None] = print) -> Probe:
-    """A short run of the costliest and of the cheapest shape of the grid, each in a fresh
-    process logging into a throwaway store."""
+    """A short run of the costliest and of the cheapest shape of the grid, each in a process of
+    its own started as the cells' workers will be, logging into a throwaway store."""
     with tempfile.TemporaryDirectory(prefix="mnv1-probe-shared-") as shared:
         return _measure(cells, Path(shared), say)
 
@@ -204,9 +229,14 @@ def _measure(cells: Sequence[RunConfig], shared: Path, say: Callable[[str], None
     shapes = shapes_of(cells)
     classes = {s: num_classes(c) for s, c in shapes.items()}
     val = _val_examples(shapes)
-    say(f"probe: timing the costliest of {len(shapes)} shape(s), a short run in a fresh process")
+    warm = all(c.distribute.warm_workers for c in cells)
+    zygote_s = _zygote_start(warm)
+    how = "forked as the cells will be" if zygote_s is not None else "in a fresh process"
+    say(f"probe: timing the costliest of {len(shapes)} shape(s), a short run {how}")
     first, exit_s = _run_probe(
-        ProbeRequest(shapes, classes, "max", count=tuple(shapes), val=val), shared
+        ProbeRequest(shapes, classes, "max", count=tuple(shapes), val=val),
+        shared,
+        zygote_s is not None,
     )
     mult_adds = first.mult_adds
     points = [_point(first, exit_s)]
@@ -222,6 +252,7 @@ def _measure(cells: Sequence[RunConfig], shared: Path, say: Callable[[str], None
                 val=val,
             ),
             shared,
+            zygote_s is not None,
         )
         points.append(_point(second, exit_s))
     return Probe(
@@ -230,6 +261,7 @@ def _measure(cells: Sequence[RunConfig], shared: Path, say: Callable[[str], None
         measured_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         points=tuple(points),
         mult_adds=mult_adds,
+        zygote_start_s=zygote_s,
     )
 
 
@@ -240,6 +272,7 @@ def _to_json(probe: Probe) -> dict[str, Any]:
         "measured_at": probe.measured_at,
         "points": [p.__dict__ for p in probe.points],
         "mult_adds": probe.mult_adds,
+        "zygote_start_s": probe.zygote_start_s,
     }
 
 
@@ -250,6 +283,7 @@ def _from_json(data: dict[str, Any]) -> Probe:
         measured_at=data["measured_at"],
         points=tuple(ProbePoint(**p) for p in data["points"]),
         mult_adds={k: int(v) for k, v in data["mult_adds"].items()},
+        zygote_start_s=data["zygote_start_s"],
         cached=True,
     )
 
@@ -259,7 +293,7 @@ def cached_probe(cells: Sequence[RunConfig]) -> Probe | None:
     try:
         return _from_json(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError):
-        return None  # absent, or written by another version: measure again
+        return None  # absent, or written by another version (no zygote_start_s): measure again
 
 
 def get_probe(

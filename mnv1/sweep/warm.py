@@ -184,12 +184,20 @@ class Zygote:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def spawn(self, argv: Sequence[str], env: Mapping[str, str]) -> WarmProcess:
-        """Fork ``python -m mnv1.training.worker ARGV`` with ``env``, in this directory."""
+    def spawn(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        module: str = WORKER_MODULE,
+        cwd: str | None = None,
+    ) -> WarmProcess:
+        """Fork ``python -m MODULE ARGV`` with ``env``, in ``cwd`` (default: this directory)."""
         conn, theirs = socket_pair()
         read_fd, write_fd = os.pipe()
         stdout_fd = _stdout_fd()
-        request = {"argv": list(argv), "env": dict(env), "cwd": os.getcwd()}
+        request = {"argv": list(argv), "env": dict(env), "cwd": cwd or os.getcwd()}
+        if module != WORKER_MODULE:
+            request["module"] = module
         try:
             with self._lock:
                 send(self.control, request, (theirs.fileno(), stdout_fd, write_fd))
@@ -271,15 +279,23 @@ def _zygote_for(env: Mapping[str, str], key: tuple[tuple[str, str], ...]) -> Zyg
 
 
 def start_worker(
-    argv: Sequence[str], env: Mapping[str, str], *, warm: bool, per_spawn: Iterable[str] = ()
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    warm: bool,
+    per_spawn: Iterable[str] = (),
+    module: str = WORKER_MODULE,
+    cwd: str | None = None,
 ) -> WorkerProcess:
-    """Start ``python -m mnv1.training.worker ARGV`` with ``env`` and its stderr piped: forked
-    from the zygote when ``warm`` (and it can serve), else as a fresh interpreter."""
+    """Start ``python -m MODULE ARGV`` (a cell's worker unless ``module`` names the probe) with
+    ``env`` and its stderr piped, in ``cwd``: forked from the zygote when ``warm`` (and it can
+    serve), else as a fresh interpreter."""
     zygote = _zygote_for(env, zygote_key(env, per_spawn)) if warm else None
     if zygote is not None:
-        return zygote.spawn(argv, env)
+        return zygote.spawn(argv, env, module, cwd)
     return subprocess.Popen(
-        [sys.executable, "-m", WORKER_MODULE, *argv],
+        [sys.executable, "-m", module, *argv],
+        cwd=cwd,
         env=dict(env),
         stderr=subprocess.PIPE,
         text=True,
@@ -293,6 +309,15 @@ def prestart(env: Mapping[str, str], per_spawn: Iterable[str] = ()) -> dict[str,
     key = zygote_key(env, per_spawn)
     zygote = _zygote_for(env, key)
     return {"problem": _refused[key]} if zygote is None else zygote.ready()
+
+
+def serving(env: Mapping[str, str], per_spawn: Iterable[str] = ()) -> bool:
+    """Whether this process's zygote for ``env`` is up now, so the next warm start pays no
+    zygote start (the plan counts that start once per launch where it is not)."""
+    key = zygote_key(env, per_spawn)
+    with _lock:
+        z = _current
+        return z is not None and z.owner == os.getpid() and z.key == key and z.alive()
 
 
 def current() -> Zygote | None:

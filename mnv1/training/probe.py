@@ -1,6 +1,7 @@
 """The plan's probe process: ``python -m mnv1.training.probe --in REQUEST.json --out RESULT.json``.
 
-Started like a cell's worker (a fresh interpreter, spawned the way the orchestrator spawns one),
+Started like a cell's worker (forked from the same warm zygote, or a fresh interpreter where the
+cells start cold: ``mnv1.sweep.warm.start_worker``, as the orchestrator starts one),
 it runs a short but real cell of the timed shape: the same ``bootstrap`` and ``run_training`` a
 worker runs, logging through the same run log into a run of a throwaway MLflow store (a SQLite
 file, as the default store of a sweep, created by the parent as a sweep creates its store), on a
@@ -38,7 +39,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from mnv1.config import SYNTHETIC_MAX_CLASSES, DataConfig, RunConfig, SyntheticConfig, from_dict
 from mnv1.runlog import TimedRunLog
@@ -359,10 +360,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def process_main(argv: list[str] | None = None) -> NoReturn:
+    """The whole life of the probe process: ``python -m mnv1.training.probe`` runs this, and so
+    does a probe forked by the zygote (``mnv1.training.zygote``), as a cell's worker is."""
     from mnv1.native_log import install
     from mnv1.training.worker import exit_now
 
     install()  # quiet as a worker is (TF_CPP_MIN_LOG_LEVEL)
     sys.stdout.flush()
-    exit_now(main())
+    exit_now(main(argv))
+
+
+if __name__ == "__main__":
+    process_main()

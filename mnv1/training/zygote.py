@@ -1,17 +1,18 @@
 """The warm zygote: imports the worker's modules once, then forks one worker process per run.
 
 ``python -m mnv1.training.zygote FD`` is started by an orchestrating process (``mnv1.sweep.warm``)
-at its first cell, with one end of a Unix socket pair as ``FD``. It imports what
-``python -m mnv1.training.worker`` imports before it trains (the worker, bootstrap and run
-modules, and with them Python's standard library, TensorFlow, Keras and MLflow; ``PRELOAD``),
-**runs no TensorFlow op and initialises no device**, says hello, and then serves spawn requests
-(``mnv1.zygote_wire``): for each it forks a child that takes the request's stdout, stderr,
-working directory and environment and runs exactly what the worker's ``__main__`` runs
-(``mnv1.training.worker.process_main`` with the request's arguments). So every run still trains
-in a process of its own (tensorflow/tensorflow#61314) whose ``bootstrap`` configures devices,
-thread pools and GPU memory before they exist, but without paying the interpreter's start and
-those imports again. The zygote reaps its children and reports each one's exit status (minus
-the signal for a death by signal, as ``subprocess`` does).
+at its first cell, with one end of a Unix socket pair as ``FD``. It imports what ``python -m
+mnv1.training.worker`` imports before it trains (the worker, bootstrap and run modules, and with
+them Python's standard library, TensorFlow, Keras and MLflow; ``PRELOAD``), **runs no TensorFlow op
+and initialises no device**, says hello, and then serves spawn requests (``mnv1.zygote_wire``): for
+each it forks a child that takes the request's stdout, stderr, working directory and environment and
+runs exactly what the worker's ``__main__`` runs (``mnv1.training.worker.process_main`` with the
+request's arguments; or, asked for the plan's probe, ``mnv1.training.probe.process_main``, so the
+probe starts as the cells will). So every run still trains in a process of its own
+(tensorflow/tensorflow#61314) whose ``bootstrap`` configures devices, thread pools and GPU memory
+before they exist, but without paying the interpreter's start and those imports again. The zygote
+reaps its children and reports each one's exit status (minus the signal for a death by signal, as
+``subprocess`` does).
 
 Fork safety. Forking copies only the calling thread; a lock held by another thread at that moment
 stays locked forever in the child. After ``PRELOAD`` the zygote has four threads on this
@@ -63,11 +64,11 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from mnv1 import native_log
-from mnv1.worker_contract import ENV_PARENT_PID, EXIT_FAILED
+from mnv1.worker_contract import ENV_PARENT_PID, EXIT_FAILED, SPAWNABLE, WORKER_MODULE
 from mnv1.zygote_wire import HELLO, receive, send
 
 # What a worker imports before it trains, in the order it does: the worker (mnv1.timing, the run
@@ -79,6 +80,8 @@ PRELOAD: tuple[str, ...] = (
     "mnv1.tracking.system_metrics",
     "mnv1.training.bootstrap",
     "mnv1.training.run",
+    # The plan's probe process (mnv1.worker_contract.PROBE_MODULE): small, on top of the above.
+    "mnv1.training.probe",
 )
 # How long children get to exit on SIGTERM when the orchestrator is gone, before SIGKILL (the
 # orchestrator's own grace for a worker, mnv1.sweep.orchestrate.TERMINATE_GRACE_SECONDS).
@@ -280,7 +283,11 @@ class Server:
 
 
 def become_worker(request: dict[str, Any], zygote: int) -> NoReturn:
-    """Take the request's directory, environment and arguments, and run the worker's main."""
+    """Take the request's directory, environment and arguments, and run the main of its module
+    (the worker's unless the request names another of ``SPAWNABLE``)."""
+    name = request.get("module", WORKER_MODULE)
+    if name not in SPAWNABLE:  # the socket is this user's own, but a zygote runs only its mains
+        raise ValueError(f"a zygote runs {', '.join(SPAWNABLE)}; asked for {name!r}")
     name_process(WORKER_NAME)
     os.chdir(request["cwd"])
     # Variables read from here on (CUDA_VISIBLE_DEVICES at the device query, MLFLOW_TRACKING_URI,
@@ -288,16 +295,18 @@ def become_worker(request: dict[str, Any], zygote: int) -> NoReturn:
     os.environ.clear()
     os.environ.update(request["env"])
     os.environ[ENV_PARENT_PID] = str(zygote)
-    # As the interpreter sets them for ``python -m mnv1.training.worker`` run from ``cwd``.
+    # As the interpreter sets them for ``python -m <module>`` run from ``cwd``.
+    module = importlib.import_module(name)
     from mnv1.training import worker
 
-    sys.argv = [worker.__file__, *request["argv"]]
+    sys.argv = [str(module.__file__), *request["argv"]]
     sys.path[0] = os.getcwd()
     with contextlib.suppress(AttributeError, ValueError):
         sys.stdout.reconfigure(line_buffering=os.isatty(1))  # type: ignore[union-attr]
     _quiet_first_device_query()
+    process_main: Callable[[list[str]], NoReturn] = module.process_main
     try:
-        worker.process_main(list(request["argv"]))
+        process_main(list(request["argv"]))
     except SystemExit as exc:  # argparse's usage error (exit 2), as a fresh worker exits
         worker.exit_now(_exit_code(exc))
 
