@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +26,31 @@ if TYPE_CHECKING:
 
 # Tests never look for a GPU and keep TensorFlow's C++ logging quiet; set before any import of TF.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# A test run started in the background (``nohup``, ``cmd &`` in a shell without job control, some
+# CI runners) inherits SIGINT ignored, and so would every process a test starts: a Ctrl-C test
+# would then see its command ignore the signal, as a backgrounded command rightly does
+# (mnv1.interrupt.install). The tests check what a terminal's command does, so this process (each
+# xdist worker imports this file) takes Python's own handler back before any test starts one.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(autouse=True)
+def _signals_kept() -> Iterator[None]:
+    """Each test leaves the signal handlers and ``mnv1.interrupt``'s state as it found them: a
+    console script's ``main`` called in-process installs its handlers (``mnv1.interrupt.install``)
+    and may record a signal, and a later test in the same worker would inherit both."""
+    from mnv1 import interrupt
+
+    handlers = {s: signal.getsignal(s) for s in interrupt.SIGNALS}
+    hook = sys.unraisablehook
+    yield
+    for s, handler in handlers.items():
+        if signal.getsignal(s) is not handler:
+            signal.signal(s, handler)
+    sys.unraisablehook = hook
+    interrupt._pending, interrupt._holding, interrupt._closing = None, 0, False
 
 
 @contextlib.contextmanager
