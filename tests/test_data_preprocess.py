@@ -127,3 +127,34 @@ def test_a_crop_that_only_grows_is_resized_as_antialiasing_would(resolution: int
         image = _random_image(h, w)
         reference = tf.image.resize(image, size, method="bilinear", antialias=True)
         assert np.array_equal(preprocess._resize(image, resolution).numpy(), reference.numpy())
+
+
+def test_images_are_cached_near_rho_with_their_aspect_kept() -> None:
+    # The shorter side becomes ρ / 0.875 (rounded up), the other follows it; uint8 stays uint8.
+    assert [preprocess.cached_side(r) for r in PAPER_RESOLUTIONS] == [256, 220, 183, 147]
+    wide = preprocess.near_resolution(_random_image(256, 320), 160)
+    assert wide.shape == (183, 229, 3) and wide.dtype == tf.uint8
+    tall = preprocess.near_resolution(_random_image(300, 200), 128)
+    assert tall.shape == (220, 147, 3)
+    # No larger than needed already: returned as it is.
+    small = _random_image(150, 180)
+    assert np.array_equal(preprocess.near_resolution(small, 160).numpy(), small.numpy())
+    native = _random_image(256, 256)
+    assert np.array_equal(preprocess.near_resolution(native, 224).numpy(), native.numpy())
+
+
+@pytest.mark.parametrize("resolution", [192, 160, 128])
+def test_evaluating_an_image_cached_near_rho_sees_what_the_native_image_gives(
+    resolution: int,
+) -> None:
+    """The central crop of the cached image is ρ (or a pixel more): the evaluation transform
+    gives what it gives from the native image, to within rounding to uint8 and the order of two
+    antialiased resizes (a smooth image: the synthetic scenes are shapes, not noise)."""
+    ramp = np.linspace(0, 255, 256, dtype=np.float32)
+    smooth = np.stack([*np.meshgrid(ramp, ramp[::-1]), np.full((256, 256), 128.0)], axis=-1)
+    image = tf.constant(smooth.astype(np.uint8))
+    cached = preprocess.near_resolution(image, resolution)
+    direct = preprocess.eval_image(image, resolution).numpy()
+    near = preprocess.eval_image(cached, resolution).numpy()
+    # In [-1, 1] units: 0.02 is 2.6 of 255.
+    assert np.abs(direct - near).max() < 0.02

@@ -9,8 +9,12 @@ augmentation] → per-image preprocessing at ρ (AUTOTUNE) → batch → prefetc
   Each pass reshuffles and draws fresh augmentations, reproducibly from ``seed``.
 * Validation yields every example once (or the first ``data.max_val_examples``), last batch
   possibly short, through the central-crop transform.
-* Caching happens before augmentation, so every epoch still sees new crops. Decoded images that
-  would take more than half the free memory are not cached; the encoded records are cached
+* Caching happens before augmentation, so every epoch still sees new crops. Decoded images are
+  cached shrunk to near ρ (shorter side ρ / 0.875: ``preprocess.near_resolution``), so each
+  epoch's crop and resize cost follows ρ rather than the dataset's native size; an uncached
+  split is shrunk the same way as it is read, so whether a split is cached never changes the
+  data. Decoded images
+  that would take more than half the free memory are not cached; the encoded records are cached
   instead when those fit, and otherwise nothing is (with a log line saying which).
 * A cache is filled here, by one complete pass, before any consumer sees the dataset (see
   ``fill_cache``): a cache that its consumers fill lazily can end up holding part of a split.
@@ -87,10 +91,6 @@ def _records(builder: Any, split: str, image_key: str, label_key: str, seed: int
     )
 
 
-def _decode(encoded: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    return preprocess.decode_image(encoded), label
-
-
 def fill_cache(ds: tf.data.Dataset, examples: int, what: str) -> tf.data.Dataset:
     """Fill the in-memory cache at the end of ``ds`` with one complete pass, now; returns ``ds``.
 
@@ -119,13 +119,17 @@ def fill_cache(ds: tf.data.Dataset, examples: int, what: str) -> tf.data.Dataset
 
 
 def _cached_decoded(
-    ds: tf.data.Dataset, level: str, examples: int, what: str
+    ds: tf.data.Dataset, level: str, examples: int, what: str, resolution: int
 ) -> tuple[tf.data.Dataset, bool]:
     """Apply the cache level (the cache filled); returns the dataset and whether its images
-    are decoded yet."""
+    are decoded yet. Decoded images are cached near ``resolution`` (the module docstring)."""
     if level == "decoded":
+
+        def decode_near(encoded: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            return preprocess.near_resolution(preprocess.decode_image(encoded), resolution), label
+
         return fill_cache(
-            ds.map(_decode, num_parallel_calls=AUTOTUNE).cache(), examples, what
+            ds.map(decode_near, num_parallel_calls=AUTOTUNE).cache(), examples, what
         ), True
     if level == "encoded":
         return fill_cache(ds.cache(), examples, what), False
@@ -180,14 +184,15 @@ def load_datasets(
         cache_level(cfg, builder, image_key, splits.train_examples) if rereads else "none",
         splits.train_examples,
         "training",
+        resolution,
     )
     train = train.shuffle(min(SHUFFLE_BUFFER, splits.train_examples), seed=seed)
     train = tf.data.Dataset.zip(train, _augment_seeds(seed))
 
     def train_fn(pair: tuple[tf.Tensor, tf.Tensor], aug_seed: tf.Tensor):
         image, label = pair
-        if not decoded:
-            image = preprocess.decode_image(image)
+        if not decoded:  # as the cache would have held it, so caching never changes the data
+            image = preprocess.near_resolution(preprocess.decode_image(image), resolution)
         return preprocess.train_image(image, resolution, mode, aug_seed), label
 
     train = (
@@ -203,12 +208,16 @@ def load_datasets(
         val_examples
     )
     val, val_decoded = _cached_decoded(
-        val, cache_level(cfg, builder, image_key, val_examples), val_examples, "validation"
+        val,
+        cache_level(cfg, builder, image_key, val_examples),
+        val_examples,
+        "validation",
+        resolution,
     )
 
     def val_fn(image: tf.Tensor, label: tf.Tensor):
         if not val_decoded:
-            image = preprocess.decode_image(image)
+            image = preprocess.near_resolution(preprocess.decode_image(image), resolution)
         return preprocess.eval_image(image, resolution), label
 
     val = val.map(val_fn, num_parallel_calls=AUTOTUNE).batch(global_batch).prefetch(AUTOTUNE)
