@@ -38,6 +38,13 @@ ARGS = (
     "model.resolution=32",
     "train.epochs=3",
     "train.seed=range(3)",
+    # Two cells at once: both launches' wall time is mostly the cells' own start-up, which two
+    # cores overlap. The damage and resume lines still reach the sweep's stderr (each worker
+    # inherits it), and the checks below read runs, tags and files, not the launch order.
+    "hydra/launcher=joblib",
+    "hydra.launcher.n_jobs=2",
+    # tracking.log_model stays as the smoke study sets it: the plan's probe is cached per
+    # speed identity (mnv1.sweep.probe), which this cell then shares with other tests' sweeps.
 )
 CELL = "mnv1_a0.25_r32"
 NEWEST, BOTH, POINTER = "mnv1_a0.25_r32_s0", "mnv1_a0.25_r32_s1", "mnv1_a0.25_r32_s2"

@@ -14,6 +14,8 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from train_support import child_command, child_env, run_child, tiny_config
@@ -35,12 +37,21 @@ def losses(run_log: JsonlRunLog, key: str = "loss") -> list[tuple[int | None, fl
 
 @pytest.fixture(scope="module")
 def deterministic_pair(tmp_path_factory):
-    """The same seeded, deterministic run twice, in two processes."""
+    """The same seeded, deterministic run twice, in two processes.
+
+    Both processes run at once: most of each one's time is TensorFlow's start-up and tracing,
+    which two cores overlap, and running side by side is also a stricter determinism check
+    than one after the other (op determinism must not depend on what else the host is doing).
+    """
+    dirs = [tmp_path_factory.mktemp(name) for name in ("first", "second")]
+
+    def launch(tmp: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+        return run_child(tiny_config(tmp, model=LEARN_MODEL, train=LEARN), tmp, train=192, val=64)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        finished = list(pool.map(launch, dirs))
     runs = []
-    for name in ("first", "second"):
-        tmp = tmp_path_factory.mktemp(name)
-        cfg = tiny_config(tmp, model=LEARN_MODEL, train=LEARN)
-        proc, jsonl = run_child(cfg, tmp, train=192, val=64)
+    for proc, jsonl in finished:
         assert proc.returncode == 0, proc.stderr[-4000:]
         runs.append(JsonlRunLog(jsonl))
     return runs
