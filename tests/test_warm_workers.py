@@ -348,3 +348,30 @@ def test_a_spawned_process_never_inherits_its_spawners_zygote_as_parent() -> Non
     env = spawn_env({"MNV1_WORKER_PARENT_PID": "12345", "KEEP": "1"})
     assert "MNV1_WORKER_PARENT_PID" not in env and env["KEEP"] == "1"
     assert env["MNV1_ORCHESTRATOR_PID"] == str(os.getpid())
+
+
+def test_the_zygote_the_plan_started_serves_the_sweeps_cells(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The plan's probe starts the zygote before the sweep has its parent run; every job then
+    carries the sweep's identity in its environment (``hydra.job.env_set``). That identity must
+    not key the zygote, or the first cell would start a second one and pay its start again."""
+    from mnv1.sweep import orchestrate
+    from mnv1.sweep.orchestrate import SweepRef
+
+    planned = warm.zygote_key(spawn_env(os.environ))
+    for name, value in SweepRef("run", "key", "7", f"sqlite:///{tmp_path}/m.db").env().items():
+        monkeypatch.setenv(name, value)
+    asked: list[tuple[tuple[str, str], ...]] = []
+
+    class Asked(Exception):
+        pass
+
+    def start_worker(argv: list[str], env: dict[str, str], **kw: Any) -> None:
+        asked.append(warm.zygote_key(env, kw.get("per_spawn", ())))
+        raise Asked
+
+    monkeypatch.setattr(orchestrate, "start_worker", start_worker)
+    with pytest.raises(Asked):
+        _run_worker(tmp_path / "run.json", "r1", f"sqlite:///{tmp_path}/m.db", "", warm=True)
+    assert asked == [planned]

@@ -76,6 +76,10 @@ class SweepRef:
     ENV_EXPERIMENT = "MNV1_SWEEP_EXPERIMENT_ID"
     ENV_URI = "MNV1_SWEEP_TRACKING_URI"
     ENV_SEEDED = "MNV1_SWEEP_SEEDED"
+    # Read by each job's orchestrator, never by the worker's imports: they do not key the
+    # warm-worker zygote, so the zygote the plan's probe started (before the sweep had its
+    # parent run) serves the cells.
+    ENV_NAMES = (ENV_PARENT, ENV_KEY, ENV_EXPERIMENT, ENV_URI, ENV_SEEDED)
 
     def env(self) -> dict[str, str]:
         return {
@@ -156,8 +160,10 @@ def _run_worker(
         env["CUDA_VISIBLE_DEVICES"] = cuda_visible
     args = ["--config", str(config_path), "--run-log", f"mlflow:{run_id}"]
     tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
-    # The launch's extras are per worker (a trial's id): they must not key the zygote.
-    proc = start_worker(args, env, warm=warm, per_spawn=extra_env or ())
+    # The launch's extras are per worker (a trial's id), the sweep's identity per sweep: they
+    # must not key the zygote.
+    per_spawn = (*(extra_env or ()), *SweepRef.ENV_NAMES)
+    proc = start_worker(args, env, warm=warm, per_spawn=per_spawn)
     assert proc.stderr is not None
     pump = threading.Thread(target=_pump, args=(proc.stderr, tail), daemon=True)
     pump.start()
