@@ -362,6 +362,8 @@ def test_the_zygote_the_plan_started_serves_the_sweeps_cells(
     planned = warm.zygote_key(spawn_env(os.environ))
     for name, value in SweepRef("run", "key", "7", f"sqlite:///{tmp_path}/m.db").env().items():
         monkeypatch.setenv(name, value)
+    # And MLflow's telemetry session, which it sets in this process when the sweep opens its store.
+    monkeypatch.setenv("_MLFLOW_TELEMETRY_SESSION_ID", "a-session")
     asked: list[tuple[tuple[str, str], ...]] = []
 
     class Asked(Exception):

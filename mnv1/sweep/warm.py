@@ -48,6 +48,10 @@ PER_SPAWN: tuple[str, ...] = (
     ENV_ORCHESTRATOR_PID,
     "CUDA_VISIBLE_DEVICES",
     "MLFLOW_TRACKING_URI",
+    # MLflow sets it in this process the first time it opens a store (its telemetry session),
+    # which a sweep does after the plan's probe started the zygote; read when a child's MLflow
+    # client starts, never at import.
+    "_MLFLOW_TELEMETRY_SESSION_ID",
 )
 # How long a zygote may take to import before its first worker starts cold instead (TensorFlow's
 # import takes seconds on a quiet machine, minutes on a swamped one).
