@@ -74,6 +74,7 @@ def record_parallel_actual(
     another, so with cells running at once the actual comes out below it."""
     estimated = sum(progress.estimates.get(key, 0.0) for key in trained)
     if estimated > 0:
+        estimated += progress.launch_s  # the zygote's start, once, where the plan counted it
         record_actual(sweep, progress.clock() - progress.started, estimated)
 
 

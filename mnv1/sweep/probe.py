@@ -41,6 +41,7 @@ from typing import Any
 
 import filelock
 
+from mnv1 import interrupt
 from mnv1.config import RunConfig, to_dict
 from mnv1.run_key import short_key
 from mnv1.sweep.plan import Probe, ProbePoint, num_classes, shape_of, split_sizes
@@ -159,13 +160,30 @@ def _run_probe(request: ProbeRequest, shared: Path, warm: bool) -> tuple[ProbeRe
         # spawn time.
         env = spawn_env(os.environ)
         argv = ["--in", str(folder / "request.json"), "--out", str(folder / "result.json")]
-        code, stderr = _wait(start_worker(argv, env, warm=warm, module=PROBE_MODULE, cwd=tmp))
+        code, stderr = _wait(_start(argv, env, warm, tmp))
         gone = time.time()
         result_file = folder / "result.json"
         if code != 0 or not result_file.exists():
             raise ProbeError(f"the probe process exited {code}:\n{stderr[-STDERR_TAIL_CHARS:]}")
         result = ProbeResult.from_dict(json.loads(result_file.read_text()))
         return result, max(0.0, gone - result.point.ended_at)
+
+
+def _start(argv: list[str], env: dict[str, str], warm: bool, cwd: str) -> WorkerProcess:
+    """The probe process, started whole: a signal that arrives while the zygote forks it is
+    raised only once its handle is here, and the probe is then stopped and waited for, so it
+    never runs on, unowned, in a folder that is being removed (a SIGTERM to the launch's
+    process group landed there once and left the probe's folder behind)."""
+    started: list[WorkerProcess] = []
+    try:
+        with interrupt.held():
+            started.append(start_worker(argv, env, warm=warm, module=PROBE_MODULE, cwd=cwd))
+    except BaseException:
+        for proc in started:
+            proc.kill()
+            proc.wait()
+        raise
+    return started[0]
 
 
 def _wait(proc: WorkerProcess) -> tuple[int, str]:
