@@ -34,7 +34,8 @@ worker then sets, and Keras's global name counter, which each worker then advanc
 tell that each cell had a process of its own with nothing left from another.
 
 None of the cell behaviours above reaches the plan's probe process (``python -m
-mnv1.training.probe``, told apart by its command line): the probe runs ``run_training`` on a
+mnv1.training.probe``, told apart by its command line, or, forked from the warm zygote, by the
+module its main came from, ``sys.argv[0]``): the probe runs ``run_training`` on a
 short run of its own, on stand-in data, and an injection aimed at a sweep's cell must not break
 the plan that precedes the cells.
 
@@ -81,7 +82,7 @@ def _patch(module: ModuleType, cell: str) -> None:
 
     def run_training(cfg: Any, *args: Any, **kwargs: Any) -> Any:
         name = run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant)
-        if name == cell:
+        if name == cell and not _in_probe():
             raise RuntimeError(f"injected failure in {name} ({ENV_FAIL_CELL})")
         return original(cfg, *args, **kwargs)
 
@@ -95,7 +96,7 @@ def _mark_export_cell(module: ModuleType, cell: str) -> None:
 
     def run_training(cfg: Any, *args: Any, **kwargs: Any) -> Any:
         name = run_name(cfg.model.alpha, cfg.model.resolution, cfg.model.variant)
-        _EXPORT_FAILS["now"] = name == cell
+        _EXPORT_FAILS["now"] = name == cell and not _in_probe()
         return original(cfg, *args, **kwargs)
 
     module.run_training = run_training
@@ -125,7 +126,7 @@ def _kill_after(module: ModuleType, epoch: int) -> None:
 
     def save(self: Any, model: Any, state: Any) -> Any:
         written = original(self, model, state)
-        if state.epochs_done == epoch and state.step_in_epoch == 0:
+        if state.epochs_done == epoch and state.step_in_epoch == 0 and not _in_probe():
             os.kill(os.getpid(), signal.SIGKILL)
         return written
 
@@ -252,6 +253,15 @@ class _StandInOnImport(importlib.abc.MetaPathFinder):
 
 # The plan's probe (``python -m mnv1.training.probe``): no cell behaviour applies there.
 _PROBE = "mnv1.training.probe" in getattr(sys, "orig_argv", ())
+
+
+def _in_probe() -> bool:
+    """Whether this process is the plan's probe: started as one, or forked by the warm zygote
+    (whose patches were applied at its imports) to run the probe's main, which sets
+    ``sys.argv[0]`` to the probe module's file as ``python -m`` would."""
+    return _PROBE or Path(sys.argv[0]).parts[-3:] == ("mnv1", "training", "probe.py")
+
+
 _CELLS = not _PROBE
 
 if _CELLS and os.environ.get(ENV_TRIAL_STANDIN) == "1":
