@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -144,7 +145,7 @@ def _run_probe(request: ProbeRequest, shared: Path, warm: bool) -> tuple[ProbeRe
     store and the stand-in data live in ``shared``, which the probes of one grid share (the
     second finds both made). The process starts as the grid's cells will (``warm``: forked from
     this process's zygote, which the cells then reuse)."""
-    with tempfile.TemporaryDirectory(prefix="mnv1-probe-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="probe-", dir=shared) as tmp:
         folder = Path(tmp)
         uri, run_id = _throwaway_run(shared, request.time)
         request = dataclasses.replace(
@@ -239,8 +240,17 @@ def _val_examples(shapes: dict[str, RunConfig]) -> dict[str, int]:
 def measure(cells: Sequence[RunConfig], say: Callable[[str], None] = print) -> Probe:
     """A short run of the costliest and of the cheapest shape of the grid, each in a process of
     its own started as the cells' workers will be, logging into a throwaway store."""
-    with tempfile.TemporaryDirectory(prefix="mnv1-probe-shared-") as shared:
+    # Made and removed whole: a signal that lands while the folder is being made is raised once
+    # its name is known (a TemporaryDirectory interrupted between making the folder and
+    # entering its block leaves it behind), and every probe's folder lies inside this one.
+    shared: str | None = None
+    try:
+        with interrupt.held():
+            shared = tempfile.mkdtemp(prefix="mnv1-probe-shared-")
         return _measure(cells, Path(shared), say)
+    finally:
+        if shared is not None:
+            shutil.rmtree(shared, ignore_errors=True)
 
 
 def _measure(cells: Sequence[RunConfig], shared: Path, say: Callable[[str], None]) -> Probe:
